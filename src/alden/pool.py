@@ -1,0 +1,93 @@
+"""The pool an active learner picks from: encoded items, labels and labeling provenance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+UNLABELED = -1
+
+
+@dataclass
+class Pool:
+    """Items to pick from, with global indices 0..N-1 that never change.
+
+    ``x`` is ``(N, L)`` int64 token ids, right-padded with 0 (``<pad>``), for text, or
+    ``(N, F)`` float32 features for tables. ``y`` holds the labels that are known (in a
+    simulation, the oracle's; -1 where unknown). ``labeled_in[i]`` is the round item ``i``
+    was labeled in, -1 while unlabeled: it gives learning-curve provenance and undo.
+    Strategies may read ``y`` only where ``labeled_in >= 0``.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    labeled_in: np.ndarray
+    classes: tuple[str, ...]
+    vocab: tuple[str, ...] | None = None  # token id -> word, for text (reasons, ALDEN)
+    texts: list[str] | None = field(default=None, repr=False)  # raw text, for reasons
+
+    def __post_init__(self) -> None:
+        n = len(self.x)
+        if len(self.y) != n or len(self.labeled_in) != n:
+            raise ValueError(f"x, y and labeled_in differ in length: {n}, {len(self.y)}, "
+                             f"{len(self.labeled_in)}")
+
+    @classmethod
+    def from_arrays(cls, x: np.ndarray, y: np.ndarray, classes: tuple[str, ...],
+                    **kwargs) -> Pool:
+        """A pool with nothing labeled yet."""
+        return cls(x=x, y=np.asarray(y, dtype=np.int64),
+                   labeled_in=np.full(len(x), UNLABELED, dtype=np.int64),
+                   classes=tuple(classes), **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def is_text(self) -> bool:
+        return self.x.ndim == 2 and np.issubdtype(self.x.dtype, np.integer)
+
+    @property
+    def labeled(self) -> np.ndarray:
+        """Global indices of labeled items, ascending."""
+        return np.flatnonzero(self.labeled_in >= 0)
+
+    @property
+    def unlabeled(self) -> np.ndarray:
+        """Global indices of unlabeled items, ascending."""
+        return np.flatnonzero(self.labeled_in < 0)
+
+    @property
+    def rounds(self) -> int:
+        """Number of rounds that labeled something (the seed set is round 0)."""
+        return int(self.labeled_in.max()) + 1 if (self.labeled_in >= 0).any() else 0
+
+    def lengths(self) -> np.ndarray:
+        """Token count of each text item (pads are 0 and trail)."""
+        return (self.x != 0).sum(axis=1)
+
+    def tokens(self, i: int) -> np.ndarray:
+        """Token ids of text item ``i`` without pads."""
+        row = self.x[i]
+        return row[row != 0]
+
+    def mark_labeled(self, indices: np.ndarray, round_: int,
+                     labels: np.ndarray | None = None) -> None:
+        """Record that ``indices`` were labeled in ``round_`` (with ``labels`` if given)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(np.unique(indices)) != len(indices):
+            raise ValueError("indices to label contain duplicates")
+        if (self.labeled_in[indices] >= 0).any():
+            raise ValueError("some indices are labeled already")
+        if labels is not None:
+            self.y[indices] = labels
+        if (self.y[indices] < 0).any():
+            raise ValueError("an item was marked labeled without a label")
+        self.labeled_in[indices] = round_
+
+    def undo_round(self, round_: int) -> np.ndarray:
+        """Forget the labels given in ``round_``; returns the indices that were unlabeled."""
+        idx = np.flatnonzero(self.labeled_in == round_)
+        self.labeled_in[idx] = UNLABELED
+        return idx
