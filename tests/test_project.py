@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from alden import project
-from alden.errors import ProjectError
+from alden.errors import DataError, ProjectError
 
 
 def make(folder: Path, n: int = 10, classes=("neg", "pos")) -> Path:
@@ -216,3 +216,128 @@ def test_two_processes_writing_at_once(tmp_path):
     conn = project.connect(folder)
     assert project.integrity_check(conn) == "ok"
     assert project.labels(conn).as_dict() == {i: i % 2 for i in range(400)}
+
+
+# ---- teach: reading and validating label files -------------------------------------------
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return path
+
+
+def test_read_label_files_of_every_format(tmp_path):
+    want = [("id1", "pos"), ("id2", "neg")]
+    csv_file = write(tmp_path / "a.csv", """
+        id,text,label
+        id1,"a, quoted",pos
+
+        id2,b,neg
+        """)
+    tsv_file = write(tmp_path / "a.tsv", "id\tlabel\nid1\tpos\nid2\tneg\n")
+    jsonl = write(tmp_path / "a.jsonl", '{"id": "id1", "label": "pos"}\n{"id": "id2", '
+                                        '"label": "neg"}\n')
+    studio = write(tmp_path / "a.json", """
+        [{"data": {"text": "x", "id": "id1"}, "annotations": [
+            {"was_cancelled": true, "result": [{"value": {"choices": ["neg"]}}]},
+            {"result": [{"type": "choices", "value": {"choices": ["pos"]}}]}]},
+         {"data": {"text": "y", "id": "id2"}, "annotations": [
+            {"result": [{"value": {"choices": ["neg"]}}]}]}]
+        """)
+    for path in (csv_file, tsv_file, jsonl, studio):
+        rows = project.read_label_file(path)
+        assert [(r.id, r.label) for r in rows] == want, path
+    assert [r.where for r in project.read_label_file(csv_file)] == ["line 2", "line 4"]
+    assert [r.where for r in project.read_label_file(studio)] == ["task 1", "task 2"]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("x.csv", "key,label\n1,pos\n", r"x.csv: no column 'id'; the columns are 'key', 'label'"),
+    ("x.csv", "", r"x.csv: the file is empty"),
+    ("x.jsonl", '{"id": "1", "label": "a"}\n{"id": 2,\n', r"x.jsonl, line 2: not valid JSON"),
+    ("x.json", '{"id": 1}', r"x.json: expected a JSON list of tasks"),
+    ("x.xlsx", "whatever", r"unknown file type '.xlsx'"),
+])
+def test_bad_label_files_say_where(tmp_path, name, content, message):
+    with pytest.raises(DataError, match=message):
+        project.read_label_file(write(tmp_path / name, content))
+
+
+def test_undecodable_label_file_names_the_line(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"id,label\nid1,pos\nid2,n\xe9g\n")
+    with pytest.raises(DataError, match=r"x.csv, line 3: not UTF-8"):
+        project.read_label_file(path)
+
+
+def teach_file(conn, path, **kwargs):
+    return project.teach(conn, project.read_label_file(path), source=f"teach {path.name}",
+                         who="tester", **kwargs)
+
+
+def test_teach_reports_every_bad_row_and_writes_nothing(tmp_path):
+    conn = project.connect(make(tmp_path / "p"))
+    project.set_label(conn, 9, 0, who="x")  # id9 is "neg" already
+    path = write(tmp_path / "l.csv", """
+        id,label
+        id1,pos
+        nope,pos
+        id2,maybe
+        id3,pos
+        id3,neg
+        id4,
+        id9,pos
+        ,pos
+        id5,pos,extra
+        """)
+    with pytest.raises(DataError) as err:
+        teach_file(conn, path)
+    message = str(err.value)
+    for expected in ["l.csv: 6 bad row(s), nothing was written",
+                     "line 3: unknown id 'nope'",
+                     "line 4: unknown label 'maybe' for id 'id2'; the classes are 'neg', 'pos'",
+                     "line 6: id 'id3' is labeled 'neg' here but 'pos' on line 5",
+                     "line 8: id 'id9' is labeled 'neg' already, not 'pos'",
+                     "line 9: the id is empty", "line 10: 3 fields, expected 2"]:
+        assert expected in message
+    assert project.labels(conn).as_dict() == {9: 0}
+
+
+def test_teach_skip_bad_writes_the_good_rows(tmp_path):
+    conn = project.connect(make(tmp_path / "p"))
+    path = write(tmp_path / "l.csv", "id,label\nid1,pos\nnope,pos\nid3,pos\nid3,neg\nid4,\n")
+    result = teach_file(conn, path, skip_bad=True)
+    assert result.change.added == 1 and result.blank == 1 and len(result.skipped) == 2
+    assert project.labels(conn).as_dict() == {1: 1}  # id3 has two labels: neither is written
+
+
+def test_teach_twice_changes_nothing(tmp_path):
+    conn = project.connect(make(tmp_path / "p"))
+    path = write(tmp_path / "l.jsonl", '{"id": "id1", "label": "pos"}\n'
+                                       '{"id": "id1", "label": "pos"}\n'
+                                       '{"id": "id2", "label": "neg"}\n')
+    first = teach_file(conn, path)
+    events = conn.execute("SELECT COUNT(*) FROM label_events").fetchone()[0]
+    at = conn.execute("SELECT at FROM labels").fetchall()
+    second = teach_file(conn, path)
+    assert (first.change.added, second.change.added, second.change.unchanged) == (2, 0, 2)
+    assert conn.execute("SELECT COUNT(*) FROM label_events").fetchone()[0] == events
+    assert conn.execute("SELECT at FROM labels").fetchall() == at
+
+
+def test_teach_classes_first_file_adopts_later_files_must_match(tmp_path):
+    project.create(tmp_path / "p", ids=["a", "b", "c"], texts=["x", "y", "z"])
+    conn = project.connect(tmp_path / "p")
+    result = teach_file(conn, write(tmp_path / "1.csv", "id,label\na,spam\nb,ham\n"))
+    assert result.new_classes == ("ham", "spam") and project.classes(conn) == ("ham", "spam")
+    with pytest.raises(DataError, match="unknown label 'eggs'"):
+        teach_file(conn, write(tmp_path / "2.csv", "id,label\nc,eggs\n"))
+    teach_file(conn, tmp_path / "2.csv", add_classes=True)
+    assert project.classes(conn) == ("ham", "spam", "eggs")
+    assert project.labels(conn).as_dict() == {0: 1, 1: 0, 2: 2}
+
+
+def test_teach_overwrite_replaces(tmp_path):
+    conn = project.connect(make(tmp_path / "p"))
+    teach_file(conn, write(tmp_path / "1.csv", "id,label\nid1,pos\n"))
+    result = teach_file(conn, write(tmp_path / "2.csv", "id,label\nid1,neg\n"), overwrite=True)
+    assert result.change.replaced == 1 and project.labels(conn).as_dict() == {1: 0}
