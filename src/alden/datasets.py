@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+from sklearn import datasets as sklearn_datasets
+
+from . import download as dl
+from .download import CORNELL_URL, Remote
+from .errors import DataError
+from .tabular import (
+    TABLES,
+    Table,
+    decode_file,
+    encode_features,
+    encode_labels,
+    read_delimited,
+    read_table_spec,
+)
+
+DATA_ENV = "ALDEN_DATA"
 
 
 @dataclass
@@ -27,3 +47,266 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """A built-in text set: its files, one sentence per line, one file per class."""
+
+    name: str
+    remote: Remote
+    classes: tuple[tuple[str, str], ...]  # (file, class name) for label 0, 1, ...
+
+
+TEXT_SETS: dict[str, TextSpec] = {spec.name: spec for spec in (
+    TextSpec("subj", Remote("subj", CORNELL_URL, ("rotten_imgs.tar.gz",),
+                            (("quote.tok.gt9.5000", 5000), ("plot.tok.gt9.5000", 5000))),
+             (("plot.tok.gt9.5000", "objective"), ("quote.tok.gt9.5000", "subjective"))),
+    TextSpec("mr", Remote("mr", CORNELL_URL, ("rt-polaritydata.tar.gz",),
+                          (("rt-polarity.pos", 5331), ("rt-polarity.neg", 5331))),
+             (("rt-polarity.neg", "negative"), ("rt-polarity.pos", "positive"))),
+)}
+
+SKLEARN_SETS: dict[str, Callable] = {
+    "breast_cancer": sklearn_datasets.load_breast_cancer,
+    "wine": sklearn_datasets.load_wine,
+    "digits": sklearn_datasets.load_digits,
+}
+
+BUILTINS: tuple[str, ...] = (*TEXT_SETS, *TABLES, *SKLEARN_SETS)
+SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".jsonl": None, ".ndjson": None}
+
+
+def data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Where built-in sets live: the argument, else $ALDEN_DATA, else ~/.cache/alden."""
+    chosen = data_dir or os.environ.get(DATA_ENV) or Path.home() / ".cache" / "alden"
+    return Path(chosen).expanduser()
+
+
+def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None = None, *,
+                 text_column: str | None = None, label_column: str | None = None,
+                 target_column: str | None = None, id_column: str | None = None,
+                 label_names: Sequence[str] | None = None, kind: str | None = None,
+                 encoding: str = "utf-8", download: bool = True,
+                 progress: bool = True) -> Dataset:
+    """Load a built-in set by name (see BUILTINS) or a user's file or folder.
+
+    User files, by extension: .csv, .tsv/.tab, .jsonl/.ndjson with a header (or keys);
+    ``text_column`` (default "text") for text, ``target_column`` (or ``kind="tabular"``) for
+    a table. Without a label/target column the items are unlabeled (labels -1, label names
+    ``label_names`` or empty). Ids come from ``id_column``, else the row's line in the file.
+    A folder holds one file per class (one text per line) or one sub-folder per class (one
+    text per file). Bad input raises DataError naming the file, line or column.
+    """
+    name = str(name_or_path)
+    if name.lower() in BUILTINS and not isinstance(name_or_path, Path):
+        return load_builtin(name.lower(), data_dir, download=download, progress=progress)
+    if kind not in (None, "text", "tabular"):
+        raise DataError(f"unknown kind {kind!r}: expected 'text' or 'tabular'")
+    path = Path(name_or_path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder (built-in sets: {', '.join(BUILTINS)})")
+    if path.is_dir():
+        return read_folder(path, encoding=encoding, label_names=label_names)
+    if kind == "tabular" and target_column is None:
+        target_column = label_column
+    table = read_user_table(path, encoding=encoding)
+    if target_column is not None or kind == "tabular":
+        return table_dataset(table, target_column, id_column, label_names)
+    return text_dataset(table, text_column or "text", label_column, id_column, label_names)
+
+
+def load_builtin(name: str, directory: str | os.PathLike | None = None, *,
+                 download: bool = True, progress: bool = True) -> Dataset:
+    """One of BUILTINS, from the data dir (downloaded there when missing) or scikit-learn."""
+    if name in SKLEARN_SETS:
+        bunch = SKLEARN_SETS[name]()
+        return Dataset(name, "tabular", bunch.target.astype(np.int64),
+                       tuple(str(n) for n in bunch.target_names),
+                       [str(i + 1) for i in range(len(bunch.target))],
+                       features=np.asarray(bunch.data, dtype=np.float64),
+                       feature_names=[str(n) for n in bunch.get("feature_names", [])]
+                       or [f"x{j}" for j in range(bunch.data.shape[1])])
+    root = data_dir(directory)
+    if name in TABLES:
+        spec = TABLES[name]
+        folder = dl.ensure(spec.remote, root, download=download, progress=progress)
+        table, features, names, labels, classes = read_table_spec(spec, folder)
+        ids = [f"{table.files[i].name}:{table.lines[i]}" for i in range(len(labels))]
+        return Dataset(name, "tabular", labels, classes, ids, features=features,
+                       feature_names=names)
+    return read_text_spec(TEXT_SETS[name], root, download=download, progress=progress)
+
+
+def read_text_spec(spec: TextSpec, root: Path, *, download: bool = True,
+                   progress: bool = True) -> Dataset:
+    """A built-in text set: Latin-1 lines, already lower-cased and tokenised by its authors."""
+    folder = dl.ensure(spec.remote, root, download=download, progress=progress)
+    expected = dict(spec.remote.lines)
+    texts: list[str] = []
+    labels: list[int] = []
+    ids: list[str] = []
+    for label, (filename, _) in enumerate(spec.classes):
+        # split on "\n" only: str.splitlines would also split at Latin-1's \x85 and \x1c-\x1e
+        lines = (folder / filename).read_bytes().decode("latin-1").split("\n")
+        kept = [(n, s.rstrip("\r")) for n, s in enumerate(lines, 1) if s.strip()]
+        if len(kept) != expected[filename]:
+            raise DataError(f"{folder / filename} has {len(kept)} lines, expected "
+                            f"{expected[filename]}; delete it to download it again")
+        texts += [s for _, s in kept]
+        ids += [f"{filename}:{n}" for n, _ in kept]
+        labels += [label] * len(kept)
+    return Dataset(spec.name, "text", np.array(labels, dtype=np.int64),
+                   tuple(c for _, c in spec.classes), ids, texts=texts, tokenized=True)
+
+
+def read_user_table(path: Path, *, encoding: str = "utf-8") -> Table:
+    """A CSV/TSV/JSON Lines file as a Table of strings, the format chosen by the extension."""
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DataError(f"{path}: unknown file type {suffix or '(none)'}; expected one of "
+                        + ", ".join(SUFFIXES) + " or a folder")
+    if SUFFIXES[suffix] is not None:
+        return read_delimited(path, delimiter=SUFFIXES[suffix], encoding=encoding)
+    return read_json_lines(path, encoding=encoding)
+
+
+def read_json_lines(path: Path, *, encoding: str = "utf-8") -> Table:
+    """JSON Lines, one object per line, as a Table (columns: keys in order of appearance)."""
+    text = decode_file(path, encoding)
+    if not text.strip():
+        raise DataError(f"{path} is empty")
+    records: list[dict] = []
+    lines: list[int] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}, line {number}: not JSON ({err.msg})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}, line {number}: expected a JSON object {{...}}, "
+                            f"found {type(record).__name__}")
+        records.append(record)
+        lines.append(number)
+    header = list(dict.fromkeys(key for record in records for key in record))
+
+    def cell(value: object) -> str:
+        if value is None:
+            return ""
+        return value if isinstance(value, str) else json.dumps(value)
+
+    rows = [[cell(record.get(key)) for key in header] for record in records]
+    return Table(path, header, rows, lines)
+
+
+def read_ids(table: Table, id_column: str | None) -> list[str]:
+    """Ids from ``id_column`` (non-empty, unique), else each row's line number in the file."""
+    if id_column is None:
+        return [str(line) for line in table.lines]
+    col = table.column(id_column)
+    seen: dict[str, int] = {}
+    ids = []
+    for i, row in enumerate(table.rows):
+        item = row[col].strip()
+        if not item:
+            raise DataError(f"{table.where(i)}: column {id_column!r} has no id")
+        if item in seen:
+            raise DataError(f"{table.path}: duplicate id {item!r} in column {id_column!r} at "
+                            f"lines {table.lines[seen[item]]} and {table.lines[i]}")
+        seen[item] = i
+        ids.append(item)
+    return ids
+
+
+def read_labels(table: Table, label_column: str | None,
+                label_names: Sequence[str] | None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Class ids and names from ``label_column``, or all -1 for an unlabeled pool."""
+    if label_column is None:
+        return np.full(len(table.rows), -1, dtype=np.int64), tuple(label_names or ())
+    col = table.column(label_column)
+    where = [table.where(i) for i in range(len(table.rows))]
+    return encode_labels([row[col] for row in table.rows], where, source=table.path,
+                         column=label_column, label_names=label_names)
+
+
+def text_dataset(table: Table, text_column: str, label_column: str | None,
+                 id_column: str | None, label_names: Sequence[str] | None) -> Dataset:
+    """A text Dataset from a user's table; every row needs a non-blank text."""
+    col = table.column(text_column)
+    texts = [row[col].strip() for row in table.rows]
+    for i, text in enumerate(texts):
+        if not text:
+            raise DataError(f"{table.where(i)}: column {text_column!r} has an empty text")
+    labels, names = read_labels(table, label_column, label_names)
+    return Dataset(table.path.stem, "text", labels, names, read_ids(table, id_column),
+                   texts=texts)
+
+
+def table_dataset(table: Table, target_column: str | None, id_column: str | None,
+                  label_names: Sequence[str] | None) -> Dataset:
+    """A tabular Dataset: every column but the target and id is a feature (detected types)."""
+    skip = {table.column(c) for c in (target_column, id_column) if c is not None}
+    columns = [i for i in range(len(table.header)) if i not in skip]
+    if not columns:
+        raise DataError(f"{table.path}: no feature columns besides the target and id")
+    features, feature_names = encode_features(table, columns)
+    labels, names = read_labels(table, target_column, label_names)
+    return Dataset(table.path.stem, "tabular", labels, names, read_ids(table, id_column),
+                   features=features, feature_names=feature_names)
+
+
+def read_folder(path: Path, *, encoding: str = "utf-8",
+                label_names: Sequence[str] | None = None) -> Dataset:
+    """One file per class (a text per line) or one sub-folder per class (a text per file)."""
+    entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+    if not entries:
+        raise DataError(f"{path} is an empty folder; expected one file or sub-folder per class")
+    if all(p.is_file() for p in entries):
+        per_class = {p.stem: read_lines(p, encoding) for p in entries}
+    elif all(p.is_dir() for p in entries):
+        per_class = {p.name: read_files(p, encoding) for p in entries}
+    else:
+        raise DataError(f"{path} mixes files and sub-folders; expected one file per class "
+                        "(a text per line) or one sub-folder per class (a text per file)")
+    if len(per_class) < 2:
+        raise DataError(f"{path} holds one class only ({entries[0].name}); training needs "
+                        "at least two")
+    names = tuple(label_names) if label_names is not None else tuple(per_class)
+    unknown = [c for c in per_class if c not in names]
+    if unknown:
+        raise DataError(f"{path}: classes {', '.join(unknown)} are not among the label names "
+                        + ", ".join(names))
+    texts, labels, ids = [], [], []
+    for cls, items in per_class.items():
+        texts += [text for _, text in items]
+        ids += [f"{cls}/{item_id}" for item_id, _ in items]
+        labels += [names.index(cls)] * len(items)
+    return Dataset(path.name, "text", np.array(labels, dtype=np.int64), names, ids,
+                   texts=texts)
+
+
+def read_lines(path: Path, encoding: str) -> list[tuple[str, str]]:
+    """(line number, text) for each line of a class file; a blank line is a DataError."""
+    lines = decode_file(path, encoding).split("\n")
+    if lines and not lines[-1].strip():
+        lines.pop()  # the newline that ends the last line
+    if not lines:
+        raise DataError(f"{path} is empty; expected one text per line")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            raise DataError(f"{path}, line {number}: empty text")
+    return [(str(n), line.strip()) for n, line in enumerate(lines, 1)]
+
+
+def read_files(folder: Path, encoding: str) -> list[tuple[str, str]]:
+    """(file name, text) for each file of a class folder; an empty file is a DataError."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise DataError(f"{folder} holds no files; expected one text per file")
+    items = [(p.name, decode_file(p, encoding).strip()) for p in files]
+    for (_, text), p in zip(items, files, strict=True):
+        if not text:
+            raise DataError(f"{p}: empty text")
+    return items
