@@ -85,7 +85,7 @@ def read_delimited(path: Path, *, delimiter: str = ",", header: Sequence[str] | 
     try:
         for row in reader:
             line, start = start, reader.line_num + 1
-            if line <= skip_lines or not any(cell.strip() for cell in row):
+            if line <= skip_lines or not row:  # an empty line; "  " is an empty value
                 continue
             if header is None:
                 header = [cell.strip() for cell in row]
