@@ -1,0 +1,300 @@
+"""The experiment runner: schedule, one run's loop (on fakes), the results file, resume,
+workers, and end-to-end runs of `alden benchmark` on a small real data set."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from alden import benchmark as bm
+from alden.errors import AldenError, DataError
+from alden.pool import Pool
+
+# ----------------------------------------------------------------------------- schedule
+
+
+def test_default_schedule_is_the_papers_25_rounds():
+    counts = bm.label_schedule(6000, 0.02, 0.02, 0.5)
+    assert len(counts) == 25
+    assert counts == [120 * (r + 1) for r in range(25)]
+
+
+@pytest.mark.parametrize("pool_size", [97, 1000, 6397])
+@pytest.mark.parametrize("init,step,stop", [(0.02, 0.02, 0.5), (0.05, 0.1, 0.33), (0.1, 0.5, 0.1)])
+def test_schedule_follows_the_stated_rounding(pool_size, init, step, stop):
+    counts = bm.label_schedule(pool_size, init, step, stop)
+    expected, r = [], 0
+    while True:  # the rule written out the slow way
+        fraction = init + r * step
+        if fraction > stop + 1e-9:
+            if expected and expected[-1] != round(stop * pool_size):
+                expected.append(round(stop * pool_size))
+            break
+        expected.append(round(fraction * pool_size))
+        r += 1
+    assert counts == expected
+    assert counts[-1] == round(stop * pool_size)
+
+
+@pytest.mark.parametrize("args", [(100, 0.0, 0.02, 0.5), (100, 0.02, 0.0, 0.5),
+                                  (100, 0.5, 0.02, 0.2), (100, 0.02, 0.001, 0.5),
+                                  (10, 0.02, 0.1, 0.5)])
+def test_schedule_rejects_impossible_fractions(args):
+    with pytest.raises(AldenError):
+        bm.label_schedule(*args)
+
+
+def test_fit_seed_depends_on_seed_and_round_only():
+    seeds = {bm.fit_seed(s, r) for s in range(5) for r in range(25)}
+    assert len(seeds) == 125
+    assert bm.fit_seed(3, 7) == bm.fit_seed(3, 7)
+
+
+def test_options_hash_changes_with_any_option():
+    base = bm.Protocol()
+    variants = [bm.Protocol(init=0.04), bm.Protocol(step=0.01), bm.Protocol(stop=0.3),
+                bm.Protocol(split=(0.5, 0.25, 0.25)), bm.Protocol(train=(("max_epochs", 5),))]
+    hashes = {p.options_hash for p in variants} | {base.options_hash}
+    assert len(hashes) == len(variants) + 1
+    assert bm.Protocol().options_hash == base.options_hash
+
+
+# ----------------------------------------------------------------------------- the loop on fakes
+
+
+class NearestCentroid:
+    """A tiny learner: class centroids, softmax over negative distances; records fit seeds."""
+
+    def __init__(self, log: list | None = None, delay: float = 0.0):
+        self.log, self.delay = log, delay
+
+    def fit(self, x, y, x_val=None, y_val=None, *, seed):
+        if self.log is not None:
+            self.log.append((seed, tuple(np.sort(y)), len(x_val)))
+        self.centroids = np.stack([x[y == c].mean(axis=0) for c in (0, 1)])
+        return self
+
+    def predict_proba(self, x):
+        time.sleep(self.delay)
+        d = -((x[:, None, :] - self.centroids[None]) ** 2).sum(-1)
+        e = np.exp(d - d.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class RandomPick:
+    def select(self, learner, pool, n, rng):
+        return _Selection(rng.choice(pool.unlabeled, size=n, replace=False))
+
+
+@dataclass(frozen=True)
+class LeastConfident:
+    def select(self, learner, pool, n, rng):
+        unlabeled = pool.unlabeled
+        confidence = learner.predict_proba(pool.x[unlabeled]).max(axis=1)
+        return _Selection(unlabeled[np.argsort(confidence, kind="stable")[:n]])
+
+
+@dataclass(frozen=True)
+class Broken:
+    def select(self, learner, pool, n, rng):
+        return _Selection(np.repeat(pool.unlabeled[:1], n))
+
+
+@dataclass(frozen=True)
+class _Selection:
+    indices: np.ndarray
+
+
+def _toy(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = (rng.normal(size=(n, 2)) + 1.5 * y[:, None]).astype(np.float32)
+    return x, y
+
+
+def _seed_set(pool, fraction, rng):
+    return np.sort(rng.choice(len(pool), size=round(fraction * len(pool)), replace=False))
+
+
+def _simulate(strategy, log=None, seed=0, learner_delay=0.0):
+    x, y = _toy()
+    pool = Pool.from_arrays(x[:120], y[:120], ("a", "b"))
+    counts = bm.label_schedule(len(pool), 0.1, 0.1, 0.5)
+    rows = bm.simulate(pool, lambda: NearestCentroid(log, learner_delay), strategy, counts,
+                       (x[120:160], y[120:160]), (x[160:], y[160:]), seed, _seed_set)
+    return pool, counts, rows
+
+
+def test_loop_labels_the_scheduled_counts_and_records_each_round():
+    pool, counts, rows = _simulate(LeastConfident())
+    assert [r["labeled"] for r in rows] == counts == [12, 24, 36, 48, 60]
+    assert [r["round"] for r in rows] == list(range(5))
+    assert [(pool.labeled_in == r).sum() for r in range(5)] == [12, 12, 12, 12, 12]
+    assert all(0 <= r["accuracy"] <= 1 for r in rows)
+    assert rows[-1]["score_seconds"] == rows[-1]["select_seconds"] == 0  # no query at the end
+
+
+def test_every_strategy_gets_the_same_seed_set_and_model_seeds():
+    log_random, log_uncertain = [], []
+    pool_r, _, rows_r = _simulate(RandomPick(), log_random, seed=4)
+    pool_u, _, rows_u = _simulate(LeastConfident(), log_uncertain, seed=4)
+    assert np.array_equal(np.flatnonzero(pool_r.labeled_in == 0),
+                          np.flatnonzero(pool_u.labeled_in == 0))
+    assert [s for s, _, _ in log_random] == [s for s, _, _ in log_uncertain]
+    assert log_random[0] == log_uncertain[0]  # same seed set, same labels, same round-0 fit
+    assert rows_r[0]["accuracy"] == rows_u[0]["accuracy"]
+    assert not np.array_equal(pool_r.labeled_in, pool_u.labeled_in)  # then they differ
+    _, _, rows_other_seed = _simulate(RandomPick(), [], seed=5)
+    assert [r["accuracy"] for r in rows_other_seed] != [r["accuracy"] for r in rows_r]
+
+
+def test_loop_is_repeatable():
+    a = _simulate(RandomPick(), seed=2)
+    b = _simulate(RandomPick(), seed=2)
+    assert np.array_equal(a[0].labeled_in, b[0].labeled_in)
+    assert [r["accuracy"] for r in a[2]] == [r["accuracy"] for r in b[2]]
+
+
+def test_a_strategy_picking_duplicates_is_an_error():
+    with pytest.raises(AldenError, match="duplicate"):
+        _simulate(Broken())
+
+
+def test_scoring_time_is_the_time_spent_in_the_learner():
+    _, _, rows = _simulate(LeastConfident(), learner_delay=0.02)
+    query = rows[0]
+    assert query["score_seconds"] >= 0.02  # predict_proba on the pool, inside select
+    assert query["select_seconds"] < query["score_seconds"]
+    _, _, rows = _simulate(RandomPick(), learner_delay=0.02)
+    assert rows[0]["score_seconds"] == 0.0  # random never asks the learner
+
+
+# ----------------------------------------------------------------------------- the files
+
+
+def fake_run(spec, on_round=None):
+    """A deterministic stand-in for run_one: accuracies from a hash of the run and round."""
+    counts = bm.label_schedule(100, spec.protocol.init, spec.protocol.step, spec.protocol.stop)
+    rows = []
+    for r, labeled in enumerate(counts):
+        digest = hashlib.sha256(repr((spec.key, r)).encode()).digest()
+        rows.append({"round": r, "labeled": labeled, "accuracy": digest[0] / 255,
+                     "train_seconds": time.perf_counter() % 1, "test_seconds": 0.0,
+                     "score_seconds": 0.0, "select_seconds": 0.0})
+        if on_round:
+            on_round(r)
+    if os.environ.get("FAKE_RUN_SLEEP"):
+        time.sleep(float(os.environ["FAKE_RUN_SLEEP"]))
+    return bm.make_records(spec, rows, 100)
+
+
+CALLS: list = []
+
+
+def counting_run(spec, on_round=None):
+    CALLS.append(spec.key)
+    return fake_run(spec, on_round)
+
+
+def _grid(seeds=2, strategies=("random", "alden")):
+    return bm.make_grid(["toy"], ["mlp"], strategies, range(seeds),
+                        bm.Protocol(init=0.1, step=0.2, stop=0.5))
+
+
+def test_results_file_has_a_line_per_round_and_timings_beside_it(tmp_path):
+    counts = bm.run_benchmark(_grid(), tmp_path, run_fn=fake_run, quiet=True)
+    assert counts == {"total": 4, "skipped": 0, "ran": 4}
+    records = [json.loads(line) for line in (tmp_path / bm.RESULTS).read_text().splitlines()]
+    timings = [json.loads(line) for line in (tmp_path / bm.TIMINGS).read_text().splitlines()]
+    assert len(records) == len(timings) == 4 * 3
+    assert set(records[0]) == {"dataset", "model", "strategy", "seed", "options", "round",
+                               "rounds", "labeled", "fraction", "accuracy"}
+    assert not any(k.endswith("seconds") for r in records for k in r)
+    assert {(bm.run_key(t), t["round"]) for t in timings} == {
+        (bm.run_key(r), r["round"]) for r in records}
+    options = json.loads((tmp_path / bm.OPTIONS).read_text())
+    assert options == {_grid()[0].protocol.options_hash: _grid()[0].protocol.as_dict()}
+
+
+def test_same_command_twice_gives_byte_identical_results(tmp_path):
+    bm.run_benchmark(_grid(), tmp_path / "a", run_fn=fake_run, quiet=True)
+    bm.run_benchmark(_grid(), tmp_path / "b", run_fn=fake_run, quiet=True)
+    assert (tmp_path / "a" / bm.RESULTS).read_bytes() == (tmp_path / "b" / bm.RESULTS).read_bytes()
+    assert (tmp_path / "a" / bm.TIMINGS).read_bytes() != (tmp_path / "b" / bm.TIMINGS).read_bytes()
+
+
+def test_resume_skips_finished_runs(tmp_path):
+    bm.run_benchmark(_grid(seeds=1), tmp_path, run_fn=fake_run, quiet=True)
+    CALLS.clear()
+    counts = bm.run_benchmark(_grid(seeds=3), tmp_path, run_fn=counting_run, quiet=True)
+    assert counts == {"total": 6, "skipped": 2, "ran": 4}
+    assert sorted(CALLS) == sorted(s.key for s in _grid(seeds=3) if s.seed > 0)
+    bm.run_benchmark(_grid(seeds=3), tmp_path / "fresh", run_fn=fake_run, quiet=True)
+    assert (tmp_path / bm.RESULTS).read_bytes() == (tmp_path / "fresh" / bm.RESULTS).read_bytes()
+    CALLS.clear()
+    assert bm.run_benchmark(_grid(seeds=3), tmp_path, run_fn=counting_run,
+                            quiet=True)["ran"] == 0
+    assert CALLS == []
+
+
+def test_truncated_last_line_is_repaired_and_its_run_redone(tmp_path):
+    bm.run_benchmark(_grid(), tmp_path, run_fn=fake_run, quiet=True)
+    path = tmp_path / bm.RESULTS
+    whole = path.read_bytes()
+    lines = whole.splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:-1]) + lines[-1][:17])  # a write cut short mid-line
+    records = bm.read_repaired(path, require_complete=True)
+    assert len(records) == len(lines) - 3  # the cut run's other two rounds go too
+    assert path.read_bytes() == b"".join(lines[:-3])
+    CALLS.clear()
+    counts = bm.run_benchmark(_grid(), tmp_path, run_fn=counting_run, quiet=True)
+    assert counts["ran"] == 1 and len(CALLS) == 1
+    assert path.read_bytes() == whole
+
+
+def test_unparsable_final_line_counts_as_truncated(tmp_path):
+    path = tmp_path / bm.RESULTS
+    path.write_text('{"a": 1}\n{"b": \n')
+    parsed, dropped = bm.read_lines(path)
+    assert [r for _, r in parsed] == [{"a": 1}] and dropped == 1
+
+
+def test_damage_in_the_middle_is_an_error_naming_the_line(tmp_path):
+    bm.run_benchmark(_grid(), tmp_path, run_fn=fake_run, quiet=True)
+    path = tmp_path / bm.RESULTS
+    lines = path.read_text().splitlines(keepends=True)
+    lines[4] = "garbage\n"
+    path.write_text("".join(lines))
+    before = path.read_bytes()
+    with pytest.raises(DataError, match=r"results.jsonl line 5"):
+        bm.run_benchmark(_grid(), tmp_path, run_fn=fake_run, quiet=True)
+    assert path.read_bytes() == before  # nothing rewritten
+
+
+def test_workers_give_the_same_file_as_one_process(tmp_path):
+    bm.run_benchmark(_grid(seeds=3), tmp_path / "one", run_fn=fake_run, quiet=True)
+    bm.run_benchmark(_grid(seeds=3), tmp_path / "two", run_fn=fake_run, workers=2, quiet=True)
+    one = (tmp_path / "one" / bm.RESULTS).read_bytes()
+    assert one == (tmp_path / "two" / bm.RESULTS).read_bytes()
+    assert len(one.splitlines()) == 6 * 3
+
+
+def test_second_benchmark_on_the_same_folder_is_refused(tmp_path):
+    with bm.lock_dir(tmp_path):
+        with pytest.raises(AldenError, match="another alden benchmark"):
+            bm.run_benchmark(_grid(), tmp_path, run_fn=fake_run, quiet=True)
+
+
+def test_append_writes_whole_lines(tmp_path):
+    path = tmp_path / "x.jsonl"
+    bm.append_lines(path, [{"a": 1}, {"b": [1, 2]}])
+    bm.append_lines(path, [{"c": "é"}])
+    assert [r for _, r in bm.read_lines(path)[0]] == [{"a": 1}, {"b": [1, 2]}, {"c": "é"}]
+    assert path.read_bytes().endswith(b"\n")
