@@ -8,6 +8,7 @@ the data dir never holds half-written files.
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import tarfile
@@ -118,7 +119,9 @@ def download_file(url: str, dest: Path, *, progress: bool = True) -> None:
                     out.write(chunk)
                     done += len(chunk)
                     bar.update(len(chunk))
-    except (urllib.error.URLError, OSError, ValueError) as err:
+    except urllib.error.HTTPError as err:
+        raise DataError(f"could not download {url} (HTTP {err.code} {err.reason})") from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
         reason = getattr(err, "reason", None) or err
         raise DataError(f"could not download {url} ({reason})") from None
     if total is not None and done != total:
