@@ -1,0 +1,299 @@
+"""Strategies: one contract for all, each wired to its kernel, the registry, and the real
+Learner end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alden.errors import AldenError
+from alden.pool import Pool
+from alden.selection import (
+    alden_greedy_picks,
+    entropy,
+    kcenter_greedy_picks,
+    kmeans_pp,
+    margin,
+)
+from alden.strategies import (
+    STRATEGIES,
+    Alden,
+    Bald,
+    Dami,
+    Selection,
+    get_strategy,
+    strategies_for,
+)
+
+N_CLASSES = 3
+VOCAB = ("<pad>", "<unk>", "bland", "dull", "great", "plot", "the", "film", "a", "witty")
+
+
+class FakeLearner:
+    """Stand-in for Learner: each output is a fixed function of the rows it is given, so
+    asking for a subset gives that subset's rows. Records what it was asked."""
+
+    def __init__(self, n_features: int = 0, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.emb = rng.normal(size=(len(VOCAB), 4))
+        self.w_in = rng.normal(size=(max(n_features, 1), 4))
+        self.w_out = rng.normal(size=(4, N_CLASSES))
+        self.calls: list[tuple[str, int, str | None]] = []
+
+    def _features(self, x: np.ndarray) -> np.ndarray:
+        if np.issubdtype(x.dtype, np.integer):
+            return self.emb[x].sum(axis=1) / np.maximum((x != 0).sum(axis=1, keepdims=True), 1)
+        return np.maximum(x @ self.w_in, 0.0)
+
+    def _logits(self, x):
+        return self._features(x) @ self.w_out
+
+    def predict_proba(self, x):
+        self.calls.append(("predict_proba", len(x), None))
+        z = self._logits(x)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict_proba_mc(self, x, T, seed):
+        self.calls.append(("predict_proba_mc", len(x), str(T)))
+        z = self._logits(x)[None] + np.random.default_rng(seed).normal(size=(T, len(x), N_CLASSES))
+        e = np.exp(z - z.max(axis=2, keepdims=True))
+        return e / e.sum(axis=2, keepdims=True)
+
+    def hidden(self, x):
+        self.calls.append(("hidden", len(x), None))
+        return np.tanh(self._features(x))
+
+    def badge_embeddings(self, x):
+        self.calls.append(("badge_embeddings", len(x), None))
+        p = self.predict_proba(x)
+        residual = p - np.eye(N_CLASSES)[p.argmax(axis=1)]
+        return (residual[:, :, None] * self.hidden(x)[:, None, :]).reshape(len(x), -1)
+
+    def egl_word_scores(self, x):
+        self.calls.append(("egl_word_scores", len(x), None))
+        return np.abs(self.emb[x][..., 0]).max(axis=1)
+
+    def egl_input_scores(self, x):
+        self.calls.append(("egl_input_scores", len(x), None))
+        return np.linalg.norm(x, axis=1)
+
+    def token_interpretations(self, x, output="proba"):
+        self.calls.append(("token_interpretations", len(x), output))
+        scale = 1.0 if output == "proba" else 2.0
+        return [scale * np.sin(np.arange(len(r[r != 0]))[:, None] + self.emb[r[r != 0]]
+                                @ self.w_out) for r in x]
+
+    def input_jacobian(self, x, output="proba"):
+        self.calls.append(("input_jacobian", len(x), output))
+        active = (x @ self.w_in > 0).astype(float)  # ReLU pattern: the linear region
+        jac = np.einsum("nh,fh,hc->ncf", active, self.w_in, self.w_out)
+        return jac.reshape(len(x), -1) * (1.0 if output == "proba" else 2.0)
+
+    def word_embeddings(self):
+        return self.emb
+
+
+def text_pool(n: int = 30, labeled: int = 4) -> Pool:
+    rng = np.random.default_rng(5)
+    x = np.zeros((n, 7), dtype=np.int64)
+    for i in range(n):
+        length = rng.integers(1, 8)
+        x[i, :length] = rng.integers(2, len(VOCAB), length)
+    pool = Pool.from_arrays(x, rng.integers(0, N_CLASSES, n), ("neg", "neu", "pos"), vocab=VOCAB)
+    pool.mark_labeled(np.arange(0, 3 * labeled, 3), 0)
+    return pool
+
+
+def tabular_pool(n: int = 30, labeled: int = 4) -> Pool:
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(n, 3)).astype(np.float32)
+    pool = Pool.from_arrays(x, rng.integers(0, N_CLASSES, n), ("a", "b", "c"))
+    pool.mark_labeled(np.arange(1, 1 + 2 * labeled, 2), 0)
+    return pool
+
+
+def make(kind: str) -> tuple[FakeLearner, Pool]:
+    if kind == "text":
+        return FakeLearner(), text_pool()
+    return FakeLearner(n_features=3), tabular_pool()
+
+
+CASES = [(name, kind) for kind in ("text", "tabular") for name in strategies_for(kind)]
+
+
+# ---------------------------------------------------------------- the contract
+
+
+@pytest.mark.parametrize("name,kind", CASES)
+def test_contract(name, kind):
+    learner, pool = make(kind)
+    strategy = get_strategy(name)
+    open_items = set(pool.unlabeled.tolist())
+    sel = strategy.select(learner, pool, 7, np.random.default_rng(0))
+    assert isinstance(sel, Selection) and len(sel) == 7
+    assert len(set(sel.indices)) == 7 and set(sel.indices) <= open_items
+    assert len(sel.scores) == 7 and np.isfinite(sel.scores).all()
+    assert sel.reasons is None or (len(sel.reasons) == 7 and all(sel.reasons))
+    again = strategy.select(learner, pool, 7, np.random.default_rng(0))
+    assert again == sel  # deterministic for the same rng
+
+    everything = strategy.select(learner, pool, 10**6, np.random.default_rng(1))
+    assert sorted(everything.indices) == sorted(open_items)
+    assert len(strategy.select(learner, pool, 0, np.random.default_rng(1))) == 0
+    with pytest.raises(AldenError, match="whole number"):
+        strategy.select(learner, pool, -1, np.random.default_rng(1))
+
+    pool.mark_labeled(np.array(sel.indices), 1)  # the loop can label what was picked
+    nxt = strategy.select(learner, pool, 5, np.random.default_rng(2))
+    assert not set(nxt.indices) & set(pool.labeled.tolist())
+
+
+@pytest.mark.parametrize("name", sorted(set(STRATEGIES) - set(strategies_for("tabular"))))
+def test_text_only_strategies_refuse_tables(name):
+    learner, pool = make("tabular")
+    with pytest.raises(AldenError, match="needs words"):
+        get_strategy(name).select(learner, pool, 3, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("name", sorted(set(STRATEGIES) - set(strategies_for("text"))))
+def test_tabular_only_strategies_refuse_text(name):
+    learner, pool = make("text")
+    with pytest.raises(AldenError, match="tabular pools only"):
+        get_strategy(name).select(learner, pool, 3, np.random.default_rng(0))
+
+
+# ---------------------------------------------------------------- each strategy's wiring
+
+
+def test_entropy_and_margin_rank_only_the_unlabeled():
+    learner, pool = make("text")
+    unlabeled = pool.unlabeled
+    sel = get_strategy("entropy").select(learner, pool, 5, np.random.default_rng(0))
+    assert learner.calls == [("predict_proba", len(unlabeled), None)]  # unlabeled only
+    h = entropy(learner.predict_proba(pool.x[unlabeled]))
+    assert list(sel.indices) == unlabeled[np.argsort(-h, kind="stable")[:5]].tolist()
+    np.testing.assert_allclose(sel.scores, np.sort(h)[::-1][:5])
+    assert sel.reasons[0].startswith(f"entropy {sel.scores[0]:.2f} (p(")
+
+    m = margin(learner.predict_proba(pool.x[unlabeled]))
+    sel = get_strategy("margin").select(learner, pool, 5, np.random.default_rng(0))
+    assert list(sel.indices) == unlabeled[np.argsort(m, kind="stable")[:5]].tolist()
+
+
+def test_alden_wires_interpretations_embeddings_and_labeled_set():
+    learner, pool = make("text")
+    sel = Alden(output="logits").select(learner, pool, 6, np.random.default_rng(0))
+    assert ("token_interpretations", len(pool), "logits") in learner.calls
+    tokens = [pool.tokens(i) for i in range(len(pool))]
+    picks = alden_greedy_picks(tokens, learner.token_interpretations(pool.x, "logits"),
+                               learner.emb, pool.labeled, 6)
+    assert list(sel.indices) == [p.index for p in picks]
+    assert list(sel.scores) == [p.diversity for p in picks]
+    first = picks[0]
+    assert f'word "{VOCAB[first.word]}" (position {first.position + 1})' in sel.reasons[0]
+    assert f'"{VOCAB[first.compared_word]}"' in sel.reasons[0]
+
+
+def test_alden_reason_names_the_nearest_labeled_word_for_an_absent_word():
+    pool = Pool.from_arrays(np.array([[2, 0], [3, 0], [2, 2]]), np.array([0, 0, 0]),
+                            ("neg", "neu", "pos"), vocab=VOCAB)
+    pool.mark_labeled(np.array([0]), 0)
+    learner = FakeLearner()
+    sel = Alden().select(learner, pool, 2, np.random.default_rng(0))
+    by_index = dict(zip(sel.indices, sel.reasons, strict=True))
+    assert by_index[1].startswith('word "dull" (position 1), in no labeled item')
+    assert by_index[1].endswith('from "bland", the nearest labeled word')
+
+
+def test_alden_needs_a_seed_set():
+    learner = FakeLearner()
+    pool = text_pool(labeled=0)
+    with pytest.raises(AldenError, match="labeled seed set"):
+        Alden().select(learner, pool, 3, np.random.default_rng(0))
+
+
+def test_coreset_and_dami_are_kcenter_on_their_representation():
+    learner, pool = make("tabular")
+    sel = get_strategy("coreset").select(learner, pool, 6, np.random.default_rng(0))
+    picks, dists = kcenter_greedy_picks(learner.hidden(pool.x), pool.labeled, 6)
+    assert list(sel.indices) == picks and np.allclose(sel.scores, dists)
+    sel = Dami(output="logits").select(learner, pool, 6, np.random.default_rng(0))
+    assert ("input_jacobian", len(pool), "logits") in learner.calls
+    picks, _ = kcenter_greedy_picks(learner.input_jacobian(pool.x, "logits"), pool.labeled, 6)
+    assert list(sel.indices) == picks
+
+
+def test_badge_is_kmeans_pp_on_unlabeled_gradient_embeddings():
+    learner, pool = make("text")
+    sel = get_strategy("badge").select(learner, pool, 6, np.random.default_rng(3))
+    unlabeled = pool.unlabeled
+    picks, _ = kmeans_pp(learner.badge_embeddings(pool.x[unlabeled]), 6,
+                         np.random.default_rng(3))
+    assert list(sel.indices) == unlabeled[picks].tolist()
+
+
+def test_bald_passes_samples_and_a_seed_drawn_from_rng():
+    learner, pool = make("tabular")
+    a = Bald(samples=5).select(learner, pool, 4, np.random.default_rng(9))
+    assert ("predict_proba_mc", len(pool.unlabeled), "5") in learner.calls
+    b = Bald(samples=5).select(learner, pool, 4, np.random.default_rng(10))
+    assert a != b  # a different rng gives different dropout masks
+
+
+# ---------------------------------------------------------------- registry and records
+
+
+def test_get_strategy_errors_and_conversions():
+    with pytest.raises(AldenError, match="unknown strategy 'aldn'; choose one of: alden, "):
+        get_strategy("aldn")
+    with pytest.raises(AldenError, match="has no option 'T'; its options: samples"):
+        get_strategy("bald", T=3)
+    with pytest.raises(AldenError, match="its options: none"):
+        get_strategy("entropy", output="proba")
+    assert get_strategy("bald", samples="7") == Bald(samples=7)
+    with pytest.raises(AldenError, match="must be an integer"):
+        get_strategy("bald", samples="many")
+    with pytest.raises(AldenError, match="output must be one of"):
+        get_strategy("alden", output="grad")
+    assert get_strategy("dami", output="logits").output == "logits"
+
+
+def test_strategies_for_each_kind():
+    assert set(strategies_for("text")) == set(STRATEGIES) - {"dami", "egl"}
+    assert set(strategies_for("tabular")) == set(STRATEGIES) - {"alden", "egl_word"}
+
+
+def test_selection_checks_lengths():
+    with pytest.raises(AldenError, match="one score"):
+        Selection((1, 2), (0.5,))
+    sel = Selection(np.array([3, 1]), np.array([0.5, 0.25]), ["a", "b"])
+    assert sel.indices == (3, 1) and sel.reasons == ("a", "b")
+
+
+# ---------------------------------------------------------------- the real Learner
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,model", [("text", "cnn"), ("text", "bilstm"),
+                                        ("tabular", "mlp")])
+def test_every_strategy_with_the_real_learner(kind, model):
+    learner_mod = pytest.importorskip("alden.learner")
+    rng = np.random.default_rng(0)
+    if kind == "text":
+        pool = text_pool(n=40, labeled=5)
+        options = dict(vocab_size=len(VOCAB), embedding_dim=8)
+        options.update(n_maps=4, widths=(2, 3)) if model == "cnn" else options.update(
+            hidden_size=4)
+    else:
+        pool = tabular_pool(n=40, labeled=5)
+        options = dict(n_features=3, hidden_sizes=(8,))
+    learner = learner_mod.Learner(model, n_classes=N_CLASSES,
+                                  config=learner_mod.TrainConfig(fixed_epochs=2), **options)
+    labeled = pool.labeled
+    learner.fit(pool.x[labeled], pool.y[labeled], seed=0)
+    for name in strategies_for(kind):
+        sel = get_strategy(name).select(learner, pool, 4, rng)
+        assert len(set(sel.indices)) == 4, name
+        assert not set(sel.indices) & set(labeled.tolist()), name
+        assert np.isfinite(sel.scores).all(), name
