@@ -280,6 +280,8 @@ def test_unknown_extension_and_unknown_kind(tmp_path):
         load_dataset(path)
     with pytest.raises(DataError, match="unknown kind 'image'"):
         load_dataset(user_file(tmp_path, "csv"), kind="image")
+    with pytest.raises(DataError, match="a text column for text or a target column for a table"):
+        load_dataset(user_file(tmp_path, "csv"), text_column="text", target_column="label")
 
 
 def test_unknown_name_lists_the_builtin_sets():

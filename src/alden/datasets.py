@@ -94,7 +94,9 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
     User files, by extension: .csv, .tsv/.tab, .jsonl/.ndjson with a header (or keys);
     ``text_column`` (default "text") for text, ``target_column`` (or ``kind="tabular"``) for
     a table. Without a label/target column the items are unlabeled (labels -1, label names
-    ``label_names`` or empty). Ids come from ``id_column``, else the row's line in the file.
+    ``label_names`` or empty); with one, every row needs a label. Ids come from ``id_column``,
+    else the row's line in the file. Table columns with any non-number are one-hot; a missing
+    value is NaN (a missing category: NaN in all its one-hot columns).
     A folder holds one file per class (one text per line) or one sub-folder per class (one
     text per file). Bad input raises DataError naming the file, line or column.
     """
@@ -103,6 +105,8 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
         return load_builtin(name.lower(), data_dir, download=download, progress=progress)
     if kind not in (None, "text", "tabular"):
         raise DataError(f"unknown kind {kind!r}: expected 'text' or 'tabular'")
+    if text_column is not None and (target_column is not None or kind == "tabular"):
+        raise DataError("give a text column for text or a target column for a table, not both")
     path = Path(name_or_path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder (built-in sets: {', '.join(BUILTINS)})")
