@@ -461,3 +461,59 @@ def test_bad_input_gets_clear_errors():
         q.hidden(mlp, features(3), batch_size=0)
     with pytest.raises(AldenError, match="T"):
         q.predict_proba_mc(mlp, features(3), T=0, seed=0)
+
+
+# ---------------------------------------- the project's real models (small sizes)
+
+def real_model(name: str, n_classes: int, seed: int = 0, **options) -> nn.Module:
+    models = pytest.importorskip("alden.models")
+    torch.manual_seed(seed)
+    if name == "mlp":
+        return models.build_model("mlp", n_classes=n_classes, n_features=5,
+                                  hidden_sizes=(6, 6), **options)
+    sizes = {"cnn": {"n_maps": 4}, "bilstm": {"hidden_size": 5}}[name]
+    return models.build_model(name, n_classes=n_classes, vocab_size=VOCAB, embedding_dim=DIM,
+                              **sizes, **options)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("name", ["cnn", "bilstm"])
+def test_real_text_models_against_per_sample_references(name, n_classes):
+    model, x = real_model(name, n_classes), token_ids(13)  # lengths 1..9: some under width 5
+    wide = np.pad(x, ((0, 0), (0, 4)))
+    np.testing.assert_allclose(q.predict_proba(model, wide, batch_size=4), ref_proba(model, x),
+                               rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        logits = model.head(torch.as_tensor(q.hidden(model, x, batch_size=5)))
+    np.testing.assert_allclose(torch.softmax(logits, -1).numpy(), ref_proba(model, x),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(q.badge_embeddings(model, wide, batch_size=4),
+                               ref_badge(model, x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(q.egl_word_scores(model, wide, batch_size=4),
+                               ref_egl_word(model, x), rtol=1e-4, atol=1e-7)
+    for output in q.OUTPUTS:
+        got = q.token_interpretations(model, wide, output, batch_size=4)
+        for g, e in zip(got, ref_interpretations(model, x, output), strict=True):
+            np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-6)
+    a = q.predict_proba_mc(model, x, T=4, seed=1)
+    np.testing.assert_array_equal(a, q.predict_proba_mc(model, wide, T=4, seed=1))
+    assert not np.allclose(a[0], a[1])
+    np.testing.assert_array_equal(q.word_embeddings(model), model.embedding.weight.detach())
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_real_mlp_against_references(n_classes):
+    model, x = real_model("mlp", n_classes), features(11)
+    np.testing.assert_allclose(q.predict_proba(model, x, batch_size=4), ref_proba(model, x),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(q.badge_embeddings(model, x, batch_size=4), ref_badge(model, x),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(q.egl_input_scores(model, x, batch_size=4),
+                               ref_egl_input(model, x), rtol=1e-4, atol=1e-7)
+    a = q.predict_proba_mc(model, x, T=4, seed=1)
+    np.testing.assert_array_equal(a, q.predict_proba_mc(model, x, T=4, seed=1))
+    assert not np.allclose(a[0], a[1])
+    double, x64 = model.double(), x.astype(np.float64)
+    for output in q.OUTPUTS:
+        np.testing.assert_allclose(q.input_jacobian(double, x64, output, batch_size=4),
+                                   ref_jacobian_fd(double, x64, output), rtol=1e-6, atol=1e-8)
