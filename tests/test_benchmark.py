@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
@@ -13,6 +16,7 @@ import numpy as np
 import pytest
 
 from alden import benchmark as bm
+from alden.cli import main
 from alden.errors import AldenError, DataError
 from alden.pool import Pool
 
@@ -278,14 +282,6 @@ def test_damage_in_the_middle_is_an_error_naming_the_line(tmp_path):
     assert path.read_bytes() == before  # nothing rewritten
 
 
-def test_workers_give_the_same_file_as_one_process(tmp_path):
-    bm.run_benchmark(_grid(seeds=3), tmp_path / "one", run_fn=fake_run, quiet=True)
-    bm.run_benchmark(_grid(seeds=3), tmp_path / "two", run_fn=fake_run, workers=2, quiet=True)
-    one = (tmp_path / "one" / bm.RESULTS).read_bytes()
-    assert one == (tmp_path / "two" / bm.RESULTS).read_bytes()
-    assert len(one.splitlines()) == 6 * 3
-
-
 def test_second_benchmark_on_the_same_folder_is_refused(tmp_path):
     with bm.lock_dir(tmp_path):
         with pytest.raises(AldenError, match="another alden benchmark"):
@@ -298,3 +294,79 @@ def test_append_writes_whole_lines(tmp_path):
     bm.append_lines(path, [{"c": "é"}])
     assert [r for _, r in bm.read_lines(path)[0]] == [{"a": 1}, {"b": [1, 2]}, {"c": "é"}]
     assert path.read_bytes().endswith(b"\n")
+
+
+# ----------------------------------------------------------------------------- end to end
+
+E2E = ["benchmark", "--dataset", "wine", "--model", "mlp", "--strategy", "random",
+       "--strategy", "entropy", "--seeds", "2", "--init", "0.1", "--step", "0.1", "--stop",
+       "0.6", "--max-epochs", "8", "--threads", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> bytes:
+    """results.jsonl of the small wine grid, run uninterrupted in this process."""
+    out = tmp_path_factory.mktemp("reference")
+    assert main([*E2E, "--out", str(out)]) == 0
+    return (out / bm.RESULTS).read_bytes()
+
+
+def test_small_real_grid_has_every_round(reference):
+    records = [json.loads(line) for line in reference.splitlines()]
+    assert len(records) == 2 * 2 * 6
+    assert {r["strategy"] for r in records} == {"random", "entropy"}
+    round0 = {(r["seed"], r["strategy"]): r["accuracy"] for r in records if r["round"] == 0}
+    assert round0[(0, "random")] == round0[(0, "entropy")]  # same seed set and weights
+    assert all(0.3 < r["accuracy"] <= 1 for r in records)  # wine: 3 classes, learnable
+
+
+def test_killed_benchmark_resumes_to_the_same_results(reference, tmp_path):
+    command = [sys.executable, "-m", "alden.cli", *E2E, "--out", str(tmp_path)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    results = tmp_path / bm.RESULTS
+    deadline = time.monotonic() + 120
+    while not (results.exists() and results.stat().st_size) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no run finished within two minutes"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    runs_before = len(bm.finished_runs(bm.read_repaired(results, require_complete=True)))
+    assert 1 <= runs_before < 4
+    assert main([*E2E, "--out", str(tmp_path)]) == 0
+    assert results.read_bytes() == reference
+
+
+@pytest.mark.slow
+def test_two_workers_give_the_same_file(reference, tmp_path):
+    assert main([*E2E, "--workers", "2", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / bm.RESULTS).read_bytes() == reference
+
+
+@pytest.mark.slow
+def test_ray_tasks_give_the_same_file(reference, tmp_path):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        assert main([*E2E, "--ray-address", "local", "--out", str(tmp_path)]) == 0
+    finally:
+        ray.shutdown()
+    assert (tmp_path / bm.RESULTS).read_bytes() == reference
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "gpt"], "unknown model 'gpt': expected one of cnn, bilstm, mlp"),
+    (["--strategy", "nope"], "unknown strategy 'nope': expected one of alden, badge"),
+    (["--dataset", "wine", "--model", "cnn"], "model 'cnn' does not fit tabular data set"),
+    (["--dataset", "wine", "--model", "mlp", "--strategy", "alden"],
+     "strategy 'alden' does not work on tabular data set 'wine'; strategies for tabular: "),
+    (["--dataset", "wine", "--model", "mlp", "--strategy", "random", "--train", "epochz=3"],
+     "unknown training option epochz"),
+    (["--dataset", "wine", "--model", "mlp", "--strategy", "random", "--step", "0"],
+     "step > 0"),
+])
+def test_bad_names_and_options_are_clear_errors(args, message, tmp_path, capsys):
+    assert main(["benchmark", *args, "--seeds", "1", "--quiet", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / bm.RESULTS).exists() or not (tmp_path / bm.RESULTS).read_bytes()

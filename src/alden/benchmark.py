@@ -31,7 +31,7 @@ from .errors import AldenError, DataError
 MODELS = ("cnn", "bilstm", "mlp")
 PAPER_DATASETS = ("subj", "mr")
 PAPER_MODELS = ("cnn", "bilstm")
-PAPER_STRATEGIES = ("random", "egl-word", "bald", "coreset", "badge", "alden")
+PAPER_STRATEGIES = ("random", "egl_word", "bald", "coreset", "badge", "alden")
 
 # A run function takes a spec and an optional per-round callback and returns the run's
 # (records, timings); the real one is run_one, tests pass small fakes.
@@ -395,9 +395,10 @@ def make_grid(datasets: Iterable[str], models: Iterable[str], strategies: Iterab
 
 def check_names(datasets: Iterable[str], models: Iterable[str], strategies: Iterable[str],
                 data_dir: str | None = None) -> None:
-    """Fail before any run on an unknown model, strategy or dataset, listing the valid ones."""
+    """Fail before any run on an unknown or unfitting model, strategy or dataset, listing
+    the valid ones."""
     from .datasets import load_dataset
-    from .strategies import STRATEGIES
+    from .strategies import STRATEGIES, strategies_for
 
     for name in models:
         if name not in MODELS:
@@ -407,7 +408,17 @@ def check_names(datasets: Iterable[str], models: Iterable[str], strategies: Iter
             raise AldenError(f"unknown strategy {name!r}: expected one of "
                              f"{', '.join(sorted(STRATEGIES))}")
     for name in datasets:
-        load_dataset(name, data_dir)  # raises its own error naming the valid sets
+        kind = load_dataset(name, data_dir).kind  # raises its own error naming valid sets
+        fitting = ("cnn", "bilstm") if kind == "text" else ("mlp",)
+        for model in models:
+            if model not in fitting:
+                raise AldenError(f"model {model!r} does not fit {kind} data set {name!r}: "
+                                 f"use {' or '.join(fitting)}")
+        usable = strategies_for(kind)
+        for strategy in strategies:
+            if strategy not in usable:
+                raise AldenError(f"strategy {strategy!r} does not work on {kind} data set "
+                                 f"{name!r}; strategies for {kind}: {', '.join(usable)}")
 
 
 def _cores() -> int:

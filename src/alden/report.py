@@ -20,7 +20,7 @@ from .benchmark import OPTIONS, RESULTS, TIMINGS, finished_runs, read_lines, run
 from .errors import AldenError
 
 # Display order: the paper's Table 1 order, then the extra baselines; others alphabetically.
-STRATEGY_ORDER = ("random", "entropy", "margin", "least-confidence", "egl", "egl-word", "bald",
+STRATEGY_ORDER = ("random", "entropy", "margin", "least_confidence", "egl", "egl_word", "bald",
                   "coreset", "badge", "dami", "alden")
 TIME_FIELDS = ("train_seconds", "test_seconds", "score_seconds", "select_seconds")
 
