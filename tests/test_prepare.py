@@ -233,7 +233,8 @@ def test_prepare_rejects_bad_datasets():
 def test_prepare_subj_real_data():
     from alden.datasets import load_dataset
 
-    prepared = prepare(load_dataset("subj"), seed=0)
+    dataset = load_dataset("subj")
+    prepared = prepare(dataset, seed=0)
     sizes = [len(prepared.train_idx), len(prepared.val_idx), len(prepared.test_idx)]
     assert sizes == [6000, 2000, 2000]
     for part in (prepared.train_idx, prepared.val_idx, prepared.test_idx):
@@ -241,3 +242,6 @@ def test_prepare_subj_real_data():
     assert prepared.x.shape[0] == 10000 and prepared.embeddings.shape[1] == 100
     assert prepared.vocab.words[:2] == ("<pad>", "<unk>") and len(prepared.vocab) > 10000
     assert (prepared.x[:, 0] != 0).all()
+    cached = prepare(dataset, seed=0)  # the second run reads word2vec from the cache
+    np.testing.assert_array_equal(cached.embeddings, prepared.embeddings)
+    np.testing.assert_array_equal(cached.x, prepared.x)

@@ -215,3 +215,24 @@ def test_embedding_matrix_of_unknown_words_is_uniform_in_kims_range():
     values = matrix[1:].ravel()
     assert values.min() >= -0.25 and values.max() < 0.25
     assert abs(values.mean()) < 0.01 and abs(values.std() - 0.5 / np.sqrt(12)) < 0.005
+
+
+@pytest.mark.slow
+def test_word2vec_is_the_same_in_another_process(tmp_path):
+    """Same vectors whatever the process's string-hash seed (gensim must not use hash())."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import json, sys, numpy as np; from alden.text import train_word2vec; "
+              "corpus = json.load(open(sys.argv[1])); "
+              "v = train_word2vec(corpus, seed=7, dim=8, epochs=2, cache=False); "
+              "np.save(sys.argv[2], v.vectors); json.dump(v.words, open(sys.argv[3], 'w'))")
+    (tmp_path / "corpus.json").write_text(json.dumps(CORPUS))
+    here = train_word2vec(CORPUS, seed=7, dim=8, epochs=2, cache=False)
+    for hash_seed in ("1", "2"):
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / "corpus.json"),
+                        str(tmp_path / "v.npy"), str(tmp_path / "w.json")],
+                       env={**os.environ, "PYTHONHASHSEED": hash_seed}, check=True)
+        assert tuple(json.loads((tmp_path / "w.json").read_text())) == here.words
+        np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), here.vectors)
