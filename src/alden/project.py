@@ -325,12 +325,18 @@ def labels(conn: sqlite3.Connection) -> Labels:
     return Labels(*(tuple(c) for c in zip(*rows, strict=True))) if rows else Labels((), (), ())
 
 
-def labels_key(conn: sqlite3.Connection) -> str:
-    """A fingerprint of the current labels: equal keys mean the same labeled set."""
+def fingerprint(items: Iterable[int], labels: Iterable[int]) -> str:
+    """A short hash of (item, label) pairs: equal fingerprints mean the same labeled set."""
     digest = hashlib.sha256()
-    for item, label in conn.execute("SELECT item, label FROM labels ORDER BY item"):
+    for item, label in zip(items, labels, strict=True):
         digest.update(f"{item}:{label};".encode())
     return digest.hexdigest()[:16]
+
+
+def labels_key(conn: sqlite3.Connection) -> str:
+    """The fingerprint of the current labels."""
+    current = labels(conn)
+    return fingerprint(current.items, current.labels)
 
 
 def write_labels_in(conn: sqlite3.Connection, entries: Iterable[tuple[int, int]], *, who: str,

@@ -1,0 +1,813 @@
+"""The labeling project's commands: init, query, teach, label, status, predict.
+
+A project is a folder::
+
+    PROJECT/project.db          items, classes, labels, rounds, settings (alden.project)
+    PROJECT/encoding/x.npy      the pool encoded for the models (token ids or scaled features)
+    PROJECT/encoding/embeddings.npy   word2vec vectors of the vocabulary (text projects)
+    PROJECT/models/*.pt         trained models (Learner.save: weights and JSON, no pickle)
+    PROJECT/batches/round-NNNN.{csv,jsonl,labelstudio.json}   the batches asked for
+    PROJECT/status/learning_curve.png
+
+Each function here does one command's work and returns what happened; the ``cmd_*``
+handlers print it. Text projects default to the ALDEN strategy with a TextCNN, tabular ones to
+DAMI with an MLP. With too few labels (fewer than ``MIN_LABELS``, or one class only) a query
+picks a diverse cold-start batch instead: greedy k-center on word2vec sentence means (text)
+or on the scaled features (tables), so the first labels cover the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import getpass
+import io
+import json
+import os
+import sys
+import textwrap
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+
+from . import project as store
+from .errors import AldenError, ProjectError
+from .pool import Pool
+
+MIN_LABELS = 10  # below this many labels (or with one class) a query starts cold
+DEFAULT_MODEL = {"text": "cnn", "tabular": "mlp"}
+DEFAULT_STRATEGY = {"text": "alden", "tabular": "dami"}
+MODELS = {"text": ("cnn", "bilstm"), "tabular": ("mlp",)}
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _write_atomic(path: Path, content: str) -> None:
+    """Write a file whole or not at all (temp file + os.replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(content, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ---- init -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InitResult:
+    folder: Path
+    kind: str
+    items: int
+    classes: tuple[str, ...]
+    labels: int
+    vocab: int | None
+
+
+def init_project(folder: str | Path, data: str | Path, *, text_column: str | None = None,
+                 target_column: str | None = None, id_column: str | None = None,
+                 label_column: str | None = None, kind: str | None = None,
+                 labels_file: str | Path | None = None, classes: tuple[str, ...] = (),
+                 seed: int = 0, embedding_dim: int = 100, encoding: str = "utf-8",
+                 who: str | None = None) -> InitResult:
+    """Make a project from a CSV/TSV/JSON Lines file of texts or table rows.
+
+    The folder appears whole or not at all. Labels may come from ``label_column`` of the
+    data file or from ``labels_file`` (id, label); ``classes`` fixes the class list up front.
+    """
+    from .datasets import load_dataset, read_user_table
+    from .prepare import prepare_unlabeled
+
+    data = Path(data)
+    if text_column and target_column:
+        raise AldenError("give --text-column for text or --target-column for a table, not both")
+    if kind is None:
+        kind = "tabular" if target_column else "text"
+    dataset = load_dataset(data, text_column=text_column if kind == "text" else None,
+                           label_column=label_column if kind == "text" else None,
+                           target_column=(target_column or label_column) if kind == "tabular"
+                           else None, id_column=id_column, kind=kind, encoding=encoding)
+    prepared = prepare_unlabeled(dataset, seed, embedding_dim=embedding_dim)
+    settings: dict[str, Any] = {
+        "kind": kind, "data": str(data.resolve()), "text_column": text_column or "text",
+        "target_column": (target_column or label_column) if kind == "tabular" else None,
+        "id_column": id_column, "encoding": encoding, "seed": seed,
+        "model": DEFAULT_MODEL[kind], "strategy": DEFAULT_STRATEGY[kind]}
+    rows = None
+    if kind == "text":
+        settings.update(vocab=list(prepared.vocab.words), tokenized=bool(dataset.tokenized))
+    else:
+        rows = _raw_rows(read_user_table(data, encoding=encoding),
+                         {settings["target_column"], id_column})
+        impute, scale = prepared.preprocessor[0], prepared.preprocessor[-1]
+        settings.update(feature_names=list(dataset.feature_names),
+                        impute=impute.statistics_.tolist(), mean=scale.mean_.tolist(),
+                        scale=scale.scale_.tolist())
+    names = tuple(dict.fromkeys((*classes, *dataset.label_names)))
+    with store.staging(folder) as tmp:
+        store.create(tmp, ids=dataset.ids, texts=dataset.texts if kind == "text" else None,
+                     rows=rows, classes=names, settings=settings)
+        (tmp / "encoding").mkdir()
+        np.save(tmp / "encoding" / "x.npy", prepared.x)
+        if prepared.embeddings is not None:
+            np.save(tmp / "encoding" / "embeddings.npy", prepared.embeddings)
+        conn = store.connect(tmp)
+        try:
+            known = np.flatnonzero(dataset.labels >= 0)
+            if len(known):
+                index = {n: i for i, n in enumerate(store.classes(conn))}
+                with store.transaction(conn):
+                    store.write_labels_in(
+                        conn, ((int(i), index[dataset.label_names[dataset.labels[i]]])
+                               for i in known), who=who or _who(), source=f"init {data.name}")
+            if labels_file is not None:
+                path = Path(labels_file)
+                store.teach(conn, store.read_label_file(path), source=f"init {path.name}",
+                            who=who or _who())
+            result = InitResult(Path(folder), kind, len(dataset), store.classes(conn),
+                                len(store.labels(conn)),
+                                len(prepared.vocab) if prepared.vocab is not None else None)
+        finally:
+            conn.close()
+    return result
+
+
+def _raw_rows(table, skip: set[str | None]) -> list[dict[str, str]]:
+    keep = [j for j, name in enumerate(table.header) if name not in skip]
+    return [{table.header[j]: row[j] for j in keep} for row in table.rows]
+
+
+# ---- the pool as the models see it ------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProjectData:
+    """Everything a command needs from a project, read once."""
+
+    folder: Path
+    settings: dict[str, Any]
+    ids: list[str]
+    contents: list[Any]  # text, or row dict
+    classes: tuple[str, ...]
+    x: np.ndarray
+    embeddings: np.ndarray | None
+    labels: store.Labels
+
+    @property
+    def kind(self) -> str:
+        return self.settings["kind"]
+
+    def pool(self) -> Pool:
+        """A Pool with the labels given so far; ``labeled_in`` holds each label's round."""
+        y = np.full(len(self.x), -1, dtype=np.int64)
+        labeled_in = np.full(len(self.x), -1, dtype=np.int64)
+        y[list(self.labels.items)] = self.labels.labels
+        labeled_in[list(self.labels.items)] = self.labels.rounds
+        vocab = tuple(self.settings["vocab"]) if self.kind == "text" else None
+        texts = self.contents if self.kind == "text" else [_row_text(r) for r in self.contents]
+        return Pool(self.x, y, labeled_in, self.classes, vocab=vocab, texts=texts)
+
+
+def read_project(conn, folder: str | Path) -> ProjectData:
+    folder = Path(folder)
+    encoding = folder / "encoding"
+    try:
+        x = np.load(encoding / "x.npy", allow_pickle=False)
+        emb_path = encoding / "embeddings.npy"
+        embeddings = np.load(emb_path, allow_pickle=False) if emb_path.exists() else None
+    except (OSError, ValueError) as err:
+        raise ProjectError(f"{encoding}: the encoded pool is missing or damaged ({err})") from err
+    ids = store.item_ids(conn)
+    if len(x) != len(ids):
+        raise ProjectError(f"{encoding / 'x.npy'} holds {len(x)} items, the database "
+                           f"{len(ids)}: the project is damaged")
+    return ProjectData(folder, store.settings(conn), ids, store.item_contents(conn),
+                       store.classes(conn), x, embeddings, store.labels(conn))
+
+
+def _row_text(row: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in row.items())
+
+
+def _display(content: Any) -> str:
+    return content if isinstance(content, str) else _row_text(content)
+
+
+def _check_model(kind: str, model: str) -> str:
+    if model not in MODELS[kind]:
+        raise AldenError(f"model {model!r} does not fit a {kind} project; choose one of "
+                         f"{', '.join(MODELS[kind])}")
+    return model
+
+
+def train(data: ProjectData, model: str, seed: int, items=None):
+    """A Learner trained from scratch on the labeled items (or the given subset of them)."""
+    from .learner import Learner
+
+    items = np.asarray(data.labels.items if items is None else items, dtype=np.int64)
+    y = np.asarray(data.labels.labels, dtype=np.int64)[
+        np.searchsorted(np.asarray(data.labels.items), items)]
+    if data.kind == "text":
+        learner = Learner(model, n_classes=len(data.classes), embeddings=data.embeddings)
+    else:
+        learner = Learner(model, n_classes=len(data.classes), n_features=data.x.shape[1])
+    return learner.fit(data.x[items], y, seed=seed)
+
+
+def too_few_labels(data: ProjectData) -> str | None:
+    """Why a model cannot be trained yet, or None when it can."""
+    n, distinct = len(data.labels), len(set(data.labels.labels))
+    if n < MIN_LABELS:
+        return f"{n} label(s), fewer than {MIN_LABELS}"
+    if distinct < 2:
+        return "only one class labeled so far"
+    return None
+
+
+def sentence_means(x: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+    """Each sentence's mean word vector over its tokens (pads left out), as one sparse product."""
+    rows, cols = np.nonzero(x)
+    counts = scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, x[rows, cols])),
+                                     shape=(len(x), len(embeddings)))
+    lengths = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1)
+    return np.asarray(counts @ embeddings.astype(np.float64)) / lengths[:, None]
+
+
+def _model_file(data: ProjectData, model: str, round_: int, key: str) -> str:
+    return f"models/{model}-r{round_:04d}-{key[:8]}.pt"
+
+
+def save_model(conn, data: ProjectData, learner, model: str, round_: int) -> str:
+    key = store.labels_key(conn)
+    file = _model_file(data, model, round_, key)
+    (data.folder / "models").mkdir(exist_ok=True)
+    learner.save(data.folder / file)
+    store.add_model(conn, file=file, round_=round_, model=model, n_labeled=len(data.labels),
+                    key=key)
+    return file
+
+
+def load_model(path: Path):
+    """Load a saved model without unpickling anything; refuse any other file."""
+    from .learner import Learner
+
+    try:
+        return Learner.load(path)
+    except AldenError as err:
+        raise ProjectError(f"refusing to load the model {path}: it is not a weights-only alden "
+                           f"model file ({err}). Delete it, or run `alden query` to train a "
+                           f"new one.") from None
+
+
+# ---- query ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class QueryResult:
+    kind: str
+    round: int
+    strategy: str
+    model: str
+    n_labeled: int
+    cold_start: str | None  # why the batch was picked cold, if it was
+    picks: tuple[store.Pick, ...]
+    files: tuple[Path, ...]
+    model_file: str | None
+
+
+def query(folder: str | Path, k: int, *, strategy: str | None = None, model: str | None = None,
+          out: str | Path | None = None, conn=None) -> QueryResult:
+    """Train on the labels so far, pick the next ``k`` items, write them out, record the round."""
+    own = conn is None
+    conn = conn or store.connect(folder)
+    try:
+        return _query(conn, Path(folder), k, strategy, model, out)
+    finally:
+        if own:
+            conn.close()
+
+
+def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
+           out: str | Path | None) -> QueryResult:
+    if k < 1:
+        raise AldenError(f"--k must be at least 1, got {k}")
+    data = read_project(conn, folder)
+    settings = data.settings
+    model = _check_model(data.kind, model or settings["model"])
+    strategy = strategy or settings["strategy"]
+    pool = data.pool()
+    if len(pool.unlabeled) == 0:
+        raise AldenError(f"{folder}: every item is labeled; nothing is left to query")
+    k = min(k, len(pool.unlabeled))
+    round_ = store.current_round(conn) + 1
+    seed = int(settings["seed"])
+    cold = too_few_labels(data)
+    model_file = None
+    if cold:
+        from .selection import kcenter_greedy_picks
+
+        features = (sentence_means(data.x, data.embeddings) if data.kind == "text"
+                    else data.x.astype(np.float64))
+        picked, distances = kcenter_greedy_picks(features, pool.labeled, k)
+        picks = [store.Pick(int(i), float(d), _cold_reason(data.kind, d, first=(
+            n == 0 and len(pool.labeled) == 0)), None, None)
+            for n, (i, d) in enumerate(zip(picked, distances, strict=True))]
+        used = "cold-start"
+    else:
+        from .strategies import get_strategy
+
+        learner = train(data, model, seed * 1000 + round_)
+        selection = get_strategy(strategy).select(learner, pool, k,
+                                                  np.random.default_rng([seed, round_]))
+        indices = np.asarray(selection.indices, dtype=np.int64)
+        proba = learner.predict_proba(data.x[indices])
+        reasons = selection.reasons or [None] * len(indices)
+        picks = [store.Pick(int(i), float(s), r, int(p.argmax()), float(p.max()))
+                 for i, s, r, p in zip(indices, selection.scores, reasons, proba, strict=True)]
+        model_file = save_model(conn, data, learner, model, round_)
+        used = strategy
+    files = write_batch(data, picks, round_, Path(out) if out else folder / "batches",
+                        version=f"round {round_} {model}")
+    done = store.add_round(conn, strategy=used, model=model, n_labeled=len(data.labels),
+                           picks=picks, info={"k": k, "cold_start": cold,
+                                              "files": [str(f) for f in files],
+                                              "model_file": model_file})
+    assert done == round_, "another query recorded the same round"
+    return QueryResult(data.kind, round_, used, model, len(data.labels), cold, tuple(picks),
+                       tuple(files), model_file)
+
+
+def _cold_reason(kind: str, distance: float, *, first: bool) -> str:
+    what = "sentence" if kind == "text" else "row"
+    if first:  # k-center's start with nothing labeled: the most central item
+        return f"cold start: the {what} nearest the centre of all (distance {distance:.3g})"
+    return (f"cold start: the {what} farthest from every item labeled or picked before it "
+            f"(distance {distance:.3g})")
+
+
+def write_batch(data: ProjectData, picks, round_: int, out: Path, *,
+                version: str) -> tuple[Path, ...]:
+    """The batch as CSV and JSON Lines (a blank label to fill in) and Label Studio tasks."""
+    key = "text" if data.kind == "text" else "row"
+    records = []
+    for p in picks:
+        content = data.contents[p.item]
+        records.append({
+            "id": data.ids[p.item], "label": "", key: content,
+            "predicted": data.classes[p.predicted] if p.predicted is not None else "",
+            "confidence": round(p.confidence, 4) if p.confidence is not None else "",
+            "score": round(p.score, 6) if p.score is not None else "",
+            "reason": p.reason or ""})
+    stem = out / f"round-{round_:04d}"
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(records[0]) if records else ["id", "label"])
+    writer.writeheader()
+    for r in records:
+        writer.writerow({**r, key: r[key] if data.kind == "text" else json.dumps(r[key])})
+    paths = (stem.with_suffix(".csv"), stem.with_suffix(".jsonl"),
+             stem.with_name(stem.name + ".labelstudio.json"))
+    _write_atomic(paths[0], table.getvalue())
+    _write_atomic(paths[1], "".join(json.dumps({**r, "label": None}, ensure_ascii=False) + "\n"
+                                    for r in records))
+    _write_atomic(paths[2], json.dumps(label_studio_tasks(data, picks, version),
+                                       ensure_ascii=False, indent=1))
+    if data.classes:
+        _write_atomic(out / "labelstudio-config.xml", label_studio_config(data.classes))
+    return paths
+
+
+def label_studio_tasks(data: ProjectData, picks, version: str) -> list[dict[str, Any]]:
+    """Label Studio's import format: a list of {"data": {...}}, with the model's guess as a
+    pre-annotation ("predictions") when there is one. Exported annotations can be taught back."""
+    tasks = []
+    for p in picks:
+        task: dict[str, Any] = {"data": {"text": _display(data.contents[p.item]),
+                                         "id": data.ids[p.item], "reason": p.reason or "",
+                                         "score": p.score}}
+        if p.predicted is not None:
+            task["predictions"] = [{"model_version": version, "score": p.confidence,
+                                    "result": [{"from_name": "label", "to_name": "text",
+                                                "type": "choices", "value": {
+                                                    "choices": [data.classes[p.predicted]]}}]}]
+        tasks.append(task)
+    return tasks
+
+
+def label_studio_config(classes: tuple[str, ...]) -> str:
+    """A Label Studio labeling config matching the tasks: one text, one choice per class."""
+    from xml.sax.saxutils import quoteattr
+
+    choices = "\n".join(f"    <Choice value={quoteattr(c)}/>" for c in classes)
+    return (f'<View>\n  <Text name="text" value="$text"/>\n  <Header value="$reason"/>\n'
+            f'  <Choices name="label" toName="text" choice="single">\n{choices}\n'
+            f'  </Choices>\n</View>\n')
+
+
+# ---- teach ------------------------------------------------------------------------------
+
+def teach_file(folder: str | Path, path: str | Path, *, id_column: str = "id",
+               label_column: str = "label", skip_bad: bool = False, add_classes: bool = False,
+               overwrite: bool = False, who: str | None = None,
+               on_write=None) -> store.TeachResult:
+    """Import labels from a file: all rows checked first, then one transaction."""
+    rows = store.read_label_file(path, id_column=id_column, label_column=label_column)
+    conn = store.connect(folder)
+    try:
+        return store.teach(conn, rows, source=f"teach {Path(path).name}", who=who or _who(),
+                           skip_bad=skip_bad, add_classes=add_classes, overwrite=overwrite,
+                           on_write=on_write)
+    finally:
+        conn.close()
+
+
+# ---- status -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CrossValidation:
+    accuracy: float
+    std: float
+    folds: int
+    n_labeled: int
+
+
+def cross_validate(data: ProjectData, model: str, folds: int, items=None) -> CrossValidation:
+    """Accuracy of ``model`` by stratified k-fold cross-validation on the labeled items."""
+    from sklearn.model_selection import StratifiedKFold
+
+    items = np.asarray(data.labels.items if items is None else items, dtype=np.int64)
+    y = np.asarray(data.labels.labels)[np.searchsorted(np.asarray(data.labels.items), items)]
+    folds = min(folds, min(Counter(y.tolist()).values()))  # every fold tests every class
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=int(
+        data.settings["seed"]))
+    scores = []
+    for f, (fit_at, test_at) in enumerate(splitter.split(items, y)):
+        learner = train(data, model, int(data.settings["seed"]) * 1000 + 999 - f,
+                        items=items[fit_at])
+        scores.append(float((learner.predict(data.x[items[test_at]]) == y[test_at]).mean()))
+    return CrossValidation(float(np.mean(scores)), float(np.std(scores)), folds, len(items))
+
+
+def cv_problem(y: np.ndarray) -> str | None:
+    """Why cross-validation cannot run on these labels, or None."""
+    counts = Counter(np.asarray(y).tolist())
+    if len(y) < MIN_LABELS or len(counts) < 2 or min(counts.values()) < 2:
+        return (f"too few labels to estimate accuracy: cross-validation needs at least "
+                f"{MIN_LABELS} labels with 2 or more in each of 2 classes (have "
+                f"{len(y)} in {len(counts)} class(es))")
+    return None
+
+
+@dataclass(frozen=True)
+class Status:
+    items: int
+    classes: tuple[str, ...]
+    counts: dict[str, int]
+    rounds: list[dict[str, Any]]
+    model: str
+    accuracy: CrossValidation | None
+    majority: float | None
+    why_no_accuracy: str | None
+    curve: list[tuple[int, int, float, float]]  # round, labels, accuracy, std
+    plot: Path | None
+    latest_model: dict[str, Any] | None
+
+
+def status(folder: str | Path, *, folds: int = 5, model: str | None = None,
+           curve: bool = True) -> Status:
+    """Counts, class balance, rounds, cross-validated accuracy and the learning curve."""
+    folder = Path(folder)
+    conn = store.connect(folder)
+    try:
+        data = read_project(conn, folder)
+        model = _check_model(data.kind, model or data.settings["model"])
+        y = np.asarray(data.labels.labels, dtype=np.int64)
+        counts = {c: int((y == i).sum()) for i, c in enumerate(data.classes)}
+        why = cv_problem(y)
+        accuracy = majority = None
+        points: list[tuple[int, int, float, float]] = []
+        if why is None:
+            majority = float(np.bincount(y).max() / len(y))
+            accuracy = _cached_cv(conn, data, model, folds, store.current_round(conn), None)
+            rounds_of = np.asarray(data.labels.rounds)
+            for r in sorted(set(rounds_of.tolist())) if curve else []:
+                items = np.asarray(data.labels.items)[rounds_of <= r]
+                if cv_problem(np.asarray(data.labels.labels)[rounds_of <= r]) is None:
+                    cv = _cached_cv(conn, data, model, folds, r, items)
+                    points.append((r, cv.n_labeled, cv.accuracy, cv.std))
+        plot = plot_curve(points, folder / "status" / "learning_curve.png", model) \
+            if len(points) >= 1 else None
+        return Status(len(data.ids), data.classes, counts, store.rounds(conn), model, accuracy,
+                      majority, why, points, plot, store.latest_model(conn))
+    finally:
+        conn.close()
+
+
+def _cached_cv(conn, data: ProjectData, model: str, folds: int, round_: int,
+               items) -> CrossValidation:
+    """Cross-validation, computed once per labeled set (kept in the evaluations table)."""
+    chosen = np.asarray(data.labels.items if items is None else items)
+    at = np.searchsorted(np.asarray(data.labels.items), chosen)
+    key = store.fingerprint(chosen.tolist(), np.asarray(data.labels.labels)[at].tolist())
+    cached = store.evaluation(conn, key=key, model=model, folds=folds)
+    if cached is not None:
+        return CrossValidation(cached[0], cached[1], folds, len(chosen))
+    cv = cross_validate(data, model, folds, chosen)
+    store.add_evaluation(conn, key=key, model=model, folds=folds, round_=round_,
+                         n_labeled=len(chosen), accuracy=cv.accuracy, std=cv.std)
+    return cv
+
+
+def plot_curve(points, path: Path, model: str) -> Path:
+    """A small PNG: cross-validated accuracy against labels, one point per round."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds, n, acc, std = (np.asarray(v) for v in zip(*points, strict=True))
+    fig, ax = plt.subplots(figsize=(4.5, 3), dpi=100)
+    ax.errorbar(n, acc, yerr=std, marker="o", capsize=3)
+    for r, xi, yi in zip(rounds, n, acc, strict=True):
+        ax.annotate(f"r{r}", (xi, yi), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set_xlabel("labels")
+    ax.set_ylabel("accuracy (cross-validated)")
+    ax.set_title(f"{model}: accuracy by round", fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+# ---- predict ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Prediction:
+    ids: list[str]
+    proba: np.ndarray
+    classes: tuple[str, ...]
+    model_file: str
+    trained_now: bool
+
+
+def predict(folder: str | Path, data_file: str | Path, *, text_column: str | None = None,
+            id_column: str | None = None, model: str | None = None) -> Prediction:
+    """Class probabilities for the items of ``data_file`` from the latest model.
+
+    If labels were added since the latest model was trained, a model is trained on all the
+    labels first (and saved), so predictions always use every label given.
+    """
+    folder = Path(folder)
+    conn = store.connect(folder)
+    try:
+        data = read_project(conn, folder)
+        why = too_few_labels(data)
+        if why:
+            raise AldenError(f"{folder}: cannot train a model yet ({why}); label more items "
+                             f"with `alden query` and `alden teach` or `alden label`")
+        latest = store.latest_model(conn)
+        key = store.labels_key(conn)
+        trained_now = latest is None or latest["labels_key"] != key or (
+            model is not None and latest["model"] != model)
+        if trained_now:
+            name = _check_model(data.kind, model or data.settings["model"])
+            round_ = store.current_round(conn)
+            learner = train(data, name, int(data.settings["seed"]) * 1000 + round_)
+            file = save_model(conn, data, learner, name, round_)
+        else:
+            file = latest["file"]
+            learner = load_model(folder / file)
+        ids, x = encode_new(data, Path(data_file), text_column=text_column,
+                            id_column=id_column)
+        return Prediction(ids, learner.predict_proba(x), data.classes, file, trained_now)
+    finally:
+        conn.close()
+
+
+def encode_new(data: ProjectData, path: Path, *, text_column: str | None = None,
+               id_column: str | None = None) -> tuple[list[str], np.ndarray]:
+    """Encode another file the way the project's pool was encoded (its vocabulary or scaler)."""
+    from .datasets import read_user_table, table_dataset, text_dataset
+
+    settings = data.settings
+    id_column = id_column if id_column is not None else settings["id_column"]
+    table = read_user_table(path, encoding=settings.get("encoding", "utf-8"))
+    if id_column is not None and id_column not in table.header:
+        id_column = None  # ids from line numbers then
+    if data.kind == "text":
+        from .text import Vocab, tokenize_texts
+
+        dataset = text_dataset(table, text_column or settings["text_column"], None, id_column,
+                               None)
+        vocab = Vocab(tuple(settings["vocab"]))
+        return dataset.ids, vocab.encode(tokenize_texts(dataset.texts, settings["tokenized"]))
+    from .tabular import Table
+
+    target = settings["target_column"]
+    if target in table.header:  # the target is not a feature: drop its column
+        j = table.header.index(target)
+        table = Table(table.path, table.header[:j] + table.header[j + 1:],
+                      [r[:j] + r[j + 1:] for r in table.rows], table.lines, table.files)
+    dataset = table_dataset(table, None, id_column, None)
+    return dataset.ids, align_features(dataset.features, dataset.feature_names, settings)
+
+
+def align_features(features: np.ndarray, names: list[str], settings: dict[str, Any]
+                   ) -> np.ndarray:
+    """New rows in the project's feature order, imputed and scaled with the pool's statistics.
+
+    A one-hot column the new file lacks is 0 when the file has that column with other
+    categories, else missing (imputed); features the project does not know are ignored.
+    """
+    want = settings["feature_names"]
+    at = {n: j for j, n in enumerate(names)}
+    present = {n.split("=", 1)[0] for n in names}
+    x = np.full((len(features), len(want)), np.nan)
+    for j, name in enumerate(want):
+        if name in at:
+            x[:, j] = features[:, at[name]]
+        elif "=" in name and name.split("=", 1)[0] in present:
+            x[:, j] = 0.0
+    x = np.where(np.isnan(x), np.asarray(settings["impute"]), x)
+    return ((x - np.asarray(settings["mean"])) / np.asarray(settings["scale"])).astype(np.float32)
+
+
+# ---- the command line -------------------------------------------------------------------
+
+def cmd_init(args: argparse.Namespace) -> int:
+    classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) \
+        if args.classes else ()
+    result = init_project(args.project, args.data, text_column=args.text_column,
+                          target_column=args.target_column, id_column=args.id_column,
+                          label_column=args.label_column, kind=args.kind,
+                          labels_file=args.labels, classes=classes, seed=args.seed,
+                          embedding_dim=args.embedding_dim, encoding=args.encoding)
+    vocab = f", vocabulary of {result.vocab} words" if result.vocab else ""
+    print(f"made project {result.folder}: {result.items} {result.kind} items{vocab}")
+    print(f"classes: {', '.join(result.classes) or '(none yet: the first teach sets them)'}; "
+          f"labels: {result.labels}")
+    print(f"next: alden query {result.folder} --k 20")
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    result = query(args.project, args.k, strategy=args.strategy, model=args.model, out=args.out)
+    if result.cold_start:
+        space = "word2vec sentence means" if result.kind == "text" else "scaled features"
+        print(f"cold start ({result.cold_start}): picked {len(result.picks)} diverse items "
+              f"by k-center on {space}")
+    else:
+        print(f"trained {result.model} on {result.n_labeled} labels; {result.strategy} picked "
+              f"{len(result.picks)} items (model saved as {result.model_file})")
+    print(f"round {result.round}: the batch is in")
+    for path in result.files:
+        print(f"  {path}")
+    print(f"fill in the label column, then: alden teach {args.project} {result.files[0]}")
+    return 0
+
+
+def cmd_teach(args: argparse.Namespace) -> int:
+    def announce(n: int) -> None:
+        print(f"all rows checked; writing {n} labels in one transaction", flush=True)
+
+    result = teach_file(args.project, args.file, id_column=args.id_column,
+                        label_column=args.label_column, skip_bad=args.skip_bad,
+                        add_classes=args.add_classes, overwrite=args.overwrite, who=args.who,
+                        on_write=announce)
+    c = result.change
+    print(f"{args.file}: {result.rows} rows: {c.added} new labels, {c.unchanged} unchanged, "
+          f"{c.replaced} replaced, {result.blank} blank (left unlabeled)")
+    if result.new_classes:
+        print(f"new classes: {', '.join(result.new_classes)}")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} bad row(s):")
+        for line in result.skipped:
+            print(f"  {line}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    s = status(args.project, folds=args.folds, model=args.model, curve=not args.no_curve)
+    labeled = sum(s.counts.values())
+    print(f"{args.project}: {s.items} items, {labeled} labeled, {s.items - labeled} unlabeled")
+    for name, n in s.counts.items():
+        share = f"{n / labeled:.0%}" if labeled else "-"
+        print(f"  {name:<20} {n:6d}  {share:>4}")
+    print(f"rounds: {len(s.rounds)}")
+    for r in s.rounds:
+        print(f"  round {r['round']}: {r['at']}  {r['strategy']:<10} {r['size']} picked, "
+              f"{r['labeled_now']} labeled now (model trained on {r['n_labeled']})")
+    if s.accuracy is None:
+        print(f"accuracy: {s.why_no_accuracy}")
+    else:
+        a = s.accuracy
+        print(f"accuracy ({s.model}, {a.folds}-fold cross-validation on {a.n_labeled} labels): "
+              f"{a.accuracy:.3f} ± {a.std:.3f} (majority class: {s.majority:.3f})")
+    for r, n, acc, std in s.curve:
+        print(f"  after round {r}: {n} labels, accuracy {acc:.3f} ± {std:.3f}")
+    if s.plot:
+        print(f"learning curve: {s.plot}")
+    if s.latest_model:
+        m = s.latest_model
+        print(f"latest model: {m['file']} ({m['model']}, {m['n_labeled']} labels, {m['at']})")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    result = predict(args.project, args.data, text_column=args.text_column,
+                     id_column=args.id_column, model=args.model)
+    if result.trained_now:
+        print(f"trained a model on every label first: {result.model_file}", file=sys.stderr)
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(["id", "predicted", "confidence", *(f"p_{c}" for c in result.classes)])
+    for item, p in zip(result.ids, result.proba, strict=True):
+        writer.writerow([item, result.classes[int(p.argmax())], f"{p.max():.4f}",
+                         *(f"{v:.4f}" for v in p)])
+    if args.out:
+        _write_atomic(Path(args.out), table.getvalue())
+        counts = Counter(result.classes[int(i)] for i in result.proba.argmax(axis=1))
+        print(f"wrote {len(result.ids)} predictions to {args.out} ("
+              + ", ".join(f"{c}: {counts[c]}" for c in result.classes) + ")")
+    else:
+        sys.stdout.write(table.getvalue())
+    return 0
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from .labeler import run
+
+    return run(args.project, batch=args.batch, strategy=args.strategy, model=args.model,
+               who=args.who)
+
+
+def register_cli(sub) -> None:
+    """Add init, query, teach, label, status and predict to the `alden` command."""
+    p = sub.add_parser("init", help="make a labeling project from a file of texts or rows",
+                       description=textwrap.dedent(init_project.__doc__))
+    p.add_argument("project", help="folder to create")
+    p.add_argument("--data", required=True, help="CSV, TSV or JSON Lines file")
+    p.add_argument("--text-column", help="column holding the text (default: text)")
+    p.add_argument("--target-column", help="for a table: the label column (may be blank)")
+    p.add_argument("--kind", choices=("text", "tabular"),
+                   help="text or tabular (default: tabular with --target-column, else text)")
+    p.add_argument("--id-column", help="column of stable ids (default: line numbers)")
+    p.add_argument("--label-column", help="text: a column holding some labels already")
+    p.add_argument("--labels", help="a CSV/JSON Lines file of id,label to start with")
+    p.add_argument("--classes", help="the class names, comma-separated (else from the labels)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--embedding-dim", type=int, default=100)
+    p.add_argument("--encoding", default="utf-8", help="the data file's text encoding")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("query", help="train on the labels so far and pick the next batch")
+    p.add_argument("project")
+    p.add_argument("--k", type=int, required=True, help="how many items to pick")
+    p.add_argument("--strategy", help="default: alden (text) or dami (tabular)")
+    p.add_argument("--model", help="cnn or bilstm (text), mlp (tabular)")
+    p.add_argument("--out", help="folder for the batch files (default: PROJECT/batches)")
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("teach", help="import labels (CSV, JSON Lines, Label Studio export)")
+    p.add_argument("project")
+    p.add_argument("file")
+    p.add_argument("--id-column", default="id")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--skip-bad", action="store_true", help="write the good rows, list the bad")
+    p.add_argument("--add-classes", action="store_true", help="allow labels that are new classes")
+    p.add_argument("--overwrite", action="store_true", help="replace labels that differ")
+    p.add_argument("--who", help="who gave these labels (default: your user name)")
+    p.set_defaults(func=cmd_teach)
+
+    p = sub.add_parser("label", help="label in the terminal, one keystroke per item")
+    p.add_argument("project")
+    p.add_argument("--batch", type=int, default=10, help="labels between retrainings")
+    p.add_argument("--strategy")
+    p.add_argument("--model")
+    p.add_argument("--who")
+    p.set_defaults(func=cmd_label)
+
+    p = sub.add_parser("status", help="counts, rounds, cross-validated accuracy, curve")
+    p.add_argument("project")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--model")
+    p.add_argument("--no-curve", action="store_true", help="skip the per-round learning curve")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("predict", help="predict labels of a file with the latest model")
+    p.add_argument("project")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", help="CSV file to write (default: standard output)")
+    p.add_argument("--text-column")
+    p.add_argument("--id-column")
+    p.add_argument("--model")
+    p.set_defaults(func=cmd_predict)
+

@@ -1,0 +1,159 @@
+"""The terminal labeling loop: driven through a pipe, and through a pseudo-terminal (pexpect)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pexpect
+import pytest
+
+from alden import labeler
+from alden import project as store
+from alden.errors import AldenError
+from alden.text import Vocab, tokenize_texts
+
+WORDS = ["good", "bad", "film", "plot", "cast", "dull", "fine", "story", "long", "short"]
+
+
+def make_project(folder: Path, n: int = 30, classes=("neg", "pos"), picks: int = 4) -> Path:
+    """A text project written directly (no word2vec), with a pending round of ``picks`` items."""
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(WORDS, 5)) for _ in range(n)]
+    tokens = tokenize_texts(texts, pretokenized=False)
+    vocab = Vocab.build(tokens)
+    store.create(folder, ids=[f"t{i}" for i in range(n)], texts=texts, classes=classes,
+                 settings={"kind": "text", "seed": 0, "model": "cnn", "strategy": "alden",
+                           "vocab": list(vocab.words), "tokenized": False})
+    (folder / "encoding").mkdir()
+    np.save(folder / "encoding" / "x.npy", vocab.encode(tokens))
+    np.save(folder / "encoding" / "embeddings.npy",
+            rng.normal(size=(len(vocab), 8)).astype(np.float32))
+    if picks:
+        conn = store.connect(folder)
+        store.add_round(conn, strategy="cold-start", model="cnn", n_labeled=0,
+                        picks=[store.Pick(i, 1.0, f"reason {i}", None, None)
+                               for i in range(picks)], info={})
+        conn.close()
+    return folder
+
+
+def labels(folder: Path) -> dict[int, int]:
+    conn = store.connect(folder)
+    try:
+        return store.labels(conn).as_dict()
+    finally:
+        conn.close()
+
+
+def run_piped(folder: Path, answers: str, **kwargs) -> str:
+    out = io.StringIO()
+    assert labeler.run(folder, stdin=io.StringIO(answers), stdout=out, who="t", **kwargs) == 0
+    return out.getvalue()
+
+
+def test_piped_answers_label_skip_undo_quit(tmp_path):
+    folder = make_project(tmp_path / "p")
+    out = run_piped(folder, "1\ns\n2\nu\n1\nx\n9\nq\n")
+    # item 0 -> neg; item 1 skipped; item 2 -> pos, undone, shown again -> neg; then quit
+    assert labels(folder) == {0: 0, 2: 0}
+    assert "undone: t2 is unlabeled again" in out and "press 1-2 for a class" in out
+    assert "no class 9" in out and "labeled 2 item(s) this session" in out
+    assert "why: reason 0" in out and "[1] neg  [2] pos" in out
+    conn = store.connect(folder)
+    events = conn.execute("SELECT item, label FROM label_events ORDER BY seq").fetchall()
+    assert events == [(0, 0), (2, 1), (2, None), (2, 0)]
+    assert conn.execute("SELECT DISTINCT who, source FROM labels").fetchall() == [
+        ("t", "label")]
+
+
+def test_end_of_input_quits_and_keeps_labels(tmp_path):
+    folder = make_project(tmp_path / "p")
+    run_piped(folder, "2\n")
+    assert labels(folder) == {0: 1}
+
+
+def test_a_finished_batch_requeries(tmp_path):
+    folder = make_project(tmp_path / "p", picks=2)
+    out = run_piped(folder, "1\n2\n2\nq\n", batch=3)
+    assert "retraining on 2 labels and picking the next 3 items" in out
+    assert "cold start: 2 label(s), fewer than 10" in out
+    conn = store.connect(folder)
+    assert [r["round"] for r in store.rounds(conn)] == [1, 2]
+    second = [p.item for p in store.round_picks(conn, 2)]
+    assert len(second) == 3 and not {0, 1} & set(second)
+    assert labels(folder) == {0: 0, 1: 1, second[0]: 1}
+
+
+def test_a_batch_of_skips_stops(tmp_path):
+    folder = make_project(tmp_path / "p", picks=2)
+    out = run_piped(folder, "s\ns\n")
+    assert "nothing was labeled in this batch; stopping" in out and labels(folder) == {}
+
+
+def test_more_than_nine_classes_take_a_number(tmp_path):
+    names = tuple(f"c{i}" for i in range(1, 12))
+    folder = make_project(tmp_path / "p", classes=names)
+    run_piped(folder, "11\n10\nq\n")
+    assert labels(folder) == {0: 10, 1: 9}
+
+
+def test_needs_classes(tmp_path):
+    folder = make_project(tmp_path / "p", classes=())
+    with pytest.raises(AldenError, match="labeling needs the classes first"):
+        run_piped(folder, "q\n")
+
+
+# ---- a real terminal ----------------------------------------------------------------------
+
+def spawn(folder: Path, *args: str) -> pexpect.spawn:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "100"}
+    return pexpect.spawn(sys.executable, ["-m", "alden.cli", "label", str(folder), *args],
+                         env=env, encoding="utf-8", timeout=60, dimensions=(40, 100))
+
+
+def test_single_keystrokes_on_a_terminal(tmp_path):
+    folder = make_project(tmp_path / "p")
+    child = spawn(folder, "--who", "tty")
+    child.expect(r"\[q\] quit > ")
+    child.send("2")  # one key, no Enter: the terminal is in cbreak mode
+    child.expect(r"-> pos \(saved\)")
+    child.expect(r"\[q\] quit > ")
+    child.send("s")
+    child.expect("skipped")
+    child.expect(r"\[q\] quit > ")
+    child.send("1")
+    child.expect(r"-> neg \(saved\)")
+    child.expect(r"\[q\] quit > ")
+    child.send("u")
+    child.expect("undone: t2 is unlabeled again")
+    child.expect(r"\[q\] quit > ")
+    child.send("q")
+    child.expect("labeled 1 item")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert labels(folder) == {0: 1}
+
+
+def test_sigkill_keeps_every_label_given(tmp_path):
+    folder = make_project(tmp_path / "p", picks=6)
+    child = spawn(folder)
+    for key, name in zip("2121", ["pos", "neg", "pos", "neg"], strict=True):
+        child.expect(r"\[q\] quit > ")
+        child.send(key)
+        child.expect(rf"-> {name} \(saved\)")
+    child.expect(r"\[q\] quit > ")
+    child.kill(signal.SIGKILL)  # no chance to clean up
+    deadline = time.monotonic() + 10
+    while child.isalive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not child.isalive()
+    conn = store.connect(folder)
+    assert store.integrity_check(conn) == "ok"
+    assert store.labels(conn).as_dict() == {0: 1, 1: 0, 2: 1, 3: 0}
