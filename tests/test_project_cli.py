@@ -197,7 +197,8 @@ def test_rounds_of_query_and_teach(proj, tmp_path, capsys):
     rows = list(csv.DictReader(open(result.files[0], encoding="utf-8")))
     assert all(r["predicted"] in ("neg", "pos") and 0.5 <= float(r["confidence"]) <= 1
                for r in rows)
-    assert all(r["reason"].startswith("word ") for r in rows)  # ALDEN names its word
+    assert all(r["reason"].startswith("word ") for r in rows)  # ALDEN names its word...
+    assert all('; in "' in r["reason"] and "[" in r["reason"] for r in rows)  # in context
     labeled = {store.item_ids(store.connect(folder))[i] for i in labels_of(folder)}
     assert not labeled & {r["id"] for r in rows}
     tasks = json.loads(result.files[2].read_text())
@@ -428,3 +429,18 @@ def test_errors_are_data_errors_without_tracebacks(proj, tmp_path):
         project_cli.teach_file(folder, tmp_path / "missing.csv")
     with pytest.raises(ProjectError, match="no such project folder"):
         project_cli.query(tmp_path / "nope", 3)
+
+
+def test_reason_shows_the_word_in_its_sentence():
+    data = project_cli.ProjectData(
+        Path("."), {"kind": "text", "tokenized": False}, ["a", "b"],
+        ["One two three four five six seven eight nine ten eleven twelve.", "Just, this."],
+        ("neg", "pos"), np.zeros((2, 3), dtype=np.int64), None, store.Labels((), (), ()))
+    reason = 'word "nine" (position 9): interpretation 0.5 from the nearest labeled "nine"'
+    assert project_cli.with_context(data, 0, reason) == (
+        f'{reason}; in "... three four five six seven eight [nine] ten eleven twelve ."')
+    assert project_cli.with_context(data, 1, 'word "," (position 2): x') == \
+        'word "," (position 2): x; in "just [,] this ."'
+    assert project_cli.with_context(data, 1, 'word "that" (position 2): x') == \
+        'word "that" (position 2): x'  # not the word at that position: left as it is
+    assert project_cli.with_context(data, 1, "entropy 0.69") == "entropy 0.69"

@@ -24,6 +24,7 @@ import getpass
 import io
 import json
 import os
+import re
 import sys
 import textwrap
 from collections import Counter
@@ -326,7 +327,8 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
                                                   np.random.default_rng([seed, round_]))
         indices = np.asarray(selection.indices, dtype=np.int64)
         proba = learner.predict_proba(data.x[indices])
-        reasons = selection.reasons or [None] * len(indices)
+        reasons = [with_context(data, int(i), r) for i, r in
+                   zip(indices, selection.reasons or [None] * len(indices), strict=True)]
         picks = [store.Pick(int(i), float(s), r, int(p.argmax()), float(p.max()))
                  for i, s, r, p in zip(indices, selection.scores, reasons, proba, strict=True)]
         model_file = save_model(conn, data, learner, model, round_)
@@ -340,6 +342,28 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     assert done == round_, "another query recorded the same round"
     return QueryResult(data.kind, round_, used, model, len(data.labels), cold, tuple(picks),
                        tuple(files), model_file)
+
+
+_REASON_WORD = re.compile(r'^word "(.+?)" \(position (\d+)\)')
+
+
+def with_context(data: ProjectData, item: int, reason: str | None, width: int = 6
+                 ) -> str | None:
+    """A reason that names a word (ALDEN's) gets the word shown in its sentence: [word]."""
+    match = _REASON_WORD.match(reason or "")
+    if data.kind != "text" or match is None:
+        return reason
+    from .text import tokenize_texts
+
+    word, at = match.group(1), int(match.group(2)) - 1
+    tokens = tokenize_texts([data.contents[item]], data.settings["tokenized"])[0]
+    if not 0 <= at < len(tokens) or tokens[at] != word:
+        return reason
+    left, right = tokens[max(0, at - width):at], tokens[at + 1:at + 1 + width]
+    shown = " ".join([*left, f"[{word}]", *right])
+    shown = ("... " if at > width else "") + shown + \
+        (" ..." if at + 1 + width < len(tokens) else "")
+    return f'{reason}; in "{shown}"'
 
 
 def _cold_reason(kind: str, distance: float, *, first: bool) -> str:
