@@ -183,10 +183,10 @@ def test_entropy_and_margin_rank_only_the_unlabeled():
 
 def test_alden_wires_interpretations_embeddings_and_labeled_set():
     learner, pool = make("text")
-    sel = Alden(output="logits").select(learner, pool, 6, np.random.default_rng(0))
-    assert ("token_interpretations", len(pool), "logits") in learner.calls
+    sel = Alden(output="proba").select(learner, pool, 6, np.random.default_rng(0))
+    assert ("token_interpretations", len(pool), "proba") in learner.calls
     tokens = [pool.tokens(i) for i in range(len(pool))]
-    picks = alden_greedy_picks(tokens, learner.token_interpretations(pool.x, "logits"),
+    picks = alden_greedy_picks(tokens, learner.token_interpretations(pool.x, "proba"),
                                learner.emb, pool.labeled, 6)
     assert list(sel.indices) == [p.index for p in picks]
     assert list(sel.scores) == [p.diversity for p in picks]
@@ -218,9 +218,9 @@ def test_coreset_and_dami_are_kcenter_on_their_representation():
     sel = get_strategy("coreset").select(learner, pool, 6, np.random.default_rng(0))
     picks, dists = kcenter_greedy_picks(learner.hidden(pool.x), pool.labeled, 6)
     assert list(sel.indices) == picks and np.allclose(sel.scores, dists)
-    sel = Dami(output="logits").select(learner, pool, 6, np.random.default_rng(0))
-    assert ("input_jacobian", len(pool), "logits") in learner.calls
-    picks, _ = kcenter_greedy_picks(learner.input_jacobian(pool.x, "logits"), pool.labeled, 6)
+    sel = Dami(output="proba").select(learner, pool, 6, np.random.default_rng(0))
+    assert ("input_jacobian", len(pool), "proba") in learner.calls
+    picks, _ = kcenter_greedy_picks(learner.input_jacobian(pool.x, "proba"), pool.labeled, 6)
     assert list(sel.indices) == picks
 
 
@@ -256,7 +256,8 @@ def test_get_strategy_errors_and_conversions():
         get_strategy("bald", samples="many")
     with pytest.raises(AldenError, match="output must be one of"):
         get_strategy("alden", output="grad")
-    assert get_strategy("dami", output="logits").output == "logits"
+    assert get_strategy("dami", output="proba").output == "proba"
+    assert get_strategy("alden").output == "logits"  # the default, by Figure 1's measurement
 
 
 def test_strategies_for_each_kind():

@@ -10,7 +10,7 @@ from .errors import AldenError
 
 # Each module here defines register_cli(subparsers); every parser it adds sets
 # `func=handler`, with handler(args) -> int (the exit status).
-COMMAND_MODULES: tuple[str, ...] = ("benchmark", "report", "demo", "project_cli")
+COMMAND_MODULES: tuple[str, ...] = ("benchmark", "report", "demo", "project_cli", "figure1")
 
 
 def build_parser() -> argparse.ArgumentParser:

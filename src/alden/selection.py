@@ -60,25 +60,41 @@ def _min_sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _nearest_rows(queries: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each query's nearest row of ``refs`` (ties: smallest index) and the distance.
+def _nearest_words(vectors: np.ndarray, sq_norms: np.ndarray, queries: np.ndarray,
+                   refs: np.ndarray, bound: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """For each query row, the position in ``refs`` of its nearest row (ties: smallest
+    position) and the distance; rows are indices into ``vectors``.
 
-    The Gram expansion finds the candidates fast (BLAS); the few rows within rounding of
-    the minimum are then compared exactly, so ties are decided on exact distances.
+    The Gram expansion finds candidates fast (BLAS); the few within rounding of the minimum
+    are then compared on exact differences, so ties are decided exactly. With ``bound``
+    (one distance per query), queries that cannot come within it are skipped: their
+    position is -1 and their distance inf.
     """
-    qn = np.einsum("ij,ij->i", queries, queries)
-    rn = np.einsum("ij,ij->i", refs, refs)
-    idx = np.empty(len(queries), dtype=np.int64)
-    dist = np.empty(len(queries))
+    idx = np.full(len(queries), -1, dtype=np.int64)
+    dist = np.full(len(queries), np.inf)
+    ref_vectors = vectors[refs]
+    ref_sq = sq_norms[refs]
+    if len(refs) * len(vectors) <= _BLOCK:  # few refs: one product for every row, no gather
+        products = vectors @ ref_vectors.T
+        product_of = products.__getitem__
+    else:
+        def product_of(q: np.ndarray) -> np.ndarray:
+            return vectors[q] @ ref_vectors.T
     step = max(1, _BLOCK // max(1, len(refs)))
     for s in range(0, len(queries), step):
         q = queries[s:s + step]
-        gram = qn[s:s + step, None] + rn[None, :] - 2.0 * (q @ refs.T)
-        tol = 1e-7 * (qn[s:s + step] + rn.max()) + 1e-12
-        rows, cols = np.nonzero(gram <= (gram.min(axis=1) + tol)[:, None])
-        diff = q[rows] - refs[cols]
+        gram = sq_norms[q, None] + ref_sq[None, :] - 2.0 * product_of(q)
+        tol = 1e-7 * (sq_norms[q] + ref_sq.max()) + 1e-12
+        best = gram.min(axis=1)
+        keep = np.ones(len(q), dtype=bool) if bound is None else (
+            best <= bound[s:s + step] ** 2 + tol)
+        kept = np.flatnonzero(keep)
+        rows, cols = np.nonzero(gram[kept] <= (best[kept] + tol[kept])[:, None])
+        rows = kept[rows]
+        diff = vectors[q[rows]] - ref_vectors[cols]
         exact = np.einsum("ij,ij->i", diff, diff)
-        order = np.lexsort((cols, exact, rows))  # by row, then distance, then index
+        order = np.lexsort((cols, exact, rows))  # by row, then distance, then position
         first = order[np.unique(rows[order], return_index=True)[1]]
         idx[s + rows[first]] = cols[first]
         dist[s + rows[first]] = np.sqrt(exact[first])
@@ -183,15 +199,53 @@ def alden_greedy_picks(tokens: Sequence[np.ndarray], interpretations: Sequence[n
         raise AldenError("ALDEN needs at least one labeled item: it compares interpretations "
                          "with those of labeled words (label a seed set first)")
     k = _check_k(k, n_items - lab.size)
+    state = _alden_state(words, values, offsets, embeddings, lab)
+    picks: list[AldenPick] = []
+    for _ in range(k):
+        i = int(np.argmax(np.where(state.is_labeled, -np.inf, state.item_div)))  # Eq. 10
+        lo, hi = offsets[i], offsets[i + 1]
+        if hi > lo:
+            j = int(np.argmax(state.token_div[lo:hi]))  # Eq. 9's argmax, first on ties
+            w = state.word_of[lo + j]
+            picks.append(AldenPick(i, float(state.item_div[i]), j, int(state.vocab[w]),
+                                   int(state.vocab[state.nearest[w]])))
+        else:
+            picks.append(AldenPick(i, float(state.item_div[i]), -1, -1, -1))
+        state.is_labeled[i] = True
+        if hi > lo:
+            _alden_add(state, lo, hi)
+    return picks
+
+
+@dataclass
+class _AldenState:
+    """The greedy loop's arrays; tokens are those of all items, flattened in item order."""
+
+    word_of: np.ndarray      # (T,) each token's word, as a position in vocab
+    values: np.ndarray       # (T, C) interpretations
+    offsets: np.ndarray      # (N+1,) item i holds tokens offsets[i]:offsets[i+1]
+    item_of: np.ndarray      # (T,) each token's item
+    vocab: np.ndarray        # (W,) word ids that occur, ascending
+    vectors: np.ndarray      # (W, d) their embeddings
+    sq_norms: np.ndarray     # (W,) their squared norms
+    by_word: np.ndarray      # (T,) token positions grouped by word ...
+    word_ptr: np.ndarray     # (W+1,) ... word w's at by_word[word_ptr[w]:word_ptr[w+1]]
+    is_labeled: np.ndarray   # (N,) bool
+    in_labeled: np.ndarray   # (W,) bool: the word occurs in a labeled item
+    nearest: np.ndarray      # (W,) the labeled word it is compared with (Eq. 7), itself if in L
+    near_dist: np.ndarray    # (W,) embedding distance to it
+    token_div: np.ndarray    # (T,) D(L, x_ij) of unlabeled tokens (Eq. 6/8)
+    item_div: np.ndarray     # (N,) D(L, x_i) (Eq. 9)
+
+
+def _alden_state(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
+                 embeddings: np.ndarray, lab: np.ndarray) -> _AldenState:
+    """Every word's nearest labeled word and every unlabeled token's and item's diversity."""
+    n_items = len(offsets) - 1
     lengths = np.diff(offsets)
     item_of = np.repeat(np.arange(n_items), lengths)
-
-    # Words that occur in the pool, and the pool's tokens grouped by word (CSR).
-    vocab, word_of = np.unique(words, return_inverse=True)  # word_of: token -> vocab position
+    vocab, word_of = np.unique(words, return_inverse=True)
     vectors = embeddings[vocab]
-    by_word = np.argsort(word_of, kind="stable")
-    word_ptr = np.concatenate([[0], np.cumsum(np.bincount(word_of, minlength=len(vocab)))])
-
     is_labeled = np.zeros(n_items, dtype=bool)
     is_labeled[lab] = True
     token_labeled = is_labeled[item_of]
@@ -200,24 +254,29 @@ def alden_greedy_picks(tokens: Sequence[np.ndarray], interpretations: Sequence[n
     if not in_labeled.any():
         raise AldenError("the labeled items contain no words: ALDEN needs at least one "
                          "labeled word to compare interpretations with")
+    st = _AldenState(
+        word_of=word_of, values=values, offsets=offsets, item_of=item_of, vocab=vocab,
+        vectors=vectors, sq_norms=np.einsum("ij,ij->i", vectors, vectors),
+        by_word=np.argsort(word_of, kind="stable"),
+        word_ptr=np.concatenate([[0], np.cumsum(np.bincount(word_of, minlength=len(vocab)))]),
+        is_labeled=is_labeled, in_labeled=in_labeled, nearest=np.arange(len(vocab)),
+        near_dist=np.zeros(len(vocab)), token_div=np.full(len(words), np.inf),
+        item_div=np.zeros(n_items))
 
-    # Eq. 7: the labeled word each word is compared with, and how far its embedding is.
-    nearest = np.arange(len(vocab))
-    near_dist = np.zeros(len(vocab))
+    # Eq. 7: the labeled word each absent word is compared with.
     absent = np.flatnonzero(~in_labeled)
     present = np.flatnonzero(in_labeled)
     if absent.size:
-        pos, dist = _nearest_rows(vectors[absent], vectors[present])
-        nearest[absent] = present[pos]
-        near_dist[absent] = dist
+        pos, dist = _nearest_words(vectors, st.sq_norms, absent, present)
+        st.nearest[absent] = present[pos]
+        st.near_dist[absent] = dist
 
     # Eq. 6/8 for every unlabeled token, grouped by the labeled word it is compared with.
-    token_div = np.full(len(words), np.inf)  # diversity of each unlabeled token (Eq. 6/8)
     open_tokens = np.flatnonzero(~token_labeled)
+    open_ref = st.nearest[word_of[open_tokens]]
+    order = np.argsort(open_ref, kind="stable")
+    open_tokens, open_ref = open_tokens[order], open_ref[order]
     lab_tokens = np.flatnonzero(token_labeled)
-    open_ref = nearest[word_of[open_tokens]]
-    open_tokens = open_tokens[np.argsort(open_ref, kind="stable")]
-    open_ref = np.sort(open_ref, kind="stable")
     lab_tokens = lab_tokens[np.argsort(word_of[lab_tokens], kind="stable")]
     lab_word = word_of[lab_tokens]
     refs, starts = np.unique(open_ref, return_index=True)
@@ -226,90 +285,75 @@ def alden_greedy_picks(tokens: Sequence[np.ndarray], interpretations: Sequence[n
     lab_hi = np.searchsorted(lab_word, refs, side="right")
     for s, e, lo, hi in zip(starts, ends, lab_lo, lab_hi, strict=True):
         group = open_tokens[s:e]
-        token_div[group] = np.sqrt(_min_sq_dist(values[group], values[lab_tokens[lo:hi]]))
+        st.token_div[group] = np.sqrt(_min_sq_dist(values[group],
+                                                   values[lab_tokens[lo:hi]]))
 
     # Eq. 9 for every item (max over its tokens; 0 without tokens).
-    item_div = np.zeros(n_items)
     filled = np.flatnonzero(lengths > 0)
-    if filled.size and len(words):
-        item_div[filled] = np.maximum.reduceat(token_div, offsets[filled])
-
-    picks: list[AldenPick] = []
-    marker = np.zeros(len(vocab), dtype=bool)
-    for _ in range(k):
-        i = int(np.argmax(np.where(is_labeled, -np.inf, item_div)))  # Eq. 10, first max
-        lo, hi = offsets[i], offsets[i + 1]
-        if hi > lo:
-            j = int(np.argmax(token_div[lo:hi]))
-            w = word_of[lo + j]
-            picks.append(AldenPick(i, float(item_div[i]), j, int(vocab[w]),
-                                   int(vocab[nearest[w]])))
-        else:
-            picks.append(AldenPick(i, float(item_div[i]), -1, -1, -1))
-        is_labeled[i] = True
-        if hi == lo:
-            continue
-        _alden_update(i, lo, hi, words=word_of, values=values, vectors=vectors,
-                      in_labeled=in_labeled, nearest=nearest, near_dist=near_dist,
-                      by_word=by_word, word_ptr=word_ptr, item_of=item_of,
-                      is_labeled=is_labeled, token_div=token_div, item_div=item_div,
-                      offsets=offsets, lengths=lengths, marker=marker)
-    return picks
+    if filled.size:
+        st.item_div[filled] = np.maximum.reduceat(st.token_div, offsets[filled])
+    return st
 
 
-def _alden_update(i, lo, hi, *, words, values, vectors, in_labeled, nearest, near_dist,
-                  by_word, word_ptr, item_of, is_labeled, token_div, item_div, offsets,
-                  lengths, marker) -> None:
-    """Item ``i`` (tokens ``lo:hi``) joined the labeled set: update the state in place."""
-    new_words = words[lo:hi]
-    new_values = values[lo:hi]
+def _alden_add(st: _AldenState, lo: int, hi: int) -> None:
+    """The item holding tokens ``lo:hi`` was just labeled: update the state in place.
+
+    Its new words may become the nearest labeled word of absent words (Eq. 7); the tokens
+    compared with any of its words get a new minimum (Eq. 6/8), computed afresh where their
+    reference word changed; then their items' maxima (Eq. 9).
+    """
+    new_words = st.word_of[lo:hi]
     item_words = np.unique(new_words)
-    fresh = item_words[~in_labeled[item_words]]
+    fresh = item_words[~st.in_labeled[item_words]]
     reset = fresh
     if fresh.size:
-        # New labeled words: absent words may now be nearer to one of them (Eq. 7).
-        in_labeled[fresh] = True
-        absent = np.flatnonzero(~in_labeled)
+        st.in_labeled[fresh] = True
+        absent = np.flatnonzero(~st.in_labeled)
         if absent.size:
-            pos, dist = _nearest_rows(vectors[absent], vectors[fresh])
-            cand = fresh[pos]
-            better = (dist < near_dist[absent]) | ((dist == near_dist[absent])
-                                                   & (cand < nearest[absent]))
+            pos, dist = _nearest_words(st.vectors, st.sq_norms, absent, fresh,
+                                       bound=st.near_dist[absent])
+            cand = fresh[np.maximum(pos, 0)]
+            better = (pos >= 0) & ((dist < st.near_dist[absent]) | (
+                (dist == st.near_dist[absent]) & (cand < st.nearest[absent])))
             moved = absent[better]
-            nearest[moved] = cand[better]
-            near_dist[moved] = dist[better]
+            st.nearest[moved] = cand[better]
+            st.near_dist[moved] = dist[better]
             reset = np.concatenate([fresh, moved])
-        nearest[fresh] = fresh
-        near_dist[fresh] = 0.0
+        st.nearest[fresh] = fresh
+        st.near_dist[fresh] = 0.0
 
-    # Tokens compared with a word of item i: theirs is a new minimum, or a fresh one
-    # where their word's labeled reference changed.
-    marker[item_words] = True
-    affected_words = np.flatnonzero(marker[nearest])
-    marker[item_words] = False
-    toks = by_word[_gather_ranges(word_ptr[affected_words],
-                                  word_ptr[affected_words + 1] - word_ptr[affected_words])]
-    toks = toks[~is_labeled[item_of[toks]]]
+    # The words compared with one of the item's words, sorted by that word, and their
+    # unlabeled tokens: contiguous runs, one per reference word.
+    affected = np.flatnonzero(np.isin(st.nearest, item_words))
+    affected = affected[np.argsort(st.nearest[affected], kind="stable")]
+    counts = st.word_ptr[affected + 1] - st.word_ptr[affected]
+    toks = st.by_word[_gather_ranges(st.word_ptr[affected], counts)]
+    ref = np.repeat(st.nearest[affected], counts)
+    keep = ~st.is_labeled[st.item_of[toks]]
+    toks, ref = toks[keep], ref[keep]
     if toks.size == 0:
         return
     if reset.size:
-        marker[reset] = True
-        token_div[toks[marker[words[toks]]]] = np.inf
-        marker[reset] = False
-    ref = nearest[words[toks]]
-    step = max(1, _BLOCK // max(1, (hi - lo) * values.shape[1]))
-    for s in range(0, len(toks), step):
-        t = toks[s:s + step]
-        diff = values[t, None, :] - new_values[None, :, :]
-        sq = np.einsum("ijk,ijk->ij", diff, diff)
-        sq[ref[s:s + step, None] != new_words[None, :]] = np.inf
-        token_div[t] = np.minimum(token_div[t], np.sqrt(sq.min(axis=1)))
+        st.token_div[toks[np.isin(st.word_of[toks], reset)]] = np.inf
+    x_order = np.argsort(new_words, kind="stable")
+    x_words, x_values = new_words[x_order], st.values[lo:hi][x_order]
+    bounds = np.searchsorted(ref, item_words, side="left")
+    bounds = np.append(bounds, len(ref))
+    x_lo = np.searchsorted(x_words, item_words, side="left")
+    x_hi = np.searchsorted(x_words, item_words, side="right")
+    for u in range(len(item_words)):
+        t = toks[bounds[u]:bounds[u + 1]]
+        if t.size:
+            d = np.sqrt(_min_sq_dist(st.values[t], x_values[x_lo[u]:x_hi[u]]))
+            st.token_div[t] = np.minimum(st.token_div[t], d)
 
     # Eq. 9 again for the items that hold an affected token.
-    items = np.unique(item_of[toks])
-    counts = lengths[items]
-    gathered = token_div[_gather_ranges(offsets[items], counts)]
-    item_div[items] = np.maximum.reduceat(gathered, np.cumsum(counts) - counts)
+    touched = np.zeros(len(st.is_labeled), dtype=bool)
+    touched[st.item_of[toks]] = True
+    items = np.flatnonzero(touched)
+    counts = st.offsets[items + 1] - st.offsets[items]
+    gathered = st.token_div[_gather_ranges(st.offsets[items], counts)]
+    st.item_div[items] = np.maximum.reduceat(gathered, np.cumsum(counts) - counts)
 
 
 # ---------------------------------------------------------------- k-center and k-means++

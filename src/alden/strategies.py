@@ -280,9 +280,12 @@ class Egl:
 @dataclass(frozen=True)
 class Alden:
     """ALDEN: greedy picks by the most diverse word interpretation (score: Eq. 9's
-    diversity). ``output``: interpretations of the probabilities ("proba") or logits."""
+    diversity). ``output``: interpretations of the logits (default) or the probabilities
+    ("proba"). Logits by measurement: on Figure 1's data, k-means on logit Jacobians finds
+    the four linear regions (ARI 0.72-0.90 over 5 seeds), on probability Jacobians it does
+    not (ARI 0.04-0.06): a saturated softmax flattens the gradients."""
 
-    output: str = "proba"
+    output: str = "logits"
     name: ClassVar[str] = "alden"
     data: ClassVar[str] = TEXT
 
@@ -320,9 +323,10 @@ def _alden_reason(pool: Pool, pick) -> str:
 @dataclass(frozen=True)
 class Dami:
     """DAMI: greedy k-center on the flattened input Jacobian of the MLP (score: distance to
-    the nearest labeled or already-picked item). ``output``: "proba" or "logits"."""
+    the nearest labeled or already-picked item). ``output``: "logits" (default, see
+    :class:`Alden`) or "proba"."""
 
-    output: str = "proba"
+    output: str = "logits"
     name: ClassVar[str] = "dami"
     data: ClassVar[str] = TABULAR
 
