@@ -444,3 +444,19 @@ def test_reason_shows_the_word_in_its_sentence():
     assert project_cli.with_context(data, 1, 'word "that" (position 2): x') == \
         'word "that" (position 2): x'  # not the word at that position: left as it is
     assert project_cli.with_context(data, 1, "entropy 0.69") == "entropy 0.69"
+
+
+def test_two_queries_at_once_get_their_own_rounds(proj):
+    folder, _, _ = proj
+    procs = [cli_process("query", str(folder), "--k", str(k)) for k in (3, 5)]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out
+    conn = store.connect(folder)
+    ids = store.item_ids(conn)
+    rounds = store.rounds(conn)
+    assert [r["round"] for r in rounds] == [1, 2] and {r["size"] for r in rounds} == {3, 5}
+    for r in rounds:  # each round's files hold exactly that round's picks
+        batch = list(csv.DictReader(open(r["info"]["files"][0], encoding="utf-8")))
+        assert [b["id"] for b in batch] == [ids[p.item] for p in store.round_picks(
+            conn, r["round"])]

@@ -387,10 +387,18 @@ def remove_label(conn: sqlite3.Connection, item: int, *, who: str, source: str =
 # ---- rounds, models, evaluations --------------------------------------------------------
 
 def add_round(conn: sqlite3.Connection, *, strategy: str, model: str, n_labeled: int,
-              picks: Sequence[Pick], info: dict[str, Any]) -> int:
-    """Record a query batch, all of it in one transaction; returns its round number."""
+              picks: Sequence[Pick], info: dict[str, Any],
+              before_commit: Callable[[int], dict[str, Any]] | None = None) -> int:
+    """Record a query batch, all of it in one transaction; returns its round number.
+
+    ``before_commit(round)`` runs inside the transaction, holding the write lock, so the
+    files it writes for this round cannot collide with a query running at the same time;
+    what it returns joins ``info``.
+    """
     with transaction(conn):
         round_ = current_round(conn) + 1
+        if before_commit is not None:
+            info = {**info, **before_commit(round_)}
         conn.execute("INSERT INTO rounds (round, at, strategy, model, n_labeled, info) "
                      "VALUES (?, ?, ?, ?, ?, ?)",
                      (round_, now(), strategy, model, n_labeled, json.dumps(info)))
@@ -421,10 +429,17 @@ def round_picks(conn: sqlite3.Connection, round_: int) -> list[Pick]:
 
 def add_model(conn: sqlite3.Connection, *, file: str, round_: int, model: str, n_labeled: int,
               key: str) -> None:
+    """Record a saved model file and the labeled set it was trained on."""
     with transaction(conn):
-        conn.execute("INSERT OR REPLACE INTO models (file, at, round, model, n_labeled, "
-                     "labels_key) VALUES (?, ?, ?, ?, ?, ?)",
-                     (file, now(), round_, model, n_labeled, key))
+        add_model_in(conn, file=file, round_=round_, model=model, n_labeled=n_labeled, key=key)
+
+
+def add_model_in(conn: sqlite3.Connection, *, file: str, round_: int, model: str,
+                 n_labeled: int, key: str) -> None:
+    """``add_model`` inside an open transaction."""
+    conn.execute("INSERT OR REPLACE INTO models (file, at, round, model, n_labeled, "
+                 "labels_key) VALUES (?, ?, ?, ?, ?, ?)",
+                 (file, now(), round_, model, n_labeled, key))
 
 
 def latest_model(conn: sqlite3.Connection) -> dict[str, Any] | None:

@@ -240,17 +240,15 @@ def sentence_means(x: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
     return np.asarray(counts @ embeddings.astype(np.float64)) / lengths[:, None]
 
 
-def _model_file(data: ProjectData, model: str, round_: int, key: str) -> str:
-    return f"models/{model}-r{round_:04d}-{key[:8]}.pt"
-
-
-def save_model(conn, data: ProjectData, learner, model: str, round_: int) -> str:
-    key = store.labels_key(conn)
-    file = _model_file(data, model, round_, key)
+def save_model(conn, data: ProjectData, learner, model: str, round_: int, *,
+               in_transaction: bool = False) -> str:
+    """Save a model trained on ``data.labels`` under models/ and record it."""
+    key = store.fingerprint(data.labels.items, data.labels.labels)
+    file = f"models/{model}-r{round_:04d}-{key[:8]}.pt"
     (data.folder / "models").mkdir(exist_ok=True)
     learner.save(data.folder / file)
-    store.add_model(conn, file=file, round_=round_, model=model, n_labeled=len(data.labels),
-                    key=key)
+    record = store.add_model_in if in_transaction else store.add_model
+    record(conn, file=file, round_=round_, model=model, n_labeled=len(data.labels), key=key)
     return file
 
 
@@ -305,10 +303,9 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     if len(pool.unlabeled) == 0:
         raise AldenError(f"{folder}: every item is labeled; nothing is left to query")
     k = min(k, len(pool.unlabeled))
-    round_ = store.current_round(conn) + 1
     seed = int(settings["seed"])
     cold = too_few_labels(data)
-    model_file = None
+    learner = None
     if cold:
         from .selection import kcenter_greedy_picks
 
@@ -322,26 +319,36 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     else:
         from .strategies import get_strategy
 
-        learner = train(data, model, seed * 1000 + round_)
+        # Seeds from the number of rounds so far: the same project state, the same batch.
+        round_guess = store.current_round(conn) + 1
+        learner = train(data, model, seed * 1000 + round_guess)
         selection = get_strategy(strategy).select(learner, pool, k,
-                                                  np.random.default_rng([seed, round_]))
+                                                  np.random.default_rng([seed, round_guess]))
         indices = np.asarray(selection.indices, dtype=np.int64)
         proba = learner.predict_proba(data.x[indices])
         reasons = [with_context(data, int(i), r) for i, r in
                    zip(indices, selection.reasons or [None] * len(indices), strict=True)]
         picks = [store.Pick(int(i), float(s), r, int(p.argmax()), float(p.max()))
                  for i, s, r, p in zip(indices, selection.scores, reasons, proba, strict=True)]
-        model_file = save_model(conn, data, learner, model, round_)
         used = strategy
-    files = write_batch(data, picks, round_, Path(out) if out else folder / "batches",
-                        version=f"round {round_} {model}")
-    done = store.add_round(conn, strategy=used, model=model, n_labeled=len(data.labels),
-                           picks=picks, info={"k": k, "cold_start": cold,
-                                              "files": [str(f) for f in files],
-                                              "model_file": model_file})
-    assert done == round_, "another query recorded the same round"
+
+    written: dict[str, Any] = {}
+
+    def write_out(round_: int) -> dict[str, Any]:
+        """Model and batch files, written while the round's number is held by the lock."""
+        written["model_file"] = None if learner is None else save_model(
+            conn, data, learner, model, round_, in_transaction=True)
+        written["files"] = write_batch(data, picks, round_,
+                                       Path(out) if out else folder / "batches",
+                                       version=f"round {round_} {model}")
+        return {"files": [str(f) for f in written["files"]],
+                "model_file": written["model_file"]}
+
+    round_ = store.add_round(conn, strategy=used, model=model, n_labeled=len(data.labels),
+                             picks=picks, info={"k": k, "cold_start": cold},
+                             before_commit=write_out)
     return QueryResult(data.kind, round_, used, model, len(data.labels), cold, tuple(picks),
-                       tuple(files), model_file)
+                       written["files"], written["model_file"])
 
 
 _REASON_WORD = re.compile(r'^word "(.+?)" \(position (\d+)\)')
@@ -682,7 +689,18 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _use_threads(args: argparse.Namespace) -> None:
+    """Torch threads for training: 1 by default, fastest for these small models on a small
+    or shared machine (2 threads trained 5-15x slower on a busy 2-core machine)."""
+    import torch
+
+    if args.threads < 1:
+        raise AldenError(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+
+
 def cmd_query(args: argparse.Namespace) -> int:
+    _use_threads(args)
     result = query(args.project, args.k, strategy=args.strategy, model=args.model, out=args.out)
     if result.cold_start:
         space = "word2vec sentence means" if result.kind == "text" else "scaled features"
@@ -719,6 +737,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    _use_threads(args)
     s = status(args.project, folds=args.folds, model=args.model, curve=not args.no_curve)
     labeled = sum(s.counts.values())
     print(f"{args.project}: {s.items} items, {labeled} labeled, {s.items - labeled} unlabeled")
@@ -746,6 +765,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    _use_threads(args)
     result = predict(args.project, args.data, text_column=args.text_column,
                      id_column=args.id_column, model=args.model)
     if result.trained_now:
@@ -767,6 +787,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    _use_threads(args)
     from .labeler import run
 
     return run(args.project, batch=args.batch, strategy=args.strategy, model=args.model,
@@ -798,6 +819,7 @@ def register_cli(sub) -> None:
     p.add_argument("--strategy", help="default: alden (text) or dami (tabular)")
     p.add_argument("--model", help="cnn or bilstm (text), mlp (tabular)")
     p.add_argument("--out", help="folder for the batch files (default: PROJECT/batches)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("teach", help="import labels (CSV, JSON Lines, Label Studio export)")
@@ -817,6 +839,7 @@ def register_cli(sub) -> None:
     p.add_argument("--strategy")
     p.add_argument("--model")
     p.add_argument("--who")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.set_defaults(func=cmd_label)
 
     p = sub.add_parser("status", help="counts, rounds, cross-validated accuracy, curve")
@@ -824,6 +847,7 @@ def register_cli(sub) -> None:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--model")
     p.add_argument("--no-curve", action="store_true", help="skip the per-round learning curve")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("predict", help="predict labels of a file with the latest model")
@@ -833,5 +857,6 @@ def register_cli(sub) -> None:
     p.add_argument("--text-column")
     p.add_argument("--id-column")
     p.add_argument("--model")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.set_defaults(func=cmd_predict)
 
