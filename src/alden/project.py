@@ -156,15 +156,21 @@ def _raw_connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def check_new_folder(folder: str | Path) -> Path:
+    """A folder a new project may be made in: absent or empty, else ProjectError."""
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ProjectError(f"{folder} exists and is not empty: choose a new project folder")
+    return folder
+
+
 @contextmanager
 def staging(folder: str | Path) -> Iterator[Path]:
     """Build a new project in a temporary folder beside ``folder``; move it in place at the end.
 
     An interrupted ``init`` leaves no half-made project: the folder appears whole or not at all.
     """
-    folder = Path(folder)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise ProjectError(f"{folder} exists and is not empty: choose a new project folder")
+    folder = check_new_folder(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
