@@ -1,0 +1,353 @@
+"""Learner: trains a model from scratch on a labeled set and answers what strategies ask.
+
+Training is Adam on mini-batches; text batches hold sentences of similar length, cut to
+their longest sentence, so no work is spent on pads. Early stopping watches the validation
+split and restores the best weights. Same seed, same machine: same weights (on CPU).
+The per-sample quantities live in ``alden.quantities``; the methods here only delegate.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from alden import quantities
+from alden.errors import AldenError, DataError
+from alden.models import TEXT_MODELS, build_model, model_config
+
+FORMAT = "alden-learner"
+FORMAT_VERSION = 1
+MONITORS = ("accuracy", "loss")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained; defaults measured on Subj and MR (docs/training.md)."""
+
+    lr: float = 2e-3
+    batch_size: int = 50
+    max_epochs: int = 30
+    patience: int = 4  # validation checks without improvement before stopping
+    monitor: str = "accuracy"  # on validation: "accuracy" (ties go to lower loss) or "loss"
+    fixed_epochs: int = 10  # epochs when there is no validation data
+    min_items_per_check: int = 1000  # validate after at least this many items of training
+    weight_decay: float = 0.0
+    warm_start: bool = False  # keep the previous fit's weights instead of a new model
+    bucket_batches: int = 20  # batches per length-sorted chunk of the shuffled data
+    eval_batch_size: int = 256
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        if self.monitor not in MONITORS:
+            raise AldenError(f"TrainConfig.monitor must be one of {MONITORS}, "
+                             f"got {self.monitor!r}")
+        for name in ("batch_size", "max_epochs", "fixed_epochs", "patience",
+                     "bucket_batches", "eval_batch_size", "min_items_per_check"):
+            if getattr(self, name) < 1:
+                raise AldenError(f"TrainConfig.{name} must be at least 1, "
+                                 f"got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise AldenError(f"TrainConfig.lr must be positive, got {self.lr}")
+
+
+def token_lengths(x: np.ndarray) -> np.ndarray:
+    """Real tokens per row of right-padded ids; a DataError names a row whose pads do not trail."""
+    real = x != 0
+    lengths = real.sum(axis=1)
+    trailing = np.arange(x.shape[1])[None, :] < lengths[:, None]
+    bad = np.flatnonzero((real != trailing).any(axis=1))
+    if len(bad):
+        raise DataError(f"row {int(bad[0])} of the token ids has a pad (0) before a real "
+                        f"token; pads must trail")
+    return lengths
+
+
+def length_buckets(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
+                   bucket_batches: int = 20) -> list[np.ndarray]:
+    """Shuffled batches of similar length: shuffle, sort chunks by length, cut, shuffle batches.
+
+    A chunk spans ``bucket_batches`` batches, so batches stay random across epochs while
+    the sentences within one differ little in length (little padding to compute on).
+    """
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * bucket_batches
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = order[start:start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _random_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    order = rng.permutation(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+class Learner:
+    """A model name, its options and a training config; ``fit`` makes and trains the model."""
+
+    def __init__(self, model_name: str, *, n_classes: int, config: TrainConfig | None = None,
+                 vocab_size: int | None = None, embeddings: np.ndarray | None = None,
+                 n_features: int | None = None, device: str | torch.device | None = None,
+                 **model_options) -> None:
+        model_config(model_name, **model_options)  # unknown names and options fail here
+        self.model_name = model_name
+        self.n_classes = int(n_classes)
+        self.config = config if config is not None else TrainConfig()
+        self.embeddings = None if embeddings is None else np.asarray(embeddings, np.float32)
+        self.vocab_size = vocab_size if embeddings is None else len(self.embeddings)
+        self.n_features = n_features
+        self.model_options = model_options
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model: torch.nn.Module | None = None
+        self.history: list[dict[str, float]] = []  # one entry per validation check
+        with torch.random.fork_rng(devices=[]):  # bad sizes fail now, not in the first fit
+            build_model(model_name, n_classes=self.n_classes, vocab_size=self.vocab_size,
+                        embeddings=self.embeddings, n_features=n_features, **model_options)
+
+    @property
+    def is_text(self) -> bool:
+        return self.model_name in TEXT_MODELS
+
+    def new_model(self) -> torch.nn.Module:
+        """A freshly initialised model on the learner's device (uses torch's global RNG)."""
+        model = build_model(self.model_name, n_classes=self.n_classes,
+                            vocab_size=self.vocab_size, embeddings=self.embeddings,
+                            n_features=self.n_features, **self.model_options)
+        return model.to(self.device)
+
+    # ------------------------------------------------------------ input checks
+
+    def _check_x(self, x: np.ndarray, what: str) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 2 or len(x) == 0:
+            raise DataError(f"{what} must be a non-empty 2-D array, got shape {x.shape}")
+        if self.is_text:
+            if not np.issubdtype(x.dtype, np.integer):
+                raise DataError(f"{what}: model {self.model_name!r} reads token ids (integers), "
+                                f"got dtype {x.dtype}")
+            if x.min() < 0 or (self.vocab_size is not None and x.max() >= self.vocab_size):
+                raise DataError(f"{what}: token ids must lie in [0, {self.vocab_size}), "
+                                f"found {x.min()}..{x.max()}")
+            return x.astype(np.int64, copy=False)
+        if x.shape[1] != self.n_features:
+            raise DataError(f"{what} has {x.shape[1]} columns, the model expects "
+                            f"{self.n_features}")
+        x = x.astype(np.float32, copy=False)
+        if not np.isfinite(x).all():
+            raise DataError(f"{what} holds NaN or infinite values (impute and scale first)")
+        return x
+
+    def _check_y(self, y: np.ndarray, n: int, what: str) -> np.ndarray:
+        y = np.asarray(y)
+        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{what} must be {n} integer labels, got shape {y.shape} of "
+                            f"dtype {y.dtype}")
+        if y.min() < 0 or y.max() >= self.n_classes:
+            raise DataError(f"{what}: labels must lie in [0, {self.n_classes}), found "
+                            f"{y.min()}..{y.max()} (unlabeled items, -1, cannot be trained on)")
+        return y.astype(np.int64, copy=False)
+
+    def _require_model(self) -> torch.nn.Module:
+        if self.model is None:
+            raise AldenError("the learner has no model yet: call fit first")
+        return self.model
+
+    # ------------------------------------------------------------ training
+
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None,
+            y_val: np.ndarray | None = None, *, seed: int) -> Learner:
+        """Train a new model (or the last one, with warm_start) on ``x, y``; returns self.
+
+        With validation data: up to ``max_epochs`` epochs, stopping after ``patience``
+        checks without improvement, best weights restored. Without: ``fixed_epochs``.
+        """
+        x = self._check_x(x, "x")
+        y = self._check_y(y, len(x), "y")
+        if (x_val is None) != (y_val is None):
+            raise AldenError("give both x_val and y_val, or neither")
+        if x_val is not None:
+            x_val = self._check_x(x_val, "x_val")
+            y_val = self._check_y(y_val, len(x_val), "y_val")
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+            raise AldenError(f"seed must be an integer, got {seed!r}")
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # the caller's torch RNG is untouched
+            torch.manual_seed(int(seed))
+            if self.model is None or not self.config.warm_start:
+                self.model = self.new_model()
+            self._train(x, y, x_val, y_val, np.random.default_rng(int(seed)))
+        return self
+
+    def _train(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
+               y_val: np.ndarray | None, rng: np.random.Generator) -> None:
+        cfg, model = self.config, self.model
+        # The fused kernel updates all parameters in one pass: on CPU it took a third off
+        # a TextCNN epoch, most of which is Adam on the (vocab x 100) embedding table.
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr,
+                                     weight_decay=cfg.weight_decay, fused=True)
+        lengths = token_lengths(x) if self.is_text else None
+        x_all = torch.from_numpy(x)
+        y_all = torch.from_numpy(y)
+        validate = x_val is not None
+        epochs = cfg.max_epochs if validate else cfg.fixed_epochs
+        # Validating costs a pass over x_val: with a small labeled set, check every few
+        # epochs so that training, not validation, takes most of the time.
+        check_every = max(1, math.ceil(cfg.min_items_per_check / len(x))) if validate else 0
+        best_key, best_state, since_best = None, None, 0
+        self.history = []
+        bar = tqdm(range(epochs), desc=f"fit {self.model_name}", unit="epoch",
+                   disable=not cfg.verbose, leave=False)
+        for epoch in bar:
+            model.train()
+            if lengths is None:
+                batches = _random_batches(len(x), cfg.batch_size, rng)
+            else:
+                batches = length_buckets(lengths, cfg.batch_size, rng, cfg.bucket_batches)
+            total_loss = 0.0
+            for idx in batches:
+                index = torch.from_numpy(idx)
+                xb = x_all[index]
+                if lengths is not None:
+                    xb = xb[:, :max(1, int(lengths[idx].max()))]  # no work on pads
+                loss = F.cross_entropy(model(xb.to(self.device)), y_all[index].to(self.device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total_loss += float(loss.detach()) * len(idx)
+            record = {"epoch": epoch + 1, "train_loss": total_loss / len(x)}
+            last = epoch == epochs - 1
+            if validate and ((epoch + 1) % check_every == 0 or last):
+                proba = self.predict_proba(x_val)
+                record["val_loss"] = float(-np.log(
+                    np.maximum(proba[np.arange(len(y_val)), y_val], 1e-12)).mean())
+                record["val_accuracy"] = float((proba.argmax(1) == y_val).mean())
+                key = ((-record["val_accuracy"], record["val_loss"]) if cfg.monitor == "accuracy"
+                       else (record["val_loss"],))
+                if best_key is None or key < best_key:
+                    best_key, since_best = key, 0
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    since_best += 1
+            self.history.append(record)
+            bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
+            if validate and since_best >= cfg.patience:
+                break
+        bar.close()
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+
+    # ------------------------------------------------------------ what strategies read
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, C), eval mode, batched by length."""
+        return quantities.predict_proba(self._require_model(), self._check_x(x, "x"),
+                                        batch_size=self.config.eval_batch_size)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The most probable class per item (N,)."""
+        return self.predict_proba(x).argmax(axis=1)
+
+    def predict_proba_mc(self, x: np.ndarray, T: int, seed: int) -> np.ndarray:
+        """Probabilities under MC dropout (T, N, C), for BALD."""
+        return quantities.predict_proba_mc(self._require_model(), self._check_x(x, "x"), T,
+                                           seed, batch_size=self.config.eval_batch_size)
+
+    def hidden(self, x: np.ndarray) -> np.ndarray:
+        """The input of the last linear layer (N, H), for CORESET."""
+        return quantities.hidden(self._require_model(), self._check_x(x, "x"),
+                                 batch_size=self.config.eval_batch_size)
+
+    def badge_embeddings(self, x: np.ndarray) -> np.ndarray:
+        """BADGE's last-layer gradient embeddings (N, C*H) with the predicted label."""
+        return quantities.badge_embeddings(self._require_model(), self._check_x(x, "x"),
+                                           batch_size=self.config.eval_batch_size)
+
+    def egl_word_scores(self, x: np.ndarray) -> np.ndarray:
+        """EGL-Word scores (N,) for text."""
+        return quantities.egl_word_scores(self._require_model(), self._check_x(x, "x"),
+                                          batch_size=self.config.eval_batch_size)
+
+    def egl_input_scores(self, x: np.ndarray) -> np.ndarray:
+        """Expected input-gradient length (N,) for tables."""
+        return quantities.egl_input_scores(self._require_model(), self._check_x(x, "x"),
+                                           batch_size=self.config.eval_batch_size)
+
+    def token_interpretations(self, x: np.ndarray, output: str = "proba") -> list[np.ndarray]:
+        """ALDEN's Eq. (4): per sentence a (len_i, C) array of (d yhat_c / d e_ij) . e_ij."""
+        return quantities.token_interpretations(self._require_model(), self._check_x(x, "x"),
+                                                output, batch_size=self.config.eval_batch_size)
+
+    def input_jacobian(self, x: np.ndarray, output: str = "proba") -> np.ndarray:
+        """DAMI's interpretations (N, C*F): d yhat / d x, flattened class-major."""
+        return quantities.input_jacobian(self._require_model(), self._check_x(x, "x"),
+                                         output, batch_size=self.config.eval_batch_size)
+
+    def word_embeddings(self) -> np.ndarray:
+        """The fine-tuned embedding matrix (V, d)."""
+        return quantities.word_embeddings(self._require_model())
+
+    # ------------------------------------------------------------ saving
+
+    def _description(self) -> dict:
+        return {"format": FORMAT, "version": FORMAT_VERSION, "model_name": self.model_name,
+                "n_classes": self.n_classes, "vocab_size": self.vocab_size,
+                "n_features": self.n_features, "model_options": self.model_options,
+                "config": asdict(self.config)}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write weights (a state dict) and the config (JSON) to one file, atomically."""
+        model = self._require_model()
+        payload = {"description": json.dumps(self._description()),
+                   "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+        if self.embeddings is not None:  # the initial vectors, so that a refit starts alike
+            payload["initial_embeddings"] = torch.from_numpy(self.embeddings)
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str | torch.device | None = None
+             ) -> Learner:
+        """A learner saved by ``save``; nothing is unpickled (``weights_only=True``)."""
+        path = Path(path)
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            description = json.loads(payload["description"])
+        except FileNotFoundError:
+            raise AldenError(f"{path}: no such learner file") from None
+        except Exception as error:  # a damaged or foreign file, whatever torch says
+            raise AldenError(f"{path}: not a saved alden learner ({error})") from None
+        if description.get("format") != FORMAT or description.get("version") != FORMAT_VERSION:
+            raise AldenError(f"{path}: not a saved alden learner of version {FORMAT_VERSION}")
+        known = {f.name for f in fields(TrainConfig)}
+        config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                for k, v in description["config"].items() if k in known})
+        embeddings = payload.get("initial_embeddings")
+        learner = cls(description["model_name"], n_classes=description["n_classes"],
+                      config=config, vocab_size=description["vocab_size"],
+                      embeddings=None if embeddings is None else embeddings.numpy(),
+                      n_features=description["n_features"], device=device,
+                      **description["model_options"])
+        with torch.random.fork_rng(devices=[]):
+            model = learner.new_model()
+        try:
+            model.load_state_dict(payload["state_dict"])
+        except RuntimeError as error:
+            raise AldenError(f"{path}: weights do not fit the saved model ({error})") from None
+        learner.model = model.eval()
+        return learner
