@@ -157,3 +157,15 @@ def test_sigkill_keeps_every_label_given(tmp_path):
     conn = store.connect(folder)
     assert store.integrity_check(conn) == "ok"
     assert store.labels(conn).as_dict() == {0: 1, 1: 0, 2: 1, 3: 0}
+
+
+def test_a_skipped_item_waits_for_the_next_query(tmp_path):
+    folder = make_project(tmp_path / "p", picks=2)
+    out = run_piped(folder, "1\ns\nu\nq\n", batch=2)
+    # the batch ends after the skip: the next step is a new query, not item 1 again
+    assert out.index("skipped") < out.index("retraining on 1 labels")
+    assert out.count("id t1 ---") == 1
+    # an undo after the re-query brings back item 0 with its reason from round 1
+    assert "undone: t0 is unlabeled again" in out
+    assert out.rindex("id t0 ---") > out.index("retraining") and out.count("why: reason 0") == 2
+    assert labels(folder) == {}

@@ -5,7 +5,8 @@ Keys: 1..9 label the item with that class, ``s`` skips it, ``u`` undoes the last
 needed; Ctrl-C still interrupts and the terminal is restored); when standard input is not a
 terminal (a pipe, a file) one line is read per answer instead. With more than nine classes
 the class number is typed and ended with Enter. After each batch the model is retrained on
-every label and the next batch is queried (``project_cli.query``).
+every label and the next batch is queried (``project_cli.query``); items skipped in this
+session are not shown again until a later query picks them anew.
 """
 
 from __future__ import annotations
@@ -100,10 +101,12 @@ def run(folder, *, batch: int = 10, strategy: str | None = None, model: str | No
                              f"classes first: give them to `alden init --classes a,b` or "
                              f"`alden teach` a file of labels")
         undo: list[int] = []
+        skipped: set[int] = set()  # not shown again until the next query picks them
+        seen: dict[int, store.Pick] = {}  # every pick shown, to show again after an undo
         total = 0
         with keys.raw():
             while True:
-                picks = pending(conn)
+                picks = [p for p in pending(conn) if p.item not in skipped]
                 if not picks:
                     if len(store.labels(conn)) >= len(data.ids):
                         out.write("every item is labeled.\n")
@@ -115,7 +118,10 @@ def run(folder, *, batch: int = 10, strategy: str | None = None, model: str | No
                     if result.cold_start:
                         out.write(f"(cold start: {result.cold_start}; picking diverse items)\n")
                     picks = list(result.picks)
-                given, quit_ = _label_batch(conn, data, picks, keys, out, who, undo)
+                skipped -= {p.item for p in picks}
+                seen.update((p.item, p) for p in picks)
+                given, quit_ = _label_batch(conn, data, picks, keys, out, who, undo, skipped,
+                                            seen)
                 total += given
                 if quit_:
                     break
@@ -130,12 +136,12 @@ def run(folder, *, batch: int = 10, strategy: str | None = None, model: str | No
 
 
 def _label_batch(conn, data, picks: list[store.Pick], keys: Keys, out: TextIO, who: str,
-                 undo: list[int]) -> tuple[int, bool]:
+                 undo: list[int], skipped: set[int],
+                 seen: dict[int, store.Pick]) -> tuple[int, bool]:
     """Ask for each pick's label; returns (labels given, whether the user quit)."""
     classes = store.classes(conn)
     round_ = store.current_round(conn)
     queue = list(picks)
-    by_item = {p.item: p for p in picks}
     given = i = 0
     while i < len(queue):
         pick = queue[i]
@@ -146,6 +152,7 @@ def _label_batch(conn, data, picks: list[store.Pick], keys: Keys, out: TextIO, w
             return given, True
         if key == "s":
             out.write("skipped\n")
+            skipped.add(pick.item)
             i += 1
         elif key == "u":
             if not undo:
@@ -155,7 +162,7 @@ def _label_batch(conn, data, picks: list[store.Pick], keys: Keys, out: TextIO, w
             store.remove_label(conn, item, who=who)
             given -= 1
             out.write(f"undone: {data.ids[item]} is unlabeled again\n")
-            queue.insert(i, by_item.get(item, store.Pick(item, None, None, None, None)))
+            queue.insert(i, seen.get(item, store.Pick(item, None, None, None, None)))
         elif key[:1].isdigit():
             number = keys.number(key) if len(classes) > 9 and keys.tty else key
             if not number.isdigit() or not 1 <= int(number) <= len(classes):
