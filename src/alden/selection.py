@@ -9,10 +9,12 @@ whatever the pool size.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
 from .errors import AldenError
 
@@ -50,45 +52,70 @@ def _min_sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """For each row of ``a``, the smallest squared Euclidean distance to a row of ``b``.
 
     Differences, not the Gram expansion, so equal vectors give exactly 0 and ties are exact;
-    meant for the few columns of interpretations (C values per token).
+    meant for the few columns of interpretations (C values per token), one column at a time
+    into reused blocks.
     """
     out = np.empty(len(a))
-    step = max(1, _BLOCK // max(1, len(b) * a.shape[1]))
+    step = max(1, _BLOCK // max(1, len(b)))
+    cols = np.ascontiguousarray(b.T)
     for s in range(0, len(a), step):
-        diff = a[s:s + step, None, :] - b[None, :, :]
-        out[s:s + step] = np.einsum("ijk,ijk->ij", diff, diff).min(axis=1)
+        block = a[s:s + step]
+        acc = np.subtract.outer(block[:, 0], cols[0])
+        np.square(acc, out=acc)
+        tmp = np.empty_like(acc)
+        for c in range(1, a.shape[1]):
+            np.subtract.outer(block[:, c], cols[c], out=tmp)
+            np.square(tmp, out=tmp)
+            acc += tmp
+        out[s:s + step] = acc.min(axis=1)
     return out
 
 
-def _nearest_words(vectors: np.ndarray, sq_norms: np.ndarray, queries: np.ndarray,
-                   refs: np.ndarray, bound: np.ndarray | None = None
+def _nearest_words(vectors: np.ndarray, vectors32: np.ndarray, sq_norms: np.ndarray,
+                   queries: np.ndarray, refs: np.ndarray, bound: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
     """For each query row, the position in ``refs`` of its nearest row (ties: smallest
     position) and the distance; rows are indices into ``vectors``.
 
-    The Gram expansion finds candidates fast (BLAS); the few within rounding of the minimum
-    are then compared on exact differences, so ties are decided exactly. With ``bound``
+    The Gram expansion in float32 (``vectors32``) finds candidates fast (BLAS); the few
+    within its rounding of the minimum are then compared on exact float64 differences, so
+    ties are decided exactly. With ``bound``
     (one distance per query), queries that cannot come within it are skipped: their
     position is -1 and their distance inf.
     """
     idx = np.full(len(queries), -1, dtype=np.int64)
     dist = np.full(len(queries), np.inf)
     ref_vectors = vectors[refs]
+    ref_single = vectors32[refs]
     ref_sq = sq_norms[refs]
-    if len(refs) * len(vectors) <= _BLOCK:  # few refs: one product for every row, no gather
-        products = vectors @ ref_vectors.T
-        product_of = products.__getitem__
+    tol_ref = ref_sq.max()
+    if len(refs) * len(vectors) <= _BLOCK:  # few refs: one float32 pass over every row
+        gram_all = vectors32 @ ref_single.T
+        gram_all *= -2.0
+        gram_all += sq_norms.astype(np.float32)[:, None]
+        gram_all += ref_sq.astype(np.float32)[None, :]
+        best_all = gram_all.min(axis=1)
+
+        def gram_of(q: np.ndarray) -> np.ndarray:
+            return gram_all[q]
     else:
-        def product_of(q: np.ndarray) -> np.ndarray:
-            return vectors[q] @ ref_vectors.T
+        def gram_of(q: np.ndarray) -> np.ndarray:
+            return sq_norms[q, None] + ref_sq[None, :] - 2.0 * (vectors32[q] @ ref_single.T)
     step = max(1, _BLOCK // max(1, len(refs)))
     for s in range(0, len(queries), step):
         q = queries[s:s + step]
-        gram = sq_norms[q, None] + ref_sq[None, :] - 2.0 * product_of(q)
-        tol = 1e-7 * (sq_norms[q] + ref_sq.max()) + 1e-12
+        tol = 1e-4 * (sq_norms[q] + tol_ref) + 1e-12  # float32 products: loose
+        if bound is not None and len(refs) * len(vectors) <= _BLOCK:
+            # Most rows cannot come within their bound: drop them before any gathering.
+            near = best_all[q] <= bound[s:s + step] ** 2 + tol
+            q, tol = q[near], tol[near]
+            offset = np.flatnonzero(near)
+        else:
+            offset = np.arange(len(q))
+        gram = gram_of(q)
         best = gram.min(axis=1)
         keep = np.ones(len(q), dtype=bool) if bound is None else (
-            best <= bound[s:s + step] ** 2 + tol)
+            best <= bound[s + offset] ** 2 + tol)
         kept = np.flatnonzero(keep)
         rows, cols = np.nonzero(gram[kept] <= (best[kept] + tol[kept])[:, None])
         rows = kept[rows]
@@ -96,8 +123,8 @@ def _nearest_words(vectors: np.ndarray, sq_norms: np.ndarray, queries: np.ndarra
         exact = np.einsum("ij,ij->i", diff, diff)
         order = np.lexsort((cols, exact, rows))  # by row, then distance, then position
         first = order[np.unique(rows[order], return_index=True)[1]]
-        idx[s + rows[first]] = cols[first]
-        dist[s + rows[first]] = np.sqrt(exact[first])
+        idx[s + offset[rows[first]]] = cols[first]
+        dist[s + offset[rows[first]]] = np.sqrt(exact[first])
     return idx, dist
 
 
@@ -186,10 +213,14 @@ def alden_greedy_picks(tokens: Sequence[np.ndarray], interpretations: Sequence[n
     has 0); the most diverse unlabeled item is picked (Eq. 10; ties: smallest index) and its
     words join the labeled set, K times.
 
-    After a pick only the tokens compared with the new item's words are updated, so a pick
-    costs about the number of such tokens, not the pool. A word's nearest labeled word can
-    change after a pick, so a token's diversity can go up as well as down: every affected
-    token is recomputed, none is assumed to only decrease.
+    Incremental and exact. After a pick, a token whose reference word stays the same can
+    only get closer to the labeled set (more occurrences to take the minimum over), so its
+    stored diversity stays an upper bound and is brought up to date only when its item
+    reaches the top of a max-heap of item bounds (lazy greedy). A token whose reference
+    word changes (its word, or a nearer word, was just labeled) can go up as well as down:
+    it is recomputed at once and its item's bound raised where needed. An item is picked
+    only once its bound is exact for the current labeled set, so the picks are those of
+    recomputing every diversity from scratch before every pick.
     """
     words, values, offsets, embeddings = _check_alden_inputs(tokens, interpretations,
                                                              embeddings)
@@ -199,21 +230,42 @@ def alden_greedy_picks(tokens: Sequence[np.ndarray], interpretations: Sequence[n
         raise AldenError("ALDEN needs at least one labeled item: it compares interpretations "
                          "with those of labeled words (label a seed set first)")
     k = _check_k(k, n_items - lab.size)
-    state = _alden_state(words, values, offsets, embeddings, lab)
+    st = _alden_state(words, values, offsets, embeddings, lab)
+    # The loop's products are thin (words x new words): one BLAS thread does them faster
+    # than several waking up for each, above all on a busy machine.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _alden_loop(st, k)
+
+
+def _alden_loop(st: _AldenState, k: int) -> list[AldenPick]:
+    """Algorithm 1, lines 7-15: ``k`` greedy picks from the state, updating it in place."""
+    offsets = st.offsets
+    heap = [(-float(st.item_div[i]), int(i)) for i in np.flatnonzero(~st.is_labeled)]
+    heapq.heapify(heap)
+    exact_at = np.zeros(len(st.item_div), dtype=np.int64)  # pick its bound was last exact at
     picks: list[AldenPick] = []
-    for _ in range(k):
-        i = int(np.argmax(np.where(state.is_labeled, -np.inf, state.item_div)))  # Eq. 10
+    for step in range(k):
+        while True:  # Eq. 10: pop bounds until the top one is exact
+            neg_bound, i = heapq.heappop(heap)
+            if st.is_labeled[i] or -neg_bound != st.item_div[i]:
+                continue  # an outdated entry
+            if exact_at[i] == step:
+                break
+            _refresh_item(st, i)
+            exact_at[i] = step
+            heapq.heappush(heap, (-float(st.item_div[i]), i))
         lo, hi = offsets[i], offsets[i + 1]
         if hi > lo:
-            j = int(np.argmax(state.token_div[lo:hi]))  # Eq. 9's argmax, first on ties
-            w = state.word_of[lo + j]
-            picks.append(AldenPick(i, float(state.item_div[i]), j, int(state.vocab[w]),
-                                   int(state.vocab[state.nearest[w]])))
+            j = int(np.argmax(st.token_div[lo:hi]))  # Eq. 9's argmax, first on ties
+            w = st.word_of[lo + j]
+            picks.append(AldenPick(i, float(st.item_div[i]), j, int(st.vocab[w]),
+                                   int(st.vocab[st.nearest[w]])))
         else:
-            picks.append(AldenPick(i, float(state.item_div[i]), -1, -1, -1))
-        state.is_labeled[i] = True
+            picks.append(AldenPick(i, float(st.item_div[i]), -1, -1, -1))
+        st.is_labeled[i] = True
         if hi > lo:
-            _alden_add(state, lo, hi)
+            for raised in _alden_add(st, lo, hi):
+                heapq.heappush(heap, (-float(st.item_div[raised]), int(raised)))
     return picks
 
 
@@ -227,6 +279,7 @@ class _AldenState:
     item_of: np.ndarray      # (T,) each token's item
     vocab: np.ndarray        # (W,) word ids that occur, ascending
     vectors: np.ndarray      # (W, d) their embeddings
+    vectors32: np.ndarray    # (W, d) the same in float32, to find candidates fast
     sq_norms: np.ndarray     # (W,) their squared norms
     by_word: np.ndarray      # (T,) token positions grouped by word ...
     word_ptr: np.ndarray     # (W+1,) ... word w's at by_word[word_ptr[w]:word_ptr[w+1]]
@@ -234,8 +287,11 @@ class _AldenState:
     in_labeled: np.ndarray   # (W,) bool: the word occurs in a labeled item
     nearest: np.ndarray      # (W,) the labeled word it is compared with (Eq. 7), itself if in L
     near_dist: np.ndarray    # (W,) embedding distance to it
-    token_div: np.ndarray    # (T,) D(L, x_ij) of unlabeled tokens (Eq. 6/8)
-    item_div: np.ndarray     # (N,) D(L, x_i) (Eq. 9)
+    occurrences: list        # per word, an array whose first occ_len[w] hold its labeled tokens
+    occ_len: np.ndarray      # (W,)
+    seen: np.ndarray         # (T,) how many occurrences of its reference word a token has met
+    token_div: np.ndarray    # (T,) D(L, x_ij) of unlabeled tokens (Eq. 6/8), an upper bound
+    item_div: np.ndarray     # (N,) D(L, x_i) (Eq. 9), an upper bound until refreshed
 
 
 def _alden_state(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
@@ -249,25 +305,32 @@ def _alden_state(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
     is_labeled = np.zeros(n_items, dtype=bool)
     is_labeled[lab] = True
     token_labeled = is_labeled[item_of]
-    in_labeled = np.zeros(len(vocab), dtype=bool)
-    in_labeled[word_of[token_labeled]] = True
-    if not in_labeled.any():
+    lab_tokens = np.flatnonzero(token_labeled)
+    lab_tokens = lab_tokens[np.argsort(word_of[lab_tokens], kind="stable")]
+    lab_word = word_of[lab_tokens]
+    occ_len = np.bincount(lab_word, minlength=len(vocab))
+    if not occ_len.any():
         raise AldenError("the labeled items contain no words: ALDEN needs at least one "
                          "labeled word to compare interpretations with")
+    occ_start = np.concatenate([[0], np.cumsum(occ_len)])
     st = _AldenState(
         word_of=word_of, values=values, offsets=offsets, item_of=item_of, vocab=vocab,
-        vectors=vectors, sq_norms=np.einsum("ij,ij->i", vectors, vectors),
+        vectors=vectors, vectors32=vectors.astype(np.float32),
+        sq_norms=np.einsum("ij,ij->i", vectors, vectors),
         by_word=np.argsort(word_of, kind="stable"),
         word_ptr=np.concatenate([[0], np.cumsum(np.bincount(word_of, minlength=len(vocab)))]),
-        is_labeled=is_labeled, in_labeled=in_labeled, nearest=np.arange(len(vocab)),
-        near_dist=np.zeros(len(vocab)), token_div=np.full(len(words), np.inf),
-        item_div=np.zeros(n_items))
+        is_labeled=is_labeled, in_labeled=occ_len > 0, nearest=np.arange(len(vocab)),
+        near_dist=np.zeros(len(vocab)),
+        occurrences=[lab_tokens[a:b].copy() for a, b in zip(occ_start[:-1], occ_start[1:],
+                                                             strict=True)],
+        occ_len=occ_len, seen=np.zeros(len(words), dtype=np.int64),
+        token_div=np.full(len(words), np.inf), item_div=np.zeros(n_items))
 
     # Eq. 7: the labeled word each absent word is compared with.
-    absent = np.flatnonzero(~in_labeled)
-    present = np.flatnonzero(in_labeled)
+    absent = np.flatnonzero(~st.in_labeled)
+    present = np.flatnonzero(st.in_labeled)
     if absent.size:
-        pos, dist = _nearest_words(vectors, st.sq_norms, absent, present)
+        pos, dist = _nearest_words(vectors, st.vectors32, st.sq_norms, absent, present)
         st.nearest[absent] = present[pos]
         st.near_dist[absent] = dist
 
@@ -276,17 +339,13 @@ def _alden_state(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
     open_ref = st.nearest[word_of[open_tokens]]
     order = np.argsort(open_ref, kind="stable")
     open_tokens, open_ref = open_tokens[order], open_ref[order]
-    lab_tokens = np.flatnonzero(token_labeled)
-    lab_tokens = lab_tokens[np.argsort(word_of[lab_tokens], kind="stable")]
-    lab_word = word_of[lab_tokens]
     refs, starts = np.unique(open_ref, return_index=True)
     ends = np.append(starts[1:], len(open_ref))[:len(starts)]
-    lab_lo = np.searchsorted(lab_word, refs, side="left")
-    lab_hi = np.searchsorted(lab_word, refs, side="right")
-    for s, e, lo, hi in zip(starts, ends, lab_lo, lab_hi, strict=True):
+    for ref, s, e in zip(refs, starts, ends, strict=True):
         group = open_tokens[s:e]
         st.token_div[group] = np.sqrt(_min_sq_dist(values[group],
-                                                   values[lab_tokens[lo:hi]]))
+                                                   values[st.occurrences[ref]]))
+    st.seen[open_tokens] = occ_len[open_ref]
 
     # Eq. 9 for every item (max over its tokens; 0 without tokens).
     filled = np.flatnonzero(lengths > 0)
@@ -295,65 +354,99 @@ def _alden_state(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
     return st
 
 
-def _alden_add(st: _AldenState, lo: int, hi: int) -> None:
-    """The item holding tokens ``lo:hi`` was just labeled: update the state in place.
+def _refresh_item(st: _AldenState, i: int) -> None:
+    """Make item ``i``'s token diversities and its diversity exact for the labeled set:
+    each token meets the occurrences of its reference word labeled since it last looked."""
+    lo, hi = st.offsets[i], st.offsets[i + 1]
+    if hi == lo:
+        return
+    refs = st.nearest[st.word_of[lo:hi]].tolist()
+    seen, occ_len, occurrences = st.seen, st.occ_len, st.occurrences
+    tok_list, occ_parts = [], []
+    for t, ref in zip(range(lo, hi), refs, strict=True):
+        end = occ_len[ref]
+        if seen[t] < end:
+            tok_list.append(t)
+            occ_parts.append(occurrences[ref][seen[t]:end])
+            seen[t] = end
+    if tok_list:
+        sizes = np.array([len(o) for o in occ_parts])
+        diff = st.values[np.repeat(tok_list, sizes)] - st.values[np.concatenate(occ_parts)]
+        sq = np.einsum("ij,ij->i", diff, diff)
+        t = np.array(tok_list)
+        st.token_div[t] = np.minimum(st.token_div[t], np.sqrt(
+            np.minimum.reduceat(sq, np.cumsum(sizes) - sizes)))
+    st.item_div[i] = st.token_div[lo:hi].max()
 
-    Its new words may become the nearest labeled word of absent words (Eq. 7); the tokens
-    compared with any of its words get a new minimum (Eq. 6/8), computed afresh where their
-    reference word changed; then their items' maxima (Eq. 9).
+
+def _alden_add(st: _AldenState, lo: int, hi: int) -> np.ndarray:
+    """The item holding tokens ``lo:hi`` was just labeled: update the state in place and
+    return the items whose bound went up.
+
+    Its tokens become occurrences of their words. Its new words may become the nearest
+    labeled word of absent words (Eq. 7): the unlabeled tokens whose reference word changed
+    are recomputed now (their reference's only occurrences are in this item); every other
+    token keeps its bound until its item is refreshed.
     """
     new_words = st.word_of[lo:hi]
+    for t, w in zip(range(lo, hi), new_words, strict=True):
+        if st.occ_len[w] == len(st.occurrences[w]):  # full: double the capacity
+            st.occurrences[w] = np.concatenate([st.occurrences[w],
+                                                np.empty(max(4, st.occ_len[w]), np.int64)])
+        st.occurrences[w][st.occ_len[w]] = t
+        st.occ_len[w] += 1
     item_words = np.unique(new_words)
     fresh = item_words[~st.in_labeled[item_words]]
+    if fresh.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    st.in_labeled[fresh] = True
     reset = fresh
-    if fresh.size:
-        st.in_labeled[fresh] = True
-        absent = np.flatnonzero(~st.in_labeled)
-        if absent.size:
-            pos, dist = _nearest_words(st.vectors, st.sq_norms, absent, fresh,
-                                       bound=st.near_dist[absent])
-            cand = fresh[np.maximum(pos, 0)]
-            better = (pos >= 0) & ((dist < st.near_dist[absent]) | (
-                (dist == st.near_dist[absent]) & (cand < st.nearest[absent])))
-            moved = absent[better]
-            st.nearest[moved] = cand[better]
-            st.near_dist[moved] = dist[better]
-            reset = np.concatenate([fresh, moved])
-        st.nearest[fresh] = fresh
-        st.near_dist[fresh] = 0.0
+    absent = np.flatnonzero(~st.in_labeled)
+    if absent.size:
+        pos, dist = _nearest_words(st.vectors, st.vectors32, st.sq_norms, absent, fresh,
+                                   bound=st.near_dist[absent])
+        cand = fresh[np.maximum(pos, 0)]
+        better = (pos >= 0) & ((dist < st.near_dist[absent]) | (
+            (dist == st.near_dist[absent]) & (cand < st.nearest[absent])))
+        moved = absent[better]
+        st.nearest[moved] = cand[better]
+        st.near_dist[moved] = dist[better]
+        reset = np.concatenate([fresh, moved])
+    st.nearest[fresh] = fresh
+    st.near_dist[fresh] = 0.0
 
-    # The words compared with one of the item's words, sorted by that word, and their
-    # unlabeled tokens: contiguous runs, one per reference word.
-    affected = np.flatnonzero(np.isin(st.nearest, item_words))
-    affected = affected[np.argsort(st.nearest[affected], kind="stable")]
-    counts = st.word_ptr[affected + 1] - st.word_ptr[affected]
-    toks = st.by_word[_gather_ranges(st.word_ptr[affected], counts)]
-    ref = np.repeat(st.nearest[affected], counts)
-    keep = ~st.is_labeled[st.item_of[toks]]
-    toks, ref = toks[keep], ref[keep]
+    # The unlabeled tokens of the words whose reference changed, against the occurrences
+    # of that reference in this item: the r-th occurrences of all words at once.
+    counts = st.word_ptr[reset + 1] - st.word_ptr[reset]
+    toks = st.by_word[_gather_ranges(st.word_ptr[reset], counts)]
+    toks = toks[~st.is_labeled[st.item_of[toks]]]
     if toks.size == 0:
-        return
-    if reset.size:
-        st.token_div[toks[np.isin(st.word_of[toks], reset)]] = np.inf
+        return np.zeros(0, dtype=np.int64)
+    ref = st.nearest[st.word_of[toks]]
     x_order = np.argsort(new_words, kind="stable")
-    x_words, x_values = new_words[x_order], st.values[lo:hi][x_order]
-    bounds = np.searchsorted(ref, item_words, side="left")
-    bounds = np.append(bounds, len(ref))
-    x_lo = np.searchsorted(x_words, item_words, side="left")
-    x_hi = np.searchsorted(x_words, item_words, side="right")
-    for u in range(len(item_words)):
-        t = toks[bounds[u]:bounds[u + 1]]
-        if t.size:
-            d = np.sqrt(_min_sq_dist(st.values[t], x_values[x_lo[u]:x_hi[u]]))
-            st.token_div[t] = np.minimum(st.token_div[t], d)
+    x_values = st.values[lo:hi][x_order]
+    x_first = np.searchsorted(new_words[x_order], item_words)
+    repeats = np.diff(np.append(x_first, hi - lo))
+    u = np.searchsorted(item_words, ref)
+    step = max(1, _BLOCK // st.values.shape[1])
+    for s in range(0, len(toks), step):
+        t, tu = toks[s:s + step], u[s:s + step]
+        values = st.values[t]
+        best = np.full(len(t), np.inf)
+        for r in range(int(repeats[tu].max())):
+            rows = np.flatnonzero(repeats[tu] > r) if r else slice(None)
+            diff = values[rows] - x_values[x_first[tu[rows]] + r]
+            best[rows] = np.minimum(best[rows], np.einsum("ij,ij->i", diff, diff))
+        st.token_div[t] = np.sqrt(best)
+    st.seen[toks] = st.occ_len[ref]
 
-    # Eq. 9 again for the items that hold an affected token.
-    touched = np.zeros(len(st.is_labeled), dtype=bool)
-    touched[st.item_of[toks]] = True
-    items = np.flatnonzero(touched)
-    counts = st.offsets[items + 1] - st.offsets[items]
-    gathered = st.token_div[_gather_ranges(st.offsets[items], counts)]
-    st.item_div[items] = np.maximum.reduceat(gathered, np.cumsum(counts) - counts)
+    # A changed token can raise its item's bound (a lowered one leaves a valid bound).
+    items = st.item_of[toks]
+    bound = st.item_div.copy()
+    np.maximum.at(bound, items, st.token_div[toks])
+    raised = np.unique(items[bound[items] > st.item_div[items]])
+    st.item_div[raised] = bound[raised]
+    return raised
 
 
 # ---------------------------------------------------------------- k-center and k-means++
