@@ -481,18 +481,19 @@ def kcenter_greedy_picks(features: np.ndarray, labeled: Sequence[int] | np.ndarr
     min_sq[lab] = -np.inf
     picks: list[int] = []
     dists = np.empty(k)
-    for step_no in range(k):
-        if lab.size == 0 and step_no == 0:
-            diff = x - x.mean(axis=0)
-            centre_sq = np.einsum("ij,ij->i", diff, diff)
-            i = int(np.argmin(centre_sq))
-            dists[0] = np.sqrt(centre_sq[i])
-        else:
-            i = int(np.argmax(min_sq))
-            dists[step_no] = np.sqrt(min_sq[i])
-        picks.append(i)
-        min_sq = np.minimum(min_sq, _sq_dist_to_rows(x, x_sq, np.array([i]))[:, 0])
-        min_sq[i] = -np.inf
+    with threadpool_limits(limits=1, user_api="blas"):  # one matrix-vector product a pick
+        for step_no in range(k):
+            if lab.size == 0 and step_no == 0:
+                diff = x - x.mean(axis=0)
+                centre_sq = np.einsum("ij,ij->i", diff, diff)
+                i = int(np.argmin(centre_sq))
+                dists[0] = np.sqrt(centre_sq[i])
+            else:
+                i = int(np.argmax(min_sq))
+                dists[step_no] = np.sqrt(min_sq[i])
+            picks.append(i)
+            np.minimum(min_sq, _sq_dist_to_rows(x, x_sq, np.array([i]))[:, 0], out=min_sq)
+            min_sq[i] = -np.inf
     return picks, dists
 
 
@@ -520,17 +521,18 @@ def kmeans_pp(features: np.ndarray, k: int, rng: np.random.Generator
     dists[0] = np.sqrt(x_sq[i])
     min_sq = np.full(len(x), np.inf)
     chosen = np.zeros(len(x), dtype=bool)
-    for step_no in range(1, k):
-        chosen[i] = True
-        min_sq = np.minimum(min_sq, _sq_dist_to_rows(x, x_sq, np.array([i]))[:, 0])
-        min_sq[chosen] = 0.0
-        total = min_sq.sum()
-        if total > 0:
-            i = int(rng.choice(len(x), p=min_sq / total))
-        else:
-            i = int(rng.choice(np.flatnonzero(~chosen)))
-        picks.append(i)
-        dists[step_no] = np.sqrt(min_sq[i])
+    with threadpool_limits(limits=1, user_api="blas"):  # one matrix-vector product a pick
+        for step_no in range(1, k):
+            chosen[i] = True
+            np.minimum(min_sq, _sq_dist_to_rows(x, x_sq, np.array([i]))[:, 0], out=min_sq)
+            min_sq[chosen] = 0.0
+            total = min_sq.sum()
+            if total > 0:
+                i = int(rng.choice(len(x), p=min_sq / total))
+            else:
+                i = int(rng.choice(np.flatnonzero(~chosen)))
+            picks.append(i)
+            dists[step_no] = np.sqrt(min_sq[i])
     return picks, dists
 
 
