@@ -308,7 +308,7 @@ def test_a_planted_pickle_is_refused(proj, tmp_path, capsys):
     model_file = folder / project_cli.predict(folder, data).model_file
     marker = tmp_path / "pwned"
     with open(model_file, "wb") as f:
-        pickle.dump({"state_dict": Payload(marker)}, f)
+        pickle.dump({"state_dict": Payload(marker)}, f, protocol=2)
     pickle.loads(pickle.dumps(Payload(tmp_path / "control")))  # the payload does work...
     assert (tmp_path / "control").exists()
     assert main(["predict", str(folder), "--data", str(data)]) == 2  # ...but is never run
