@@ -347,11 +347,15 @@ def test_two_workers_give_the_same_file(reference, tmp_path):
 def test_ray_tasks_give_the_same_file(reference, tmp_path):
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    seed0 = E2E.copy()
+    seed0[seed0.index("--seeds") + 1] = "1"  # the reference's seed-0 runs only
     try:
-        assert main([*E2E, "--ray-address", "local", "--out", str(tmp_path)]) == 0
+        assert main([*seed0, "--ray-address", "local", "--out", str(tmp_path)]) == 0
     finally:
         ray.shutdown()
-    assert (tmp_path / bm.RESULTS).read_bytes() == reference
+    expected = b"".join(line + b"\n" for line in reference.splitlines()
+                        if json.loads(line)["seed"] == 0)
+    assert (tmp_path / bm.RESULTS).read_bytes() == expected
 
 
 @pytest.mark.parametrize("args,message", [

@@ -187,3 +187,22 @@ def test_report_ignores_an_unfinished_run(tmp_path):
     files, _ = report.write_report(results)
     assert [r["strategy"] for r in csv.DictReader(files["auc"].open())] == ["random"]
     assert "n/a: no alden runs" in files["report"].read_text()
+
+
+def test_demo_runs_its_grid_writes_the_report_and_says_where(tmp_path, monkeypatch, capsys):
+    from alden import demo
+
+    monkeypatch.setattr(demo, "DATASET", "wine")  # the demo's plumbing on a 2-second grid
+    monkeypatch.setattr(demo, "MODEL", "mlp")
+    monkeypatch.setattr(demo, "STRATEGIES", ("random", "entropy"))
+    monkeypatch.setattr(demo, "SEEDS", (0,))
+    monkeypatch.setattr(demo, "PROTOCOL", bm.Protocol(init=0.1, step=0.2, stop=0.5,
+                                                      train=(("max_epochs", 3),)))
+    files = demo.run_demo(tmp_path, workers=1, threads=1)
+    out = capsys.readouterr().out
+    assert f"{tmp_path / bm.RESULTS}" in out and f"report: {tmp_path / 'report.md'}" in out
+    assert "| random |" in out and "| entropy |" in out
+    assert files["curves wine/mlp"].exists()
+    assert len((tmp_path / bm.RESULTS).read_text().splitlines()) == 2 * 3
+    demo.run_demo(tmp_path, workers=1, threads=1, quiet=True)  # resumes: nothing to run
+    assert capsys.readouterr().out == ""

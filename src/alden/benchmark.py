@@ -83,11 +83,8 @@ def label_schedule(pool_size: int, init: float, step: float, stop: float) -> lis
     Rounds r = 0 .. ceil((stop - init) / step); Python's round (half to even). The defaults
     0.02, 0.02, 0.5 give 25 rounds (24 queries).
     """
-    if not (0 < init <= stop <= 1) or step <= 0:
-        raise AldenError(f"fractions must satisfy 0 < init <= stop <= 1 and step > 0; "
-                         f"got init={init}, step={step}, stop={stop}")
-    n_rounds = 1 + max(0, math.ceil((stop - init) / step - 1e-9))
-    counts = [round(min(init + r * step, stop) * pool_size) for r in range(n_rounds)]
+    counts = [round(min(init + r * step, stop) * pool_size)
+              for r in range(round_count(init, step, stop))]
     if counts[0] < 1:
         raise AldenError(f"init={init} of a pool of {pool_size} items labels nothing; "
                          f"raise --init")
@@ -95,6 +92,14 @@ def label_schedule(pool_size: int, init: float, step: float, stop: float) -> lis
         raise AldenError(f"step={step} of a pool of {pool_size} items adds nothing in some "
                          f"round (labeled counts {counts}); raise --step")
     return counts
+
+
+def round_count(init: float, step: float, stop: float) -> int:
+    """Rounds of a run, whatever the pool size: 1 + ceil((stop - init) / step)."""
+    if not (0 < init <= stop <= 1) or step <= 0:
+        raise AldenError(f"fractions must satisfy 0 < init <= stop <= 1 and step > 0; "
+                         f"got init={init}, step={step}, stop={stop}")
+    return 1 + max(0, math.ceil((stop - init) / step - 1e-9))
 
 
 def fit_seed(seed: int, round_: int) -> int:
@@ -246,8 +251,9 @@ class _TimedLearner:
     """Forwards to a learner, adding the seconds spent in its methods to ``seconds``:
     the scoring part of a query (the rest of ``select`` is selection)."""
 
-    def __init__(self, learner) -> None:
+    def __init__(self, learner, clock: Callable[[], float] = time.perf_counter) -> None:
         self._learner = learner
+        self._clock = clock
         self.seconds = 0.0
 
     def __getattr__(self, name: str):
@@ -256,11 +262,11 @@ class _TimedLearner:
             return attr  # plain attributes and modules pass through untouched
 
         def timed(*args, **kwargs):
-            start = time.perf_counter()
+            start = self._clock()
             try:
                 return attr(*args, **kwargs)
             finally:
-                self.seconds += time.perf_counter() - start
+                self.seconds += self._clock() - start
         return timed
 
 
@@ -462,6 +468,8 @@ def _run_locally(specs: list[RunSpec], run_fn: RunFn, workers: int, threads: int
                 while not queue.empty():
                     on_round(queue.get())
                 for future in sorted(done, key=lambda f: specs.index(futures[f])):
+                    while not queue.empty():
+                        on_round(queue.get())
                     yield futures[future], future.result()
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -512,6 +520,8 @@ def run_benchmark(specs: list[RunSpec], out_dir: str | os.PathLike, *, run_fn: R
     """
     from tqdm import tqdm
 
+    for spec in specs:  # bad fractions fail before anything is written
+        round_count(spec.protocol.init, spec.protocol.step, spec.protocol.stop)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if threads is None:
@@ -527,19 +537,17 @@ def run_benchmark(specs: list[RunSpec], out_dir: str | os.PathLike, *, run_fn: R
             print(f"{counts['skipped']} of {len(specs)} runs are in {out / RESULTS} "
                   f"already; running the other {len(todo)}")
         bar_runs = tqdm(total=len(todo), unit="run", desc="runs", disable=quiet, position=0)
-        bar_rounds = tqdm(total=None, unit="round", desc="rounds", disable=quiet, position=1)
-        rounds_done = [0]
+        bar_rounds = tqdm(total=sum(round_count(s.protocol.init, s.protocol.step,
+                                                s.protocol.stop) for s in todo),
+                          unit="round", desc="rounds", disable=quiet, position=1)
 
         def on_round(_round: int) -> None:
-            rounds_done[0] += 1
             bar_rounds.update(1)
 
         try:
             results = (_run_on_ray(todo, run_fn, ray_address, workers, threads) if ray_address
                        else _run_locally(todo, run_fn, workers, threads, on_round))
             for spec, (recs, times) in results:
-                if bar_rounds.total is None:  # the first run tells how many rounds a run has
-                    bar_rounds.total = len(recs) * len(todo)
                 if ray_address:
                     bar_rounds.update(len(recs))
                 append_lines(out / TIMINGS, times)
@@ -587,7 +595,7 @@ def _fractions(text: str) -> tuple[float, float, float]:
 
 def protocol_from_args(args: argparse.Namespace) -> Protocol:
     """The Protocol the command-line options describe."""
-    train = dict(args.train or [])
+    train = {k: tuple(v) if isinstance(v, list) else v for k, v in (args.train or [])}
     if args.max_epochs is not None:
         train["max_epochs"] = args.max_epochs
     return Protocol(init=args.init, step=args.step, stop=args.stop, split=args.split,
