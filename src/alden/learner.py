@@ -199,49 +199,26 @@ class Learner:
     def _train(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
                y_val: np.ndarray | None, rng: np.random.Generator,
                on_epoch: Callable[[Learner, dict[str, float]], None] | None) -> None:
+        """The epoch loop: train, validate now and then, keep the best, stop when stale."""
         cfg, model = self.config, self.model
         # The fused kernel updates all parameters in one pass: on CPU it took a third off
         # a TextCNN epoch, most of which is Adam on the (vocab x 100) embedding table.
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr,
                                      weight_decay=cfg.weight_decay, fused=True)
         lengths = token_lengths(x) if self.is_text else None
-        x_all = torch.from_numpy(x)
-        y_all = torch.from_numpy(y)
         validate = x_val is not None
         epochs = cfg.max_epochs if validate else cfg.fixed_epochs
         # Validating costs a pass over x_val: with a small labeled set, check every few
         # epochs so that training, not validation, takes most of the time.
-        check_every = max(1, math.ceil(cfg.min_items_per_check / len(x))) if validate else 0
+        check_every = max(1, math.ceil(cfg.min_items_per_check / len(x)))
         best_key, best_state, since_best = None, None, 0
         self.history = []
         bar = tqdm(range(epochs), desc=f"fit {self.model_name}", unit="epoch",
                    disable=not cfg.verbose, leave=False)
         for epoch in bar:
-            model.train()
-            if lengths is None:
-                batches = _random_batches(len(x), cfg.batch_size, rng)
-            else:
-                batches = length_buckets(lengths, cfg.batch_size, rng, cfg.bucket_batches)
-            total_loss, started = 0.0, time.perf_counter()
-            for idx in batches:
-                index = torch.from_numpy(idx)
-                xb = x_all[index]
-                if lengths is not None:
-                    xb = xb[:, :max(1, int(lengths[idx].max()))]  # no work on pads
-                loss = F.cross_entropy(model(xb.to(self.device)), y_all[index].to(self.device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total_loss += float(loss.detach()) * len(idx)
-            record = {"epoch": epoch + 1, "train_loss": total_loss / len(x),
-                      "train_seconds": time.perf_counter() - started}
-            last = epoch == epochs - 1
-            if validate and ((epoch + 1) % check_every == 0 or last):
-                started = time.perf_counter()
-                proba = self.predict_proba(x_val)
-                record["val_loss"] = float(-np.log(
-                    np.maximum(proba[np.arange(len(y_val)), y_val], 1e-12)).mean())
-                record["val_accuracy"] = float((proba.argmax(1) == y_val).mean())
+            record = {"epoch": epoch + 1, **self._epoch(x, y, lengths, optimizer, rng)}
+            if validate and ((epoch + 1) % check_every == 0 or epoch == epochs - 1):
+                record.update(self._validate(x_val, y_val))
                 key = ((-record["val_accuracy"], record["val_loss"]) if cfg.monitor == "accuracy"
                        else (record["val_loss"],))
                 if best_key is None or key < best_key:
@@ -249,18 +226,48 @@ class Learner:
                     best_state = copy.deepcopy(model.state_dict())
                 else:
                     since_best += 1
-                record["val_seconds"] = time.perf_counter() - started
             self.history.append(record)
             if on_epoch is not None:
                 on_epoch(self, record)
             bar.set_postfix({k: round(v, 4) for k, v in record.items()
-                            if k in ("train_loss", "val_loss", "val_accuracy")})
-            if validate and since_best >= cfg.patience:
+                             if k in ("train_loss", "val_loss", "val_accuracy")})
+            if since_best >= cfg.patience:
                 break
         bar.close()
         if best_state is not None:
             model.load_state_dict(best_state)
         model.eval()
+
+    def _epoch(self, x: np.ndarray, y: np.ndarray, lengths: np.ndarray | None,
+               optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> dict[str, float]:
+        """One pass over the labeled set; its mean loss and seconds."""
+        cfg, model = self.config, self.model
+        started, total_loss = time.perf_counter(), 0.0
+        model.train()
+        if lengths is None:
+            batches = _random_batches(len(x), cfg.batch_size, rng)
+        else:
+            batches = length_buckets(lengths, cfg.batch_size, rng, cfg.bucket_batches)
+        for idx in batches:
+            xb = torch.from_numpy(x[idx])
+            if lengths is not None:
+                xb = xb[:, :max(1, int(lengths[idx].max()))]  # no work on pads
+            loss = F.cross_entropy(model(xb.to(self.device)),
+                                   torch.from_numpy(y[idx]).to(self.device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += float(loss.detach()) * len(idx)
+        return {"train_loss": total_loss / len(x), "train_seconds": time.perf_counter() - started}
+
+    def _validate(self, x_val: np.ndarray, y_val: np.ndarray) -> dict[str, float]:
+        """Validation loss and accuracy, and the seconds they took."""
+        started = time.perf_counter()
+        proba = self.predict_proba(x_val)
+        picked = proba[np.arange(len(y_val)), y_val]
+        return {"val_loss": float(-np.log(np.maximum(picked, 1e-12)).mean()),
+                "val_accuracy": float((proba.argmax(1) == y_val).mean()),
+                "val_seconds": time.perf_counter() - started}
 
     # ------------------------------------------------------------ what strategies read
 
