@@ -374,3 +374,13 @@ def test_bad_names_and_options_are_clear_errors(args, message, tmp_path, capsys)
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / bm.RESULTS).exists() or not (tmp_path / bm.RESULTS).read_bytes()
+
+
+def test_repair_keeps_the_file_readable_by_others(tmp_path):
+    path = tmp_path / bm.RESULTS
+    path.write_text('{"a": 1}\n{"b"')
+    path.chmod(0o644)
+    bm.read_repaired(path, require_complete=False)  # rewrites without the cut line
+    assert path.stat().st_mode & 0o777 == 0o644
+    bm.write_options(tmp_path, {"abc": {}})
+    assert (tmp_path / bm.OPTIONS).stat().st_mode & 0o777 == 0o644

@@ -156,6 +156,8 @@ def _atomic_write(path: Path, data: bytes) -> None:
         tmp.write(data)
         tmp.flush()
         os.fsync(tmp.fileno())
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # not mkstemp's 0o600
+    os.chmod(tmp.name, mode)
     os.replace(tmp.name, path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
