@@ -526,8 +526,8 @@ def run_benchmark(specs: list[RunSpec], out_dir: str | os.PathLike, *, run_fn: R
         round_count(spec.protocol.init, spec.protocol.step, spec.protocol.stop)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if threads is None:
-        threads = 1 if ray_address else max(1, _cores() // max(1, workers))
+    if threads is None:  # one: two threads on a busy 2-core machine ran >10x slower
+        threads = 1
     with lock_dir(out):
         records = read_repaired(out / RESULTS, require_complete=True)
         read_repaired(out / TIMINGS, require_complete=False)
@@ -661,7 +661,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--out", required=True, help="folder for results.jsonl and timings.jsonl")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch threads per run (default: cores // workers; 1 on Ray)")
+                   help="torch threads per run (default 1; more helps only on idle cores, "
+                        "see docs/protocol.md)")
     p.add_argument("--ray-address", default=None,
                    help='run the runs as Ray tasks on this cluster ("local": start one here)')
     p.add_argument("--data-dir", default=None, help="where the data sets are (else $ALDEN_DATA)")
