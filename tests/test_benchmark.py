@@ -366,6 +366,10 @@ def test_ray_tasks_give_the_same_file(reference, tmp_path):
      "strategy 'alden' does not work on tabular data set 'wine'; strategies for tabular: "),
     (["--dataset", "wine", "--model", "mlp", "--strategy", "random", "--train", "epochz=3"],
      "unknown training option epochz"),
+    (["--dataset", "wine", "--model", "mlp", "--strategy", "random", "--train", "lr=fast"],
+     "training option lr must be a float, got 'fast'"),
+    (["--dataset", "wine", "--model", "mlp", "--strategy", "random", "--max-epochs", "0"],
+     "max_epochs must be at least 1"),
     (["--dataset", "wine", "--model", "mlp", "--strategy", "random", "--step", "0"],
      "step > 0"),
 ])

@@ -336,16 +336,30 @@ def _prepared(dataset: str, data_dir: str | None, seed: int, split: tuple):
     return prepare(load_dataset(dataset, data_dir), seed, fractions=split)
 
 
-def _learner_factory(prepared, model: str, train: dict) -> Callable[[], object]:
-    """A function making an untrained learner for ``prepared`` with TrainConfig ``train``."""
-    from .learner import Learner, TrainConfig
+def train_config(train: dict):
+    """``TrainConfig()`` with the overrides ``train``, each checked by name and type."""
+    from .learner import TrainConfig
 
+    default = TrainConfig()
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(train) - known)
     if unknown:
         raise AldenError(f"unknown training option {', '.join(unknown)}: expected some of "
                          f"{', '.join(sorted(known))}")
-    config = dataclasses.replace(TrainConfig(), **train)
+    for key, value in train.items():
+        expected = type(getattr(default, key))
+        fits = isinstance(value, expected) or (expected is float and isinstance(value, int))
+        if not fits or (expected is not bool and isinstance(value, bool)):
+            raise AldenError(f"training option {key} must be a {expected.__name__}, "
+                             f"got {value!r}")
+    return dataclasses.replace(default, **train)
+
+
+def _learner_factory(prepared, model: str, train: dict) -> Callable[[], object]:
+    """A function making an untrained learner for ``prepared`` with TrainConfig ``train``."""
+    from .learner import Learner
+
+    config = train_config(train)
     n_classes = len(prepared.classes)
     if prepared.kind == "text":
         options = {"embeddings": prepared.embeddings, "vocab_size": len(prepared.vocab)}
@@ -631,8 +645,9 @@ def _benchmark_command(args: argparse.Namespace) -> int:
     models = args.model or list(PAPER_MODELS)
     strategies = args.strategy or list(PAPER_STRATEGIES)
     check_names(datasets, models, strategies, args.data_dir)
-    specs = make_grid(datasets, models, strategies, seeds, protocol_from_args(args),
-                      args.data_dir)
+    protocol = protocol_from_args(args)
+    train_config(dict(protocol.train))  # bad training options fail before any run
+    specs = make_grid(datasets, models, strategies, seeds, protocol, args.data_dir)
     start = time.perf_counter()
     counts = run_benchmark(specs, args.out, workers=args.workers, threads=args.threads,
                            ray_address=args.ray_address, quiet=args.quiet)
