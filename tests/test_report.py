@@ -138,6 +138,7 @@ def test_time_table_is_the_mean_per_run():
     assert row["runs"] == 2
     assert row["train_seconds"] == pytest.approx(25 * 1.5)
     assert row["score_seconds"] == pytest.approx(25 * 0.1)
+    assert row["val_seconds"] == 0.0  # absent from these timings
     assert row["total_seconds"] == pytest.approx(25 * 1.6)
 
 
@@ -165,7 +166,7 @@ def test_report_writes_plots_and_tables(tmp_path):
     assert {(r["wins"], r["pairs"]) for r in paired} == {("3", "3")}
     text = files["report"].read_text()
     assert "| alden | 0.771 (3) | 0.771 (3) |" in text and table_md in text
-    assert "curves_subj_cnn.png" in text and "train s" in text
+    assert "curves_subj_cnn.png" in text and "| validation s |" in text
 
 
 def test_report_command_prints_the_table(tmp_path, capsys):

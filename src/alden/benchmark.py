@@ -277,7 +277,8 @@ def simulate(pool, new_learner: Callable[[], object], strategy, counts: list[int
              seed: int, seed_set: Callable, on_round: Callable[[int], None] | None = None
              ) -> list[dict]:
     """The active-learning loop on ``pool`` (mutated): one dict per round with ``round``,
-    ``labeled``, ``accuracy`` and the seconds spent (train, test, score, select).
+    ``labeled``, ``accuracy`` and the seconds spent (train, val, test, score, select;
+    validation from the learner's ``history`` entries' ``val_seconds`` where it has them).
 
     Round r trains a new learner on the labeled set (validation split for early stopping,
     torch seed from (seed, r)), measures test accuracy, then, except after the last round,
@@ -298,8 +299,11 @@ def simulate(pool, new_learner: Callable[[], object], strategy, counts: list[int
         trained = time.perf_counter()
         accuracy = float(np.mean(learner.predict_proba(x_test).argmax(axis=1) == y_test))
         tested = time.perf_counter()
+        validation = sum(h.get("val_seconds", 0.0) for h in getattr(learner, "history", []))
+        validation = min(validation, trained - start)
         row = {"round": round_, "labeled": labeled, "accuracy": accuracy,
-               "train_seconds": trained - start, "test_seconds": tested - trained,
+               "train_seconds": trained - start - validation, "val_seconds": validation,
+               "test_seconds": tested - trained,
                "score_seconds": 0.0, "select_seconds": 0.0}
         if round_ + 1 < len(counts):
             n = counts[round_ + 1] - labeled

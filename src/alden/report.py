@@ -22,7 +22,8 @@ from .errors import AldenError
 # Display order: the paper's Table 1 order, then the extra baselines; others alphabetically.
 STRATEGY_ORDER = ("random", "entropy", "margin", "least_confidence", "egl", "egl_word", "bald",
                   "coreset", "badge", "dami", "alden")
-TIME_FIELDS = ("train_seconds", "test_seconds", "score_seconds", "select_seconds")
+TIME_FIELDS = ("train_seconds", "val_seconds", "test_seconds", "score_seconds",
+               "select_seconds")
 
 Group = tuple[str, str, str]  # (dataset, model, options hash)
 
@@ -270,8 +271,8 @@ def time_markdown(times: list[dict], names: dict[Group, str]) -> str:
         rows.append([names[(r["dataset"], r["model"], r["options"])], r["strategy"],
                      str(r["runs"]), *(f"{r[f]:.1f} ({100 * r[f] / total:.0f}%)"
                                        for f in TIME_FIELDS), f"{r['total_seconds']:.1f}"])
-    return _markdown(["data/model", "strategy", "runs", "train s", "test s", "score s",
-                      "select s", "total s"], rows)
+    return _markdown(["data/model", "strategy", "runs", "train s", "validation s", "test s",
+                      "score s", "select s", "total s"], rows)
 
 
 def write_report(results_dir: str | Path, out_dir: str | Path | None = None,
