@@ -4,6 +4,7 @@
     python benchmarks/bench_training.py schedule --dataset subj --model cnn --sizes 120,6000 \
         --lrs 0.001,0.002 --batch-sizes 50 --seeds 0,1 --epochs 20 --out curves.jsonl
     python benchmarks/bench_training.py simulate curves.jsonl
+    python benchmarks/bench_training.py full --dataset subj --models cnn,bilstm --seeds 0,1,2
 
 ``speed`` prints seconds per epoch and items per second for TextCNN and BiLSTM on the Subj
 pool and the MLP on MAGIC, at 1000 and 3000 labeled items, next to the floor: the epoch's
@@ -14,7 +15,8 @@ read the ratios, which are taken within one run.
 ``schedule`` trains with validation at every epoch and no early stopping, recording
 validation and test accuracy per epoch; ``simulate`` then replays any early-stopping rule
 on those curves exactly (training never depends on validation), giving its test accuracy
-and cost without retraining. Needs $ALDEN_DATA (the shared data sets).
+and cost without retraining. ``full`` trains with the default TrainConfig on the whole pool
+and prints test accuracy and seconds. Needs $ALDEN_DATA (the shared data sets).
 """
 
 from __future__ import annotations
@@ -86,6 +88,42 @@ def time_epochs(model: str, x: np.ndarray, y: np.ndarray, data: dict, threads: i
     return min(times)
 
 
+class PlainKimCNN(torch.nn.Module):
+    """The plain reference: Conv1d over whole padded rows, pads included, no masking."""
+
+    def __init__(self, embeddings: np.ndarray) -> None:
+        super().__init__()
+        self.embedding = torch.nn.Embedding.from_pretrained(torch.from_numpy(embeddings),
+                                                            freeze=False)
+        self.convs = torch.nn.ModuleList(torch.nn.Conv1d(DIM, MAPS, w) for w in WIDTHS)
+        self.head = torch.nn.Linear(MAPS * len(WIDTHS), 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.embedding(x).transpose(1, 2)
+        pooled = torch.cat([torch.relu(conv(e)).amax(2) for conv in self.convs], 1)
+        return self.head(torch.nn.functional.dropout(pooled, 0.5, self.training))
+
+
+def time_plain_epoch(x: np.ndarray, y: np.ndarray, embeddings: np.ndarray) -> float:
+    """Seconds of one epoch the plain way: random batches padded to the longest row of the
+    whole pool, Conv1d, the default (unfused) Adam; after one warm-up epoch."""
+    torch.manual_seed(0)
+    model = PlainKimCNN(embeddings)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    xs, ys = torch.from_numpy(x), torch.from_numpy(y)
+    seconds = math.inf
+    for _ in range(2):
+        started = time.perf_counter()
+        for idx in np.array_split(rng.permutation(len(x)), math.ceil(len(x) / 50)):
+            loss = torch.nn.functional.cross_entropy(model(xs[idx]), ys[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        seconds = min(seconds, time.perf_counter() - started)
+    return seconds
+
+
 def _timed_worker(args: tuple) -> float:
     model, x, y, data, threads = args
     return time_epochs(model, x, y, data, threads)
@@ -109,6 +147,14 @@ def speed(args: argparse.Namespace) -> None:
             flops = training_flops(model, x) / 1e9
             print(f"{model:7} {n:6d} {t:7d} {seconds:8.3f} {n / seconds:8.0f} {flops:7.2f} "
                   f"{rate:8.1f} {flops / rate:8.3f} {seconds / (flops / rate):6.1f}", flush=True)
+        if model == "cnn":  # the gap this module closes, in the same run
+            n = sizes[-1]
+            for t in threads:
+                torch.set_num_threads(t)
+                plain = time_plain_epoch(pool_x[:n], pool_y[:n], data["embeddings"])
+                print(f"{'plain':7} {n:6d} {t:7d} {plain:8.3f} {n / plain:8.0f}  (Conv1d on "
+                      f"rows padded to {pool_x.shape[1]} tokens, random batches, plain Adam)",
+                      flush=True)
         if args.parallel:  # two single-threaded fits at once: aggregate throughput
             n = sizes[-1]
             x, y = pool_x[:n], pool_y[:n]
@@ -175,6 +221,29 @@ def schedule(args: argparse.Namespace) -> None:
                       flush=True)
 
 
+def full_pool(args: argparse.Namespace) -> None:
+    """Default TrainConfig on the whole pool with early stopping: test accuracy and time."""
+    torch.set_num_threads(args.threads)
+    print(f"{'dataset':7} {'model':6} {'seed':>4} {'pool':>5} {'epochs':>6} {'train s':>8} "
+          f"{'val s':>6} {'total s':>8} {'test acc':>8}")
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        prepared = prepare(load_dataset(args.dataset, progress=False), seed)
+        x, y = prepared.x[prepared.train_idx], prepared.y[prepared.train_idx]
+        x_test, y_test = prepared.test()
+        for model in args.models.split(","):
+            learner = Learner(model, n_classes=len(prepared.classes),
+                              embeddings=prepared.embeddings)
+            started = time.perf_counter()
+            learner.fit(x, y, *prepared.val(), seed=seed)
+            total = time.perf_counter() - started
+            accuracy = float((learner.predict(x_test) == y_test).mean())
+            history = learner.history
+            print(f"{args.dataset:7} {model:6} {seed:4d} {len(y):5d} {len(history):6d} "
+                  f"{sum(h['train_seconds'] for h in history):8.1f} "
+                  f"{sum(h.get('val_seconds', 0.0) for h in history):6.1f} {total:8.1f} "
+                  f"{accuracy:8.4f}", flush=True)
+
+
 def replay(curve: list[dict], n: int, max_epochs: int, patience: int,
            min_items_per_check: int) -> tuple[float, int, int]:
     """Test accuracy, epochs trained and validation checks of one early-stopping rule.
@@ -201,30 +270,31 @@ def replay(curve: list[dict], n: int, max_epochs: int, patience: int,
 
 
 def simulate(args: argparse.Namespace) -> None:
-    """Each rule's median test accuracy and cost per (dataset, model, n, lr, batch)."""
+    """Per (model, lr, batch, rule): median test accuracy per (dataset, size) and the cost."""
     rows = [json.loads(line) for path in args.files for line in open(path, encoding="utf-8")]
-    groups: dict[tuple, list[dict]] = {}
+    runs: dict[tuple, dict[tuple, list[dict]]] = {}
     for row in rows:
-        groups.setdefault((row["dataset"], row["model"], row["n"], row["lr"],
-                           row["batch_size"]), []).append(row)
-    rules = [(int(m), int(p), int(c)) for m, p, c in
-             (r.split("/") for r in args.rules.split(","))]
-    print("rule = max_epochs/patience/min_items_per_check; cost = items trained + items "
-          f"validated x {args.val_cost} (an inference pass costs about that much of training)")
-    print(f"{'dataset':7} {'model':6} {'n':>5} {'lr':>7} {'batch':>5} {'rule':>12} "
-          f"{'test acc':>8} {'epochs':>6} {'checks':>6} {'cost/1k':>8}  seeds")
-    for key in sorted(groups):
-        runs = groups[key]
-        n = key[2]
+        setting = (row["model"], row["lr"], row["batch_size"])
+        runs.setdefault(setting, {}).setdefault((row["dataset"], row["n"]), []).append(row)
+    rules = [tuple(int(v) for v in r.split("/")) for r in args.rules.split(",")]
+    print("rule = max_epochs/patience/min_items_per_check. Each cell: median test accuracy "
+          "over seeds; cost: thousands of items trained plus items validated x "
+          f"{args.val_cost} (an inference pass costs about that much), summed over the cells")
+    for setting in sorted(runs):
+        cells = sorted(runs[setting])
+        print(f"\n{setting[0]} lr={setting[1]:g} batch={setting[2]}  "
+              + "  ".join(f"{d}/{n}(x{len(runs[setting][d, n])})" for d, n in cells))
         for rule in rules:
-            results = [replay(run["curve"], n, *rule) for run in runs]
-            accuracy = statistics.median(r[0] for r in results)
-            epochs = statistics.mean(r[1] for r in results)
-            checks = statistics.mean(r[2] for r in results)
-            cost = (epochs * n + checks * runs[0]["n_val"] * args.val_cost) / 1000
-            print(f"{key[0]:7} {key[1]:6} {n:5d} {key[3]:7g} {key[4]:5d} "
-                  f"{'/'.join(map(str, rule)):>12} {accuracy:8.4f} {epochs:6.1f} "
-                  f"{checks:6.1f} {cost:8.1f}  {len(runs)}")
+            accuracies, cost = [], 0.0
+            for cell in cells:
+                results = [replay(run["curve"], cell[1], *rule) for run in runs[setting][cell]]
+                accuracies.append(statistics.median(r[0] for r in results))
+                epochs = statistics.mean(r[1] for r in results)
+                checks = statistics.mean(r[2] for r in results)
+                n_val = runs[setting][cell][0]["n_val"]
+                cost += (epochs * cell[1] + checks * n_val * args.val_cost) / 1000
+            print(f"  {'/'.join(map(str, rule)):>11}  "
+                  + "  ".join(f"{a:.4f}" for a in accuracies) + f"  cost {cost:7.1f}")
 
 
 def main() -> None:
@@ -247,6 +317,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
     p.set_defaults(run=schedule)
+    p = commands.add_parser("full", help="default training on the whole pool")
+    p.add_argument("--dataset", default="subj")
+    p.add_argument("--models", default="cnn,bilstm")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(run=full_pool)
     p = commands.add_parser("simulate", help="replay early-stopping rules on recorded curves")
     p.add_argument("files", nargs="+")
     p.add_argument("--rules", default="30/4/1000,20/3/1000,30/4/1,15/3/1000")

@@ -35,10 +35,10 @@ MONITORS = ("accuracy", "loss")
 class TrainConfig:
     """How a model is trained; defaults measured on Subj and MR (docs/training.md)."""
 
-    lr: float = 2e-3
+    lr: float = 4e-3
     batch_size: int = 50
-    max_epochs: int = 30
-    patience: int = 4  # validation checks without improvement before stopping
+    max_epochs: int = 20
+    patience: int = 3  # validation checks without improvement before stopping
     monitor: str = "accuracy"  # on validation: "accuracy" (ties go to lower loss) or "loss"
     fixed_epochs: int = 10  # epochs when there is no validation data
     min_items_per_check: int = 1000  # validate after at least this many items of training
