@@ -461,6 +461,13 @@ def kcenter_greedy(features: np.ndarray, labeled: Sequence[int] | np.ndarray,
     return kcenter_greedy_picks(features, labeled, k)[0]
 
 
+def _first_near(values: np.ndarray, target: float, rtol: float = 1e-9) -> int:
+    """Smallest index whose value equals ``target`` up to rounding: exact ties of distances
+    computed in different orders differ in the last bits, and the tie rule is the index."""
+    tol = rtol * abs(target) + 1e-12
+    return int(np.flatnonzero(np.abs(values - target) <= tol)[0])
+
+
 def kcenter_greedy_picks(features: np.ndarray, labeled: Sequence[int] | np.ndarray,
                          k: int) -> tuple[list[int], np.ndarray]:
     """:func:`kcenter_greedy`'s picks and each one's distance to the nearest
@@ -486,10 +493,10 @@ def kcenter_greedy_picks(features: np.ndarray, labeled: Sequence[int] | np.ndarr
             if lab.size == 0 and step_no == 0:
                 diff = x - x.mean(axis=0)
                 centre_sq = np.einsum("ij,ij->i", diff, diff)
-                i = int(np.argmin(centre_sq))
+                i = _first_near(centre_sq, centre_sq.min())
                 dists[0] = np.sqrt(centre_sq[i])
             else:
-                i = int(np.argmax(min_sq))
+                i = _first_near(min_sq, min_sq.max())
                 dists[step_no] = np.sqrt(min_sq[i])
             picks.append(i)
             np.minimum(min_sq, _sq_dist_to_rows(x, x_sq, np.array([i]))[:, 0], out=min_sq)
