@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from alden import quantities
 from alden.errors import AldenError, DataError
 from alden.models import TEXT_MODELS, build_model, model_config
+from alden.quantities import token_lengths
 
 FORMAT = "alden-learner"
 FORMAT_VERSION = 1
@@ -59,18 +60,6 @@ class TrainConfig:
                                  f"got {getattr(self, name)}")
         if not self.lr > 0:
             raise AldenError(f"TrainConfig.lr must be positive, got {self.lr}")
-
-
-def token_lengths(x: np.ndarray) -> np.ndarray:
-    """Real tokens per row of right-padded ids; a DataError names a row whose pads do not trail."""
-    real = x != 0
-    lengths = real.sum(axis=1)
-    trailing = np.arange(x.shape[1])[None, :] < lengths[:, None]
-    bad = np.flatnonzero((real != trailing).any(axis=1))
-    if len(bad):
-        raise DataError(f"row {int(bad[0])} of the token ids has a pad (0) before a real "
-                        f"token; pads must trail")
-    return lengths
 
 
 def length_buckets(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,

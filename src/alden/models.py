@@ -66,7 +66,23 @@ def _make_embedding(vocab_size: int, dim: int, vectors: torch.Tensor | None) -> 
     return embedding
 
 
-class TextCNN(nn.Module):
+class _TextModel(nn.Module):
+    """What every text model derives from its ``embedding``, ``hidden_embedded`` and ``head``."""
+
+    def forward_embedded(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Logits from token embeddings ``e (B, L, d)`` and ``mask (B, L)``."""
+        return self.head(self.hidden_embedded(e, mask))
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The input of the last linear layer for token ids ``x (B, L)``."""
+        return self.hidden_embedded(self.embedding(x), text_mask(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, C)`` for token ids ``x (B, L)``."""
+        return self.head(self.hidden(x))
+
+
+class TextCNN(_TextModel):
     """Kim's CNN for sentence classification (EMNLP 2014), embeddings fine-tuned.
 
     The convolution is "narrow" (windows lie inside the sentence) and only windows that
@@ -105,20 +121,8 @@ class TextCNN(nn.Module):
             pooled.append(F.relu(maps.amax(1)))
         return self.dropout(torch.cat(pooled, 1))
 
-    def forward_embedded(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Logits from token embeddings ``e (B, L, d)`` and ``mask (B, L)``."""
-        return self.head(self.hidden_embedded(e, mask))
 
-    def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """The input of the last linear layer for token ids ``x (B, L)``."""
-        return self.hidden_embedded(self.embedding(x), text_mask(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits ``(B, C)`` for token ids ``x (B, L)``."""
-        return self.head(self.hidden(x))
-
-
-class BiLSTM(nn.Module):
+class BiLSTM(_TextModel):
     """One bidirectional LSTM layer, max-pooled over the real time steps, ReLU, dropout.
 
     Max pooling over time (not the last state, not the mean): it is what the TextCNN does,
@@ -147,18 +151,6 @@ class BiLSTM(nn.Module):
         states, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True,
                                         padding_value=float("-inf"))  # (B, max len, 2h)
         return self.dropout(F.relu(states.amax(1)))
-
-    def forward_embedded(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Logits from token embeddings ``e (B, L, d)`` and ``mask (B, L)``."""
-        return self.head(self.hidden_embedded(e, mask))
-
-    def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """The input of the last linear layer for token ids ``x (B, L)``."""
-        return self.hidden_embedded(self.embedding(x), text_mask(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits ``(B, C)`` for token ids ``x (B, L)``."""
-        return self.head(self.hidden(x))
 
 
 class MLP(nn.Module):

@@ -110,7 +110,7 @@ def _check_output(output: str) -> None:
         raise AldenError(f"output must be one of {OUTPUTS}, got {output!r}")
 
 
-def _lengths(x: np.ndarray) -> np.ndarray:
+def token_lengths(x: np.ndarray) -> np.ndarray:
     """Token count per row; a DataError names the first row whose pads do not trail."""
     real = x != 0
     lengths = real.sum(axis=1)
@@ -131,7 +131,7 @@ def _batches(x: np.ndarray, batch_size: int) -> Iterator[tuple[np.ndarray, np.nd
             idx = np.arange(start, min(start + batch_size, len(x)))
             yield idx, x[idx]
         return
-    lengths = _lengths(x)
+    lengths = token_lengths(x)
     order = np.argsort(-lengths, kind="stable")
     for start in range(0, len(x), batch_size):
         idx = order[start:start + batch_size]
@@ -322,7 +322,7 @@ def token_interpretations_flat(model: nn.Module, x: np.ndarray, output: str = "p
     x = _check_text(x, "token interpretations")
     _check_output(output)
     device, dtype = _device_dtype(model)
-    lengths = _lengths(x)
+    lengths = token_lengths(x)
     offsets = np.zeros(len(x) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     values = np.zeros((int(offsets[-1]), _n_classes(model)),
