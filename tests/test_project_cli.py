@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from alden import project as store
-from alden import project_cli
+from alden import project_cli, project_data
 from alden.cli import main
 from alden.errors import DataError, ProjectError
 
@@ -122,7 +122,7 @@ def test_init_ids_from_line_numbers_and_labels_from_a_file(tmp_path):
     data = write_csv(tmp_path / "d.csv", ["text"], [[t] for t in texts])
     seed = write_csv(tmp_path / "seed.csv", ["id", "label"], [["2", labels[0]],
                                                               ["3", labels[1]]])
-    project_cli.init_project(tmp_path / "p", data, labels_file=seed, embedding_dim=8)
+    project_data.init_project(tmp_path / "p", data, labels_file=seed, embedding_dim=8)
     conn = store.connect(tmp_path / "p")
     assert store.item_ids(conn)[:3] == ["2", "3", "4"]  # the header is line 1
     assert store.classes(conn) == ("neg", "pos")  # learned from the labels file, sorted
@@ -155,7 +155,7 @@ def test_sentence_means_match_a_loop():
     emb = rng.normal(size=(9, 4))
     x = np.array([[2, 3, 3, 0], [5, 0, 0, 0], [1, 8, 7, 6]])
     want = np.array([emb[row[row != 0]].mean(axis=0) for row in x])
-    np.testing.assert_allclose(project_cli.sentence_means(x, emb), want)
+    np.testing.assert_allclose(project_data.sentence_means(x, emb), want)
 
 
 def test_first_query_is_a_cold_start(proj, capsys):
@@ -267,7 +267,7 @@ def test_cross_validation_learns_the_easy_set(proj, tmp_path):
     folder, truth, _ = proj
     teach_all(folder, truth, sorted(truth), tmp_path)
     conn = store.connect(folder)
-    cv = project_cli.cross_validate(project_cli.read_project(conn, folder), "cnn", 3)
+    cv = project_cli.cross_validate(project_data.read_project(conn, folder), "cnn", 3)
     assert cv.folds == 3 and cv.n_labeled == 60
     assert cv.accuracy > 0.7  # words decide the class: far above the 0.5 of guessing
 
@@ -343,7 +343,7 @@ def test_tabular_project(tmp_path):
                      "big" if size > 0 else "small"])
     data = write_csv(tmp_path / "t.csv", ["key", "size", "colour", "noise"],
                      [r[:4] for r in rows])
-    project_cli.init_project(tmp_path / "p", data, kind="tabular", id_column="key",
+    project_data.init_project(tmp_path / "p", data, kind="tabular", id_column="key",
                              classes=("big", "small"))
     conn = store.connect(tmp_path / "p")
     assert store.item_contents(conn)[0] == {"size": rows[0][1], "colour": "red",
@@ -432,7 +432,7 @@ def test_errors_are_data_errors_without_tracebacks(proj, tmp_path):
 
 
 def test_reason_shows_the_word_in_its_sentence():
-    data = project_cli.ProjectData(
+    data = project_data.ProjectData(
         Path("."), {"kind": "text", "tokenized": False}, ["a", "b"],
         ["One two three four five six seven eight nine ten eleven twelve.", "Just, this."],
         ("neg", "pos"), np.zeros((2, 3), dtype=np.int64), None, store.Labels((), (), ()))

@@ -20,7 +20,8 @@ from typing import TextIO
 
 from . import project as store
 from .errors import AldenError
-from .project_cli import _display, _who, query, read_project
+from .project_cli import query
+from .project_data import display_text, read_project, user_name
 
 
 class Keys:
@@ -92,7 +93,7 @@ def run(folder, *, batch: int = 10, strategy: str | None = None, model: str | No
         raise AldenError(f"--batch must be at least 1, got {batch}")
     out = stdout or sys.stdout
     keys = Keys(stdin or sys.stdin, out)
-    who = who or _who()
+    who = who or user_name()
     conn = store.connect(folder)
     try:
         data = read_project(conn, folder)
@@ -183,7 +184,7 @@ def _show(out: TextIO, data, pick: store.Pick, classes, round_: int, at: int, si
           labeled: int) -> None:
     out.write(f"\n--- round {round_} | {at + 1}/{size} | {labeled} labeled | id "
               f"{data.ids[pick.item]} ---\n")
-    out.write(textwrap.fill(_display(data.contents[pick.item]), width=78) + "\n")
+    out.write(textwrap.fill(display_text(data.contents[pick.item]), width=78) + "\n")
     if pick.predicted is not None:
         out.write(f"model: {classes[pick.predicted]} ({pick.confidence:.2f})\n")
     if pick.reason:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import getpass
 import io
 import json
 import os
@@ -33,237 +32,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse
 
 from . import project as store
-from .errors import AldenError, ProjectError
-from .pool import Pool
-
-MIN_LABELS = 10  # below this many labels (or with one class) a query starts cold
-DEFAULT_MODEL = {"text": "cnn", "tabular": "mlp"}
-DEFAULT_STRATEGY = {"text": "alden", "tabular": "dami"}
-MODELS = {"text": ("cnn", "bilstm"), "tabular": ("mlp",)}
-
-
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def _write_atomic(path: Path, content: str) -> None:
-    """Write a file whole or not at all (temp file + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(content, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-# ---- init -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class InitResult:
-    folder: Path
-    kind: str
-    items: int
-    classes: tuple[str, ...]
-    labels: int
-    vocab: int | None
-
-
-def init_project(folder: str | Path, data: str | Path, *, text_column: str | None = None,
-                 target_column: str | None = None, id_column: str | None = None,
-                 label_column: str | None = None, kind: str | None = None,
-                 labels_file: str | Path | None = None, classes: tuple[str, ...] = (),
-                 seed: int = 0, embedding_dim: int = 100, encoding: str = "utf-8",
-                 who: str | None = None) -> InitResult:
-    """Make a project from a CSV/TSV/JSON Lines file of texts or table rows.
-
-    The folder appears whole or not at all. Labels may come from ``label_column`` of the
-    data file or from ``labels_file`` (id, label); ``classes`` fixes the class list up front.
-    """
-    from .datasets import load_dataset, read_user_table
-    from .prepare import prepare_unlabeled
-
-    data = Path(data)
-    store.check_new_folder(folder)  # before the slow part, not after it
-    if text_column and target_column:
-        raise AldenError("give --text-column for text or --target-column for a table, not both")
-    if kind is None:
-        kind = "tabular" if target_column else "text"
-    dataset = load_dataset(data, text_column=text_column if kind == "text" else None,
-                           label_column=label_column if kind == "text" else None,
-                           target_column=(target_column or label_column) if kind == "tabular"
-                           else None, id_column=id_column, kind=kind, encoding=encoding)
-    prepared = prepare_unlabeled(dataset, seed, embedding_dim=embedding_dim)
-    settings: dict[str, Any] = {
-        "kind": kind, "data": str(data.resolve()), "text_column": text_column or "text",
-        "target_column": (target_column or label_column) if kind == "tabular" else None,
-        "id_column": id_column, "encoding": encoding, "seed": seed,
-        "model": DEFAULT_MODEL[kind], "strategy": DEFAULT_STRATEGY[kind]}
-    rows = None
-    if kind == "text":
-        settings.update(vocab=list(prepared.vocab.words), tokenized=bool(dataset.tokenized))
-    else:
-        rows = _raw_rows(read_user_table(data, encoding=encoding),
-                         {settings["target_column"], id_column})
-        impute, scale = prepared.preprocessor[0], prepared.preprocessor[-1]
-        settings.update(feature_names=list(dataset.feature_names),
-                        impute=impute.statistics_.tolist(), mean=scale.mean_.tolist(),
-                        scale=scale.scale_.tolist())
-    names = tuple(dict.fromkeys((*classes, *dataset.label_names)))
-    with store.staging(folder) as tmp:
-        store.create(tmp, ids=dataset.ids, texts=dataset.texts if kind == "text" else None,
-                     rows=rows, classes=names, settings=settings)
-        (tmp / "encoding").mkdir()
-        np.save(tmp / "encoding" / "x.npy", prepared.x)
-        if prepared.embeddings is not None:
-            np.save(tmp / "encoding" / "embeddings.npy", prepared.embeddings)
-        conn = store.connect(tmp)
-        try:
-            known = np.flatnonzero(dataset.labels >= 0)
-            if len(known):
-                index = {n: i for i, n in enumerate(store.classes(conn))}
-                with store.transaction(conn):
-                    store.write_labels_in(
-                        conn, ((int(i), index[dataset.label_names[dataset.labels[i]]])
-                               for i in known), who=who or _who(), source=f"init {data.name}")
-            if labels_file is not None:
-                path = Path(labels_file)
-                store.teach(conn, store.read_label_file(path), source=f"init {path.name}",
-                            who=who or _who())
-            result = InitResult(Path(folder), kind, len(dataset), store.classes(conn),
-                                len(store.labels(conn)),
-                                len(prepared.vocab) if prepared.vocab is not None else None)
-        finally:
-            conn.close()
-    return result
-
-
-def _raw_rows(table, skip: set[str | None]) -> list[dict[str, str]]:
-    keep = [j for j, name in enumerate(table.header) if name not in skip]
-    return [{table.header[j]: row[j] for j in keep} for row in table.rows]
-
-
-# ---- the pool as the models see it ------------------------------------------------------
-
-@dataclass(frozen=True)
-class ProjectData:
-    """Everything a command needs from a project, read once."""
-
-    folder: Path
-    settings: dict[str, Any]
-    ids: list[str]
-    contents: list[Any]  # text, or row dict
-    classes: tuple[str, ...]
-    x: np.ndarray
-    embeddings: np.ndarray | None
-    labels: store.Labels
-
-    @property
-    def kind(self) -> str:
-        return self.settings["kind"]
-
-    def pool(self) -> Pool:
-        """A Pool with the labels given so far; ``labeled_in`` holds each label's round."""
-        y = np.full(len(self.x), -1, dtype=np.int64)
-        labeled_in = np.full(len(self.x), -1, dtype=np.int64)
-        y[list(self.labels.items)] = self.labels.labels
-        labeled_in[list(self.labels.items)] = self.labels.rounds
-        vocab = tuple(self.settings["vocab"]) if self.kind == "text" else None
-        texts = self.contents if self.kind == "text" else [_row_text(r) for r in self.contents]
-        return Pool(self.x, y, labeled_in, self.classes, vocab=vocab, texts=texts)
-
-
-def read_project(conn, folder: str | Path) -> ProjectData:
-    folder = Path(folder)
-    encoding = folder / "encoding"
-    try:
-        x = np.load(encoding / "x.npy", allow_pickle=False)
-        emb_path = encoding / "embeddings.npy"
-        embeddings = np.load(emb_path, allow_pickle=False) if emb_path.exists() else None
-    except (OSError, ValueError) as err:
-        raise ProjectError(f"{encoding}: the encoded pool is missing or damaged ({err})") from err
-    ids = store.item_ids(conn)
-    if len(x) != len(ids):
-        raise ProjectError(f"{encoding / 'x.npy'} holds {len(x)} items, the database "
-                           f"{len(ids)}: the project is damaged")
-    return ProjectData(folder, store.settings(conn), ids, store.item_contents(conn),
-                       store.classes(conn), x, embeddings, store.labels(conn))
-
-
-def _row_text(row: dict[str, Any]) -> str:
-    return ", ".join(f"{k}: {v}" for k, v in row.items())
-
-
-def _display(content: Any) -> str:
-    return content if isinstance(content, str) else _row_text(content)
-
-
-def _check_model(kind: str, model: str) -> str:
-    if model not in MODELS[kind]:
-        raise AldenError(f"model {model!r} does not fit a {kind} project; choose one of "
-                         f"{', '.join(MODELS[kind])}")
-    return model
-
-
-def train(data: ProjectData, model: str, seed: int, items=None):
-    """A Learner trained from scratch on the labeled items (or the given subset of them)."""
-    from .learner import Learner
-
-    items = np.asarray(data.labels.items if items is None else items, dtype=np.int64)
-    y = np.asarray(data.labels.labels, dtype=np.int64)[
-        np.searchsorted(np.asarray(data.labels.items), items)]
-    if data.kind == "text":
-        learner = Learner(model, n_classes=len(data.classes), embeddings=data.embeddings)
-    else:
-        learner = Learner(model, n_classes=len(data.classes), n_features=data.x.shape[1])
-    return learner.fit(data.x[items], y, seed=seed)
-
-
-def too_few_labels(data: ProjectData) -> str | None:
-    """Why a model cannot be trained yet, or None when it can."""
-    n, distinct = len(data.labels), len(set(data.labels.labels))
-    if n < MIN_LABELS:
-        return f"{n} label(s), fewer than {MIN_LABELS}"
-    if distinct < 2:
-        return "only one class labeled so far"
-    return None
-
-
-def sentence_means(x: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
-    """Each sentence's mean word vector over its tokens (pads left out), as one sparse product."""
-    rows, cols = np.nonzero(x)
-    counts = scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, x[rows, cols])),
-                                     shape=(len(x), len(embeddings)))
-    lengths = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1)
-    return np.asarray(counts @ embeddings.astype(np.float64)) / lengths[:, None]
-
-
-def save_model(conn, data: ProjectData, learner, model: str, round_: int, *,
-               in_transaction: bool = False) -> str:
-    """Save a model trained on ``data.labels`` under models/ and record it."""
-    key = store.fingerprint(data.labels.items, data.labels.labels)
-    file = f"models/{model}-r{round_:04d}-{key[:8]}.pt"
-    (data.folder / "models").mkdir(exist_ok=True)
-    learner.save(data.folder / file)
-    record = store.add_model_in if in_transaction else store.add_model
-    record(conn, file=file, round_=round_, model=model, n_labeled=len(data.labels), key=key)
-    return file
-
-
-def load_model(path: Path):
-    """Load a saved model without unpickling anything; refuse any other file."""
-    from .learner import Learner
-
-    try:
-        return Learner.load(path)
-    except AldenError as err:
-        raise ProjectError(f"refusing to load the model {path}: it is not a weights-only alden "
-                           f"model file ({err}). Delete it, or run `alden query` to train a "
-                           f"new one.") from None
-
+from .errors import AldenError
+from .project_data import (
+    MIN_LABELS,
+    ProjectData,
+    check_model,
+    display_text,
+    init_project,
+    load_model,
+    read_project,
+    save_model,
+    sentence_means,
+    too_few_labels,
+    train,
+    user_name,
+    write_atomic,
+)
 
 # ---- query ------------------------------------------------------------------------------
 
@@ -298,7 +84,7 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
         raise AldenError(f"--k must be at least 1, got {k}")
     data = read_project(conn, folder)
     settings = data.settings
-    model = _check_model(data.kind, model or settings["model"])
+    model = check_model(data.kind, model or settings["model"])
     strategy = strategy or settings["strategy"]
     pool = data.pool()
     if len(pool.unlabeled) == 0:
@@ -403,13 +189,13 @@ def write_batch(data: ProjectData, picks, round_: int, out: Path, *,
         writer.writerow({**r, key: r[key] if data.kind == "text" else json.dumps(r[key])})
     paths = (stem.with_suffix(".csv"), stem.with_suffix(".jsonl"),
              stem.with_name(stem.name + ".labelstudio.json"))
-    _write_atomic(paths[0], table.getvalue())
-    _write_atomic(paths[1], "".join(json.dumps({**r, "label": None}, ensure_ascii=False) + "\n"
+    write_atomic(paths[0], table.getvalue())
+    write_atomic(paths[1], "".join(json.dumps({**r, "label": None}, ensure_ascii=False) + "\n"
                                     for r in records))
-    _write_atomic(paths[2], json.dumps(label_studio_tasks(data, picks, version),
+    write_atomic(paths[2], json.dumps(label_studio_tasks(data, picks, version),
                                        ensure_ascii=False, indent=1))
     if data.classes:
-        _write_atomic(out / "labelstudio-config.xml", label_studio_config(data.classes))
+        write_atomic(out / "labelstudio-config.xml", label_studio_config(data.classes))
     return paths
 
 
@@ -418,7 +204,7 @@ def label_studio_tasks(data: ProjectData, picks, version: str) -> list[dict[str,
     pre-annotation ("predictions") when there is one. Exported annotations can be taught back."""
     tasks = []
     for p in picks:
-        task: dict[str, Any] = {"data": {"text": _display(data.contents[p.item]),
+        task: dict[str, Any] = {"data": {"text": display_text(data.contents[p.item]),
                                          "id": data.ids[p.item], "reason": p.reason or "",
                                          "score": p.score}}
         if p.predicted is not None:
@@ -450,7 +236,7 @@ def teach_file(folder: str | Path, path: str | Path, *, id_column: str = "id",
     rows = store.read_label_file(path, id_column=id_column, label_column=label_column)
     conn = store.connect(folder)
     try:
-        return store.teach(conn, rows, source=f"teach {Path(path).name}", who=who or _who(),
+        return store.teach(conn, rows, source=f"teach {Path(path).name}", who=who or user_name(),
                            skip_bad=skip_bad, add_classes=add_classes, overwrite=overwrite,
                            on_write=on_write)
     finally:
@@ -516,7 +302,7 @@ def status(folder: str | Path, *, folds: int = 5, model: str | None = None,
     conn = store.connect(folder)
     try:
         data = read_project(conn, folder)
-        model = _check_model(data.kind, model or data.settings["model"])
+        model = check_model(data.kind, model or data.settings["model"])
         y = np.asarray(data.labels.labels, dtype=np.int64)
         counts = {c: int((y == i).sum()) for i, c in enumerate(data.classes)}
         why = cv_problem(y)
@@ -610,7 +396,7 @@ def predict(folder: str | Path, data_file: str | Path, *, text_column: str | Non
         trained_now = latest is None or latest["labels_key"] != key or (
             model is not None and latest["model"] != model)
         if trained_now:
-            name = _check_model(data.kind, model or data.settings["model"])
+            name = check_model(data.kind, model or data.settings["model"])
             round_ = store.current_round(conn)
             learner = train(data, name, int(data.settings["seed"]) * 1000 + round_)
             file = save_model(conn, data, learner, name, round_)
@@ -784,7 +570,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         writer.writerow([item, result.classes[int(p.argmax())], f"{p.max():.4f}",
                          *(f"{v:.4f}" for v in p)])
     if args.out:
-        _write_atomic(Path(args.out), table.getvalue())
+        write_atomic(Path(args.out), table.getvalue())
         counts = Counter(result.classes[int(i)] for i in result.proba.argmax(axis=1))
         print(f"wrote {len(result.ids)} predictions to {args.out} ("
               + ", ".join(f"{c}: {counts[c]}" for c in result.classes) + ")")

@@ -1,0 +1,260 @@
+"""A labeling project's folder: made by ``init_project``, read back as ``ProjectData``.
+
+A project is a folder::
+
+    PROJECT/project.db          items, classes, labels, rounds, settings (alden.project)
+    PROJECT/encoding/x.npy      the pool encoded for the models (token ids or scaled features)
+    PROJECT/encoding/embeddings.npy   word2vec vectors of the vocabulary (text projects)
+    PROJECT/models/*.pt         trained models (Learner.save: weights and JSON, no pickle)
+    PROJECT/batches/round-NNNN.{csv,jsonl,labelstudio.json}   the batches asked for
+    PROJECT/status/learning_curve.png
+
+This module writes and reads the project's own files and its models; the commands
+(project_query, project_status, project_predict) build on it. Text projects default to the
+ALDEN strategy with a TextCNN, tabular ones to DAMI with an MLP. A model is trained only from
+``MIN_LABELS`` labels in two classes or more (``too_few_labels``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+
+from . import project as store
+from .errors import AldenError, ProjectError
+from .pool import Pool
+
+MIN_LABELS = 10  # below this many labels (or with one class) a query starts cold
+DEFAULT_MODEL = {"text": "cnn", "tabular": "mlp"}
+DEFAULT_STRATEGY = {"text": "alden", "tabular": "dami"}
+MODELS = {"text": ("cnn", "bilstm"), "tabular": ("mlp",)}
+
+
+def user_name() -> str:
+    """Who is giving labels, for the label log: the login name, else "unknown"."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def write_atomic(path: Path, content: str) -> None:
+    """Write a file whole or not at all (temp file + os.replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(content, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ---- init -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InitResult:
+    folder: Path
+    kind: str
+    items: int
+    classes: tuple[str, ...]
+    labels: int
+    vocab: int | None
+
+
+def init_project(folder: str | Path, data: str | Path, *, text_column: str | None = None,
+                 target_column: str | None = None, id_column: str | None = None,
+                 label_column: str | None = None, kind: str | None = None,
+                 labels_file: str | Path | None = None, classes: tuple[str, ...] = (),
+                 seed: int = 0, embedding_dim: int = 100, encoding: str = "utf-8",
+                 who: str | None = None) -> InitResult:
+    """Make a project from a CSV/TSV/JSON Lines file of texts or table rows.
+
+    The folder appears whole or not at all. Labels may come from ``label_column`` of the
+    data file or from ``labels_file`` (id, label); ``classes`` fixes the class list up front.
+    """
+    from .datasets import load_dataset, read_user_table
+    from .prepare import prepare_unlabeled
+
+    data = Path(data)
+    store.check_new_folder(folder)  # before the slow part, not after it
+    if text_column and target_column:
+        raise AldenError("give --text-column for text or --target-column for a table, not both")
+    if kind is None:
+        kind = "tabular" if target_column else "text"
+    dataset = load_dataset(data, text_column=text_column if kind == "text" else None,
+                           label_column=label_column if kind == "text" else None,
+                           target_column=(target_column or label_column) if kind == "tabular"
+                           else None, id_column=id_column, kind=kind, encoding=encoding)
+    prepared = prepare_unlabeled(dataset, seed, embedding_dim=embedding_dim)
+    settings: dict[str, Any] = {
+        "kind": kind, "data": str(data.resolve()), "text_column": text_column or "text",
+        "target_column": (target_column or label_column) if kind == "tabular" else None,
+        "id_column": id_column, "encoding": encoding, "seed": seed,
+        "model": DEFAULT_MODEL[kind], "strategy": DEFAULT_STRATEGY[kind]}
+    rows = None
+    if kind == "text":
+        settings.update(vocab=list(prepared.vocab.words), tokenized=bool(dataset.tokenized))
+    else:
+        rows = _raw_rows(read_user_table(data, encoding=encoding),
+                         {settings["target_column"], id_column})
+        impute, scale = prepared.preprocessor[0], prepared.preprocessor[-1]
+        settings.update(feature_names=list(dataset.feature_names),
+                        impute=impute.statistics_.tolist(), mean=scale.mean_.tolist(),
+                        scale=scale.scale_.tolist())
+    names = tuple(dict.fromkeys((*classes, *dataset.label_names)))
+    with store.staging(folder) as tmp:
+        store.create(tmp, ids=dataset.ids, texts=dataset.texts if kind == "text" else None,
+                     rows=rows, classes=names, settings=settings)
+        (tmp / "encoding").mkdir()
+        np.save(tmp / "encoding" / "x.npy", prepared.x)
+        if prepared.embeddings is not None:
+            np.save(tmp / "encoding" / "embeddings.npy", prepared.embeddings)
+        conn = store.connect(tmp)
+        try:
+            known = np.flatnonzero(dataset.labels >= 0)
+            if len(known):
+                index = {n: i for i, n in enumerate(store.classes(conn))}
+                with store.transaction(conn):
+                    store.write_labels_in(
+                        conn, ((int(i), index[dataset.label_names[dataset.labels[i]]])
+                               for i in known), who=who or user_name(), source=f"init {data.name}")
+            if labels_file is not None:
+                path = Path(labels_file)
+                store.teach(conn, store.read_label_file(path), source=f"init {path.name}",
+                            who=who or user_name())
+            result = InitResult(Path(folder), kind, len(dataset), store.classes(conn),
+                                len(store.labels(conn)),
+                                len(prepared.vocab) if prepared.vocab is not None else None)
+        finally:
+            conn.close()
+    return result
+
+
+def _raw_rows(table, skip: set[str | None]) -> list[dict[str, str]]:
+    keep = [j for j, name in enumerate(table.header) if name not in skip]
+    return [{table.header[j]: row[j] for j in keep} for row in table.rows]
+
+
+# ---- the pool as the models see it ------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProjectData:
+    """Everything a command needs from a project, read once."""
+
+    folder: Path
+    settings: dict[str, Any]
+    ids: list[str]
+    contents: list[Any]  # text, or row dict
+    classes: tuple[str, ...]
+    x: np.ndarray
+    embeddings: np.ndarray | None
+    labels: store.Labels
+
+    @property
+    def kind(self) -> str:
+        return self.settings["kind"]
+
+    def pool(self) -> Pool:
+        """A Pool with the labels given so far; ``labeled_in`` holds each label's round."""
+        y = np.full(len(self.x), -1, dtype=np.int64)
+        labeled_in = np.full(len(self.x), -1, dtype=np.int64)
+        y[list(self.labels.items)] = self.labels.labels
+        labeled_in[list(self.labels.items)] = self.labels.rounds
+        vocab = tuple(self.settings["vocab"]) if self.kind == "text" else None
+        texts = self.contents if self.kind == "text" else [_row_text(r) for r in self.contents]
+        return Pool(self.x, y, labeled_in, self.classes, vocab=vocab, texts=texts)
+
+
+def read_project(conn, folder: str | Path) -> ProjectData:
+    """The project's settings, items, labels and encoded pool, checked against each other."""
+    folder = Path(folder)
+    encoding = folder / "encoding"
+    try:
+        x = np.load(encoding / "x.npy", allow_pickle=False)
+        emb_path = encoding / "embeddings.npy"
+        embeddings = np.load(emb_path, allow_pickle=False) if emb_path.exists() else None
+    except (OSError, ValueError) as err:
+        raise ProjectError(f"{encoding}: the encoded pool is missing or damaged ({err})") from err
+    ids = store.item_ids(conn)
+    if len(x) != len(ids):
+        raise ProjectError(f"{encoding / 'x.npy'} holds {len(x)} items, the database "
+                           f"{len(ids)}: the project is damaged")
+    return ProjectData(folder, store.settings(conn), ids, store.item_contents(conn),
+                       store.classes(conn), x, embeddings, store.labels(conn))
+
+
+def _row_text(row: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in row.items())
+
+
+def display_text(content: Any) -> str:
+    """An item as a person reads it: the text itself, or a row as "column: value, ..."."""
+    return content if isinstance(content, str) else _row_text(content)
+
+
+def check_model(kind: str, model: str) -> str:
+    """The model name if it fits the project's kind, else an error listing the ones that do."""
+    if model not in MODELS[kind]:
+        raise AldenError(f"model {model!r} does not fit a {kind} project; choose one of "
+                         f"{', '.join(MODELS[kind])}")
+    return model
+
+
+def train(data: ProjectData, model: str, seed: int, items=None):
+    """A Learner trained from scratch on the labeled items (or the given subset of them)."""
+    from .learner import Learner
+
+    items = np.asarray(data.labels.items if items is None else items, dtype=np.int64)
+    y = np.asarray(data.labels.labels, dtype=np.int64)[
+        np.searchsorted(np.asarray(data.labels.items), items)]
+    if data.kind == "text":
+        learner = Learner(model, n_classes=len(data.classes), embeddings=data.embeddings)
+    else:
+        learner = Learner(model, n_classes=len(data.classes), n_features=data.x.shape[1])
+    return learner.fit(data.x[items], y, seed=seed)
+
+
+def too_few_labels(data: ProjectData) -> str | None:
+    """Why a model cannot be trained yet, or None when it can."""
+    n, distinct = len(data.labels), len(set(data.labels.labels))
+    if n < MIN_LABELS:
+        return f"{n} label(s), fewer than {MIN_LABELS}"
+    if distinct < 2:
+        return "only one class labeled so far"
+    return None
+
+
+def sentence_means(x: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+    """Each sentence's mean word vector over its tokens (pads left out), as one sparse product."""
+    rows, cols = np.nonzero(x)
+    counts = scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, x[rows, cols])),
+                                     shape=(len(x), len(embeddings)))
+    lengths = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1)
+    return np.asarray(counts @ embeddings.astype(np.float64)) / lengths[:, None]
+
+
+def save_model(conn, data: ProjectData, learner, model: str, round_: int, *,
+               in_transaction: bool = False) -> str:
+    """Save a model trained on ``data.labels`` under models/ and record it."""
+    key = store.fingerprint(data.labels.items, data.labels.labels)
+    file = f"models/{model}-r{round_:04d}-{key[:8]}.pt"
+    (data.folder / "models").mkdir(exist_ok=True)
+    learner.save(data.folder / file)
+    record = store.add_model_in if in_transaction else store.add_model
+    record(conn, file=file, round_=round_, model=model, n_labeled=len(data.labels), key=key)
+    return file
+
+
+def load_model(path: Path):
+    """Load a saved model without unpickling anything; refuse any other file."""
+    from .learner import Learner
+
+    try:
+        return Learner.load(path)
+    except AldenError as err:
+        raise ProjectError(f"refusing to load the model {path}: it is not a weights-only alden "
+                           f"model file ({err}). Delete it, or run `alden query` to train a "
+                           f"new one.") from None
