@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from alden import project as store
-from alden import project_cli, project_data
+from alden import project_cli, project_data, project_predict
 from alden.cli import main
 from alden.errors import DataError, ProjectError
 
@@ -277,10 +277,10 @@ def test_predict_trains_once_then_loads_the_saved_model(proj, tmp_path, capsys):
     assert main(["predict", str(folder), "--data", str(data)]) == 2
     assert "cannot train a model yet" in capsys.readouterr().err
     teach_all(folder, truth, sorted(truth)[:20], tmp_path)
-    first = project_cli.predict(folder, data)
+    first = project_predict.predict(folder, data)
     assert first.trained_now and (folder / first.model_file).is_file()
     np.testing.assert_allclose(first.proba.sum(axis=1), 1.0, rtol=1e-5)
-    second = project_cli.predict(folder, data)
+    second = project_predict.predict(folder, data)
     assert not second.trained_now and second.model_file == first.model_file
     np.testing.assert_allclose(second.proba, first.proba, atol=1e-6)
     new = write_csv(tmp_path / "new.csv", ["text"], [["Great lovely film."], ["zzz qqq"]])
@@ -305,7 +305,7 @@ class Payload:
 def test_a_planted_pickle_is_refused(proj, tmp_path, capsys):
     folder, truth, data = proj
     teach_all(folder, truth, sorted(truth)[:20], tmp_path)
-    model_file = folder / project_cli.predict(folder, data).model_file
+    model_file = folder / project_predict.predict(folder, data).model_file
     marker = tmp_path / "pwned"
     with open(model_file, "wb") as f:
         pickle.dump({"state_dict": Payload(marker)}, f, protocol=2)
@@ -319,7 +319,7 @@ def test_a_planted_pickle_is_refused(proj, tmp_path, capsys):
 
     torch.save({"description": Payload(marker)}, model_file)  # a torch file with a payload
     with pytest.raises(ProjectError, match="refusing to load"):
-        project_cli.predict(folder, data)
+        project_predict.predict(folder, data)
     assert not marker.exists()
 
 
@@ -359,7 +359,7 @@ def test_tabular_project(tmp_path):
     # new rows: a target column to ignore, columns in another order, an unseen colour
     new = write_csv(tmp_path / "new.csv", ["kind", "colour", "size", "noise"],
                     [["", "green", "2.5", "0"], ["big", "red", "-2.5", "0.1"]])
-    result = project_cli.predict(tmp_path / "p", new, id_column="key")
+    result = project_predict.predict(tmp_path / "p", new, id_column="key")
     assert result.proba.shape == (2, 2) and result.ids == ["2", "3"]
 
 
@@ -367,7 +367,7 @@ def test_align_features_matches_the_pool_encoding():
     settings = {"feature_names": ["size", "colour=blue", "colour=red"],
                 "impute": [1.0, 0.5, 0.5], "mean": [1.0, 0.5, 0.5], "scale": [2.0, 0.5, 0.5]}
     new = np.array([[3.0, 1.0, 0.0], [np.nan, 0.0, 1.0]])  # size, colour=red, colour=green
-    x = project_cli.align_features(new, ["size", "colour=red", "colour=green"], settings)
+    x = project_predict.align_features(new, ["size", "colour=red", "colour=green"], settings)
     np.testing.assert_allclose(x, [[1.0, -1.0, 1.0], [0.0, -1.0, -1.0]])
 
 
