@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from alden import project as store
-from alden import project_cli, project_data, project_predict
+from alden import project_cli, project_data, project_predict, project_status
 from alden.cli import main
 from alden.errors import DataError, ProjectError
 
@@ -256,18 +256,18 @@ def test_status_counts_cross_validation_and_curve(proj, tmp_path, capsys, monkey
     assert "after round 0: 12 labels" in out and "after round 1: 24 labels" in out
     png = folder / "status" / "learning_curve.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    s = project_cli.status(folder, folds=3)
+    s = project_status.status(folder, folds=3)
     assert 0.0 <= s.accuracy.accuracy <= 1.0 and s.majority == 0.5
     # a second status reuses the cached cross-validations instead of training again
-    monkeypatch.setattr(project_cli, "cross_validate", lambda *a, **k: pytest.fail("retrained"))
-    assert project_cli.status(folder, folds=3).accuracy == s.accuracy
+    monkeypatch.setattr(project_status, "cross_validate", lambda *a, **k: pytest.fail("retrained"))
+    assert project_status.status(folder, folds=3).accuracy == s.accuracy
 
 
 def test_cross_validation_learns_the_easy_set(proj, tmp_path):
     folder, truth, _ = proj
     teach_all(folder, truth, sorted(truth), tmp_path)
     conn = store.connect(folder)
-    cv = project_cli.cross_validate(project_data.read_project(conn, folder), "cnn", 3)
+    cv = project_status.cross_validate(project_data.read_project(conn, folder), "cnn", 3)
     assert cv.folds == 3 and cv.n_labeled == 60
     assert cv.accuracy > 0.7  # words decide the class: far above the 0.5 of guessing
 

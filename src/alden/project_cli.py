@@ -22,7 +22,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import re
 import sys
 import textwrap
@@ -36,7 +35,6 @@ import numpy as np
 from . import project as store
 from .errors import AldenError
 from .project_data import (
-    MIN_LABELS,
     ProjectData,
     check_model,
     display_text,
@@ -50,6 +48,7 @@ from .project_data import (
     write_atomic,
 )
 from .project_predict import predict
+from .project_status import status
 
 # ---- query ------------------------------------------------------------------------------
 
@@ -241,128 +240,6 @@ def teach_file(folder: str | Path, path: str | Path, *, id_column: str = "id",
                            on_write=on_write)
     finally:
         conn.close()
-
-
-# ---- status -----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CrossValidation:
-    accuracy: float
-    std: float
-    folds: int
-    n_labeled: int
-
-
-def cross_validate(data: ProjectData, model: str, folds: int, items=None) -> CrossValidation:
-    """Accuracy of ``model`` by stratified k-fold cross-validation on the labeled items."""
-    from sklearn.model_selection import StratifiedKFold
-
-    items = np.asarray(data.labels.items if items is None else items, dtype=np.int64)
-    y = np.asarray(data.labels.labels)[np.searchsorted(np.asarray(data.labels.items), items)]
-    folds = min(folds, min(Counter(y.tolist()).values()))  # every fold tests every class
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=int(
-        data.settings["seed"]))
-    scores = []
-    for f, (fit_at, test_at) in enumerate(splitter.split(items, y)):
-        learner = train(data, model, int(data.settings["seed"]) * 1000 + 999 - f,
-                        items=items[fit_at])
-        scores.append(float((learner.predict(data.x[items[test_at]]) == y[test_at]).mean()))
-    return CrossValidation(float(np.mean(scores)), float(np.std(scores)), folds, len(items))
-
-
-def cv_problem(y: np.ndarray) -> str | None:
-    """Why cross-validation cannot run on these labels, or None."""
-    counts = Counter(np.asarray(y).tolist())
-    if len(y) < MIN_LABELS or len(counts) < 2 or min(counts.values()) < 2:
-        return (f"too few labels to estimate accuracy: cross-validation needs at least "
-                f"{MIN_LABELS} labels with 2 or more in each of 2 classes (have "
-                f"{len(y)} in {len(counts)} class(es))")
-    return None
-
-
-@dataclass(frozen=True)
-class Status:
-    items: int
-    classes: tuple[str, ...]
-    counts: dict[str, int]
-    rounds: list[dict[str, Any]]
-    model: str
-    accuracy: CrossValidation | None
-    majority: float | None
-    why_no_accuracy: str | None
-    curve: list[tuple[int, int, float, float]]  # round, labels, accuracy, std
-    plot: Path | None
-    latest_model: dict[str, Any] | None
-
-
-def status(folder: str | Path, *, folds: int = 5, model: str | None = None,
-           curve: bool = True) -> Status:
-    """Counts, class balance, rounds, cross-validated accuracy and the learning curve."""
-    folder = Path(folder)
-    conn = store.connect(folder)
-    try:
-        data = read_project(conn, folder)
-        model = check_model(data.kind, model or data.settings["model"])
-        y = np.asarray(data.labels.labels, dtype=np.int64)
-        counts = {c: int((y == i).sum()) for i, c in enumerate(data.classes)}
-        why = cv_problem(y)
-        accuracy = majority = None
-        points: list[tuple[int, int, float, float]] = []
-        if why is None:
-            majority = float(np.bincount(y).max() / len(y))
-            accuracy = _cached_cv(conn, data, model, folds, store.current_round(conn), None)
-            rounds_of = np.asarray(data.labels.rounds)
-            for r in sorted(set(rounds_of.tolist())) if curve else []:
-                items = np.asarray(data.labels.items)[rounds_of <= r]
-                if cv_problem(np.asarray(data.labels.labels)[rounds_of <= r]) is None:
-                    cv = _cached_cv(conn, data, model, folds, r, items)
-                    points.append((r, cv.n_labeled, cv.accuracy, cv.std))
-        plot = plot_curve(points, folder / "status" / "learning_curve.png", model) \
-            if len(points) >= 1 else None
-        return Status(len(data.ids), data.classes, counts, store.rounds(conn), model, accuracy,
-                      majority, why, points, plot, store.latest_model(conn))
-    finally:
-        conn.close()
-
-
-def _cached_cv(conn, data: ProjectData, model: str, folds: int, round_: int,
-               items) -> CrossValidation:
-    """Cross-validation, computed once per labeled set (kept in the evaluations table)."""
-    chosen = np.asarray(data.labels.items if items is None else items)
-    at = np.searchsorted(np.asarray(data.labels.items), chosen)
-    key = store.fingerprint(chosen.tolist(), np.asarray(data.labels.labels)[at].tolist())
-    cached = store.evaluation(conn, key=key, model=model, folds=folds)
-    if cached is not None:
-        return CrossValidation(cached[0], cached[1], folds, len(chosen))
-    cv = cross_validate(data, model, folds, chosen)
-    store.add_evaluation(conn, key=key, model=model, folds=folds, round_=round_,
-                         n_labeled=len(chosen), accuracy=cv.accuracy, std=cv.std)
-    return cv
-
-
-def plot_curve(points, path: Path, model: str) -> Path:
-    """A small PNG: cross-validated accuracy against labels, one point per round."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rounds, n, acc, std = (np.asarray(v) for v in zip(*points, strict=True))
-    fig, ax = plt.subplots(figsize=(4.5, 3), dpi=100)
-    ax.errorbar(n, acc, yerr=std, marker="o", capsize=3)
-    for r, xi, yi in zip(rounds, n, acc, strict=True):
-        ax.annotate(f"r{r}", (xi, yi), textcoords="offset points", xytext=(4, -10), fontsize=7)
-    ax.set_xlabel("labels")
-    ax.set_ylabel("accuracy (cross-validated)")
-    ax.set_title(f"{model}: accuracy by round", fontsize=9)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
 
 
 # ---- the command line -------------------------------------------------------------------
