@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from alden import project as store
-from alden import project_cli, project_data, project_predict, project_status
+from alden import project_data, project_predict, project_query, project_status
 from alden.cli import main
 from alden.errors import DataError, ProjectError
 
@@ -185,13 +185,13 @@ def test_first_query_is_a_cold_start(proj, capsys):
 
 def test_rounds_of_query_and_teach(proj, tmp_path, capsys):
     folder, truth, _ = proj
-    project_cli.query(folder, 12)
+    project_query.query(folder, 12)
     answered = answer(folder / "batches" / "round-0001.csv", truth, tmp_path / "a1.csv")
     assert main(["teach", str(folder), str(answered)]) == 0
     assert "12 new labels" in capsys.readouterr().out
     assert main(["teach", str(folder), str(answered)]) == 0  # twice: nothing changes
     assert "0 new labels, 12 unchanged" in capsys.readouterr().out
-    result = project_cli.query(folder, 5)
+    result = project_query.query(folder, 5)
     assert result.cold_start is None and result.strategy == "alden" and result.round == 2
     assert (folder / result.model_file).is_file()
     rows = list(csv.DictReader(open(result.files[0], encoding="utf-8")))
@@ -208,7 +208,7 @@ def test_rounds_of_query_and_teach(proj, tmp_path, capsys):
 
 def test_label_studio_export_can_be_taught_back(proj, tmp_path):
     folder, truth, _ = proj
-    result = project_cli.query(folder, 4)
+    result = project_query.query(folder, 4)
     tasks = json.loads(result.files[2].read_text())
     for task in tasks:
         task["annotations"] = [{"result": [{"from_name": "label", "to_name": "text",
@@ -216,7 +216,7 @@ def test_label_studio_export_can_be_taught_back(proj, tmp_path):
                                                 "choices": [truth[task["data"]["id"]]]}}]}]
     export = tmp_path / "export.json"
     export.write_text(json.dumps(tasks))
-    taught = project_cli.teach_file(folder, export)
+    taught = project_query.teach_file(folder, export)
     assert taught.change.added == 4 and len(labels_of(folder)) == 4
 
 
@@ -237,7 +237,7 @@ def test_teach_bad_rows_write_nothing(proj, tmp_path, capsys):
 
 def teach_all(folder: Path, truth: dict[str, str], ids, tmp_path: Path, name="t.csv"):
     path = write_csv(tmp_path / name, ["id", "label"], [[i, truth[i]] for i in ids])
-    return project_cli.teach_file(folder, path)
+    return project_query.teach_file(folder, path)
 
 
 def test_status_counts_cross_validation_and_curve(proj, tmp_path, capsys, monkeypatch):
@@ -246,7 +246,7 @@ def test_status_counts_cross_validation_and_curve(proj, tmp_path, capsys, monkey
     assert "too few labels to estimate accuracy" in capsys.readouterr().out
     ids = sorted(truth)
     teach_all(folder, truth, ids[:12], tmp_path, "a.csv")
-    project_cli.query(folder, 4)  # round 1: the next labels belong to it
+    project_query.query(folder, 4)  # round 1: the next labels belong to it
     teach_all(folder, truth, ids[12:24], tmp_path, "b.csv")
     assert main(["status", str(folder), "--folds", "3"]) == 0
     out = capsys.readouterr().out
@@ -348,11 +348,11 @@ def test_tabular_project(tmp_path):
     conn = store.connect(tmp_path / "p")
     assert store.item_contents(conn)[0] == {"size": rows[0][1], "colour": "red",
                                             "noise": rows[0][3]}
-    first = project_cli.query(tmp_path / "p", 10)
+    first = project_query.query(tmp_path / "p", 10)
     assert first.cold_start and "row" in first.picks[0].reason
     truth = {r[0]: r[4] for r in rows}
     teach_all(tmp_path / "p", truth, [r[0] for r in rows[:20]], tmp_path)
-    second = project_cli.query(tmp_path / "p", 5)
+    second = project_query.query(tmp_path / "p", 5)
     assert second.strategy == "dami" and second.model == "mlp" and not second.cold_start
     batch = list(csv.DictReader(open(second.files[0], encoding="utf-8")))
     assert json.loads(batch[0]["row"]).keys() == {"size", "colour", "noise"}
@@ -400,7 +400,7 @@ def test_sigkill_during_teach_writes_all_or_nothing(tmp_path):
     assert store.integrity_check(conn) == "ok"
     assert len(store.labels(conn)) in (0, n)  # all of the batch or none of it
     conn.close()
-    result = project_cli.teach_file(tmp_path / "p", labels)  # and teaching again completes it
+    result = project_query.teach_file(tmp_path / "p", labels)  # and teaching again completes it
     assert result.change.added + result.change.unchanged == n
 
 
@@ -426,9 +426,9 @@ def test_two_teach_commands_at_once(tmp_path):
 def test_errors_are_data_errors_without_tracebacks(proj, tmp_path):
     folder, _, _ = proj
     with pytest.raises(DataError, match="no such file"):
-        project_cli.teach_file(folder, tmp_path / "missing.csv")
+        project_query.teach_file(folder, tmp_path / "missing.csv")
     with pytest.raises(ProjectError, match="no such project folder"):
-        project_cli.query(tmp_path / "nope", 3)
+        project_query.query(tmp_path / "nope", 3)
 
 
 def test_reason_shows_the_word_in_its_sentence():
@@ -437,13 +437,13 @@ def test_reason_shows_the_word_in_its_sentence():
         ["One two three four five six seven eight nine ten eleven twelve.", "Just, this."],
         ("neg", "pos"), np.zeros((2, 3), dtype=np.int64), None, store.Labels((), (), ()))
     reason = 'word "nine" (position 9): interpretation 0.5 from the nearest labeled "nine"'
-    assert project_cli.with_context(data, 0, reason) == (
+    assert project_query.with_context(data, 0, reason) == (
         f'{reason}; in "... three four five six seven eight [nine] ten eleven twelve ."')
-    assert project_cli.with_context(data, 1, 'word "," (position 2): x') == \
+    assert project_query.with_context(data, 1, 'word "," (position 2): x') == \
         'word "," (position 2): x; in "just [,] this ."'
-    assert project_cli.with_context(data, 1, 'word "that" (position 2): x') == \
+    assert project_query.with_context(data, 1, 'word "that" (position 2): x') == \
         'word "that" (position 2): x'  # not the word at that position: left as it is
-    assert project_cli.with_context(data, 1, "entropy 0.69") == "entropy 0.69"
+    assert project_query.with_context(data, 1, "entropy 0.69") == "entropy 0.69"
 
 
 def test_two_queries_at_once_get_their_own_rounds(proj):

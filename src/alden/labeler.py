@@ -5,7 +5,7 @@ Keys: 1..9 label the item with that class, ``s`` skips it, ``u`` undoes the last
 needed; Ctrl-C still interrupts and the terminal is restored); when standard input is not a
 terminal (a pipe, a file) one line is read per answer instead. With more than nine classes
 the class number is typed and ended with Enter. After each batch the model is retrained on
-every label and the next batch is queried (``project_cli.query``); items skipped in this
+every label and the next batch is queried (``project_query.query``); items skipped in this
 session are not shown again until a later query picks them anew.
 """
 
@@ -20,8 +20,8 @@ from typing import TextIO
 
 from . import project as store
 from .errors import AldenError
-from .project_cli import query
 from .project_data import display_text, read_project, user_name
+from .project_query import query
 
 
 class Keys:

@@ -1,7 +1,8 @@
 """A project's status: label counts, rounds, cross-validated accuracy and the learning curve.
 
 Accuracy is estimated by stratified k-fold cross-validation on the labels (a project has no
-test set); each result is kept in the evaluations table, so a labeled set is evaluated once.
+test set); each result is kept in the evaluations table, so a labeled set is evaluated once
+per model and number of folds.
 """
 
 from __future__ import annotations
