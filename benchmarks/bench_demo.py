@@ -12,7 +12,7 @@ import time
 import numpy as np
 import torch
 
-from alden import benchmark as bm
+from alden import simulation
 from alden.prepare import seed_set
 
 
@@ -33,12 +33,13 @@ def main() -> None:
         for max_epochs in epochs:
             times, accs, runs = [], [], []
             for seed in range(args.seeds):
-                prepared = bm._prepared("subj", None, seed, (0.6, 0.2, 0.2))
+                prepared = simulation.prepared_data("subj", None, seed, (0.6, 0.2, 0.2))
                 pool = prepared.pool()
                 idx = seed_set(pool, fraction, np.random.default_rng([seed, 0]))
-                learner = bm._learner_factory(prepared, "cnn", {"max_epochs": max_epochs})()
+                learner = simulation.learner_factory(prepared, "cnn", {"max_epochs": max_epochs})()
                 start = time.perf_counter()
-                learner.fit(pool.x[idx], pool.y[idx], *prepared.val(), seed=bm.fit_seed(seed, 0))
+                learner.fit(pool.x[idx], pool.y[idx], *prepared.val(),
+                            seed=simulation.fit_seed(seed, 0))
                 times.append(time.perf_counter() - start)
                 x_test, y_test = prepared.test()
                 accs.append(float(np.mean(learner.predict(x_test) == y_test)))

@@ -23,7 +23,7 @@ import time
 import numpy as np
 import torch
 
-from alden import benchmark as bm
+from alden import simulation
 from alden.learner import Learner
 from alden.prepare import seed_set
 from alden.strategies import get_strategy
@@ -55,9 +55,9 @@ def timed_validation(log: list[float]):
 
 
 def measure(dataset: str, model: str, strategies: list[str], points: list[float],
-            seed: int, protocol: bm.Protocol) -> dict:
-    prepared = bm._prepared(dataset, None, seed, protocol.split)
-    new_learner = bm._learner_factory(prepared, model, dict(protocol.train))
+            seed: int, protocol: simulation.Protocol) -> dict:
+    prepared = simulation.prepared_data(dataset, None, seed, protocol.split)
+    new_learner = simulation.learner_factory(prepared, model, dict(protocol.train))
     pool_size = len(prepared.train_idx)
     rows = []
     for fraction in points:
@@ -68,7 +68,7 @@ def measure(dataset: str, model: str, strategies: list[str], points: list[float]
         start = clock()
         with timed_validation(val_log):
             learner = new_learner().fit(pool.x[labeled], pool.y[labeled], *prepared.val(),
-                                        seed=bm.fit_seed(seed, 0))
+                                        seed=simulation.fit_seed(seed, 0))
         fit = clock() - start
         start = clock()
         learner.predict_proba(prepared.test()[0])
@@ -78,7 +78,7 @@ def measure(dataset: str, model: str, strategies: list[str], points: list[float]
                "test": test}
         n = round(protocol.step * pool_size)
         for name in strategies:
-            timed = bm._TimedLearner(learner, clock)
+            timed = simulation.TimedLearner(learner, clock)
             start = clock()
             get_strategy(name).select(timed, pool, n, np.random.default_rng(seed))
             total = clock() - start
@@ -89,9 +89,10 @@ def measure(dataset: str, model: str, strategies: list[str], points: list[float]
     return {"pool_size": pool_size, "rows": rows}
 
 
-def extrapolate(result: dict, strategies: list[str], protocol: bm.Protocol) -> dict:
+def extrapolate(result: dict, strategies: list[str], protocol: simulation.Protocol) -> dict:
     """Seconds of one whole run per strategy, split by part, from the measured points."""
-    counts = bm.label_schedule(result["pool_size"], protocol.init, protocol.step, protocol.stop)
+    counts = simulation.label_schedule(result["pool_size"], protocol.init, protocol.step,
+                                       protocol.stop)
     fractions = np.array(counts) / result["pool_size"]
     xs = np.array([r["labeled"] / result["pool_size"] for r in result["rows"]])
 
@@ -125,7 +126,7 @@ def main() -> None:
     datasets, models = args.dataset or ["subj"], args.model or ["cnn"]
     strategies = args.strategy or list(PAPER)
     points = [float(p) for p in args.points.split(",")]
-    protocol = bm.Protocol()
+    protocol = simulation.Protocol()
     print(f"torch threads {args.threads}; {args.clock} seconds; points {points}; "
           f"protocol {protocol.as_dict()}")
     per_run = {}

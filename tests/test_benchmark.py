@@ -16,15 +16,18 @@ import numpy as np
 import pytest
 
 from alden import benchmark as bm
+from alden import run_files, simulation
 from alden.cli import main
 from alden.errors import AldenError, DataError
 from alden.pool import Pool
+from alden.run_files import OPTIONS, RESULTS, TIMINGS
+from alden.simulation import Protocol, label_schedule
 
 # ----------------------------------------------------------------------------- schedule
 
 
 def test_default_schedule_is_the_papers_25_rounds():
-    counts = bm.label_schedule(6000, 0.02, 0.02, 0.5)
+    counts = label_schedule(6000, 0.02, 0.02, 0.5)
     assert len(counts) == 25
     assert counts == [120 * (r + 1) for r in range(25)]
 
@@ -32,7 +35,7 @@ def test_default_schedule_is_the_papers_25_rounds():
 @pytest.mark.parametrize("pool_size", [97, 1000, 6397])
 @pytest.mark.parametrize("init,step,stop", [(0.02, 0.02, 0.5), (0.05, 0.1, 0.33), (0.1, 0.5, 0.1)])
 def test_schedule_follows_the_stated_rounding(pool_size, init, step, stop):
-    counts = bm.label_schedule(pool_size, init, step, stop)
+    counts = label_schedule(pool_size, init, step, stop)
     expected, r = [], 0
     while True:  # the rule written out the slow way
         fraction = init + r * step
@@ -51,22 +54,22 @@ def test_schedule_follows_the_stated_rounding(pool_size, init, step, stop):
                                   (10, 0.02, 0.1, 0.5)])
 def test_schedule_rejects_impossible_fractions(args):
     with pytest.raises(AldenError):
-        bm.label_schedule(*args)
+        label_schedule(*args)
 
 
 def test_fit_seed_depends_on_seed_and_round_only():
-    seeds = {bm.fit_seed(s, r) for s in range(5) for r in range(25)}
+    seeds = {simulation.fit_seed(s, r) for s in range(5) for r in range(25)}
     assert len(seeds) == 125
-    assert bm.fit_seed(3, 7) == bm.fit_seed(3, 7)
+    assert simulation.fit_seed(3, 7) == simulation.fit_seed(3, 7)
 
 
 def test_options_hash_changes_with_any_option():
-    base = bm.Protocol()
-    variants = [bm.Protocol(init=0.04), bm.Protocol(step=0.01), bm.Protocol(stop=0.3),
-                bm.Protocol(split=(0.5, 0.25, 0.25)), bm.Protocol(train=(("max_epochs", 5),))]
+    base = Protocol()
+    variants = [Protocol(init=0.04), Protocol(step=0.01), Protocol(stop=0.3),
+                Protocol(split=(0.5, 0.25, 0.25)), Protocol(train=(("max_epochs", 5),))]
     hashes = {p.options_hash for p in variants} | {base.options_hash}
     assert len(hashes) == len(variants) + 1
-    assert bm.Protocol().options_hash == base.options_hash
+    assert Protocol().options_hash == base.options_hash
 
 
 # ----------------------------------------------------------------------------- the loop on fakes
@@ -130,8 +133,8 @@ def _seed_set(pool, fraction, rng):
 def _simulate(strategy, log=None, seed=0, learner_delay=0.0):
     x, y = _toy()
     pool = Pool.from_arrays(x[:120], y[:120], ("a", "b"))
-    counts = bm.label_schedule(len(pool), 0.1, 0.1, 0.5)
-    rows = bm.simulate(pool, lambda: NearestCentroid(log, learner_delay), strategy, counts,
+    counts = label_schedule(len(pool), 0.1, 0.1, 0.5)
+    rows = simulation.simulate(pool, lambda: NearestCentroid(log, learner_delay), strategy, counts,
                        (x[120:160], y[120:160]), (x[160:], y[160:]), seed, _seed_set)
     return pool, counts, rows
 
@@ -178,7 +181,7 @@ class ValidatingLearner(NearestCentroid):
 def test_validation_seconds_come_from_the_learners_history():
     x, y = _toy()
     pool = Pool.from_arrays(x[:120], y[:120], ("a", "b"))
-    rows = bm.simulate(pool, ValidatingLearner, RandomPick(), [12, 24],
+    rows = simulation.simulate(pool, ValidatingLearner, RandomPick(), [12, 24],
                        (x[120:160], y[120:160]), (x[160:], y[160:]), 0, _seed_set)
     assert all(r["val_seconds"] == 0.01 for r in rows)
     assert all(0.02 <= r["train_seconds"] for r in rows)
@@ -203,7 +206,7 @@ def test_scoring_time_is_the_time_spent_in_the_learner():
 
 def fake_run(spec, on_round=None):
     """A deterministic stand-in for run_one: accuracies from a hash of the run and round."""
-    counts = bm.label_schedule(100, spec.protocol.init, spec.protocol.step, spec.protocol.stop)
+    counts = label_schedule(100, spec.protocol.init, spec.protocol.step, spec.protocol.stop)
     rows = []
     for r, labeled in enumerate(counts):
         digest = hashlib.sha256(repr((spec.key, r)).encode()).digest()
@@ -214,7 +217,7 @@ def fake_run(spec, on_round=None):
             on_round(r)
     if os.environ.get("FAKE_RUN_SLEEP"):
         time.sleep(float(os.environ["FAKE_RUN_SLEEP"]))
-    return bm.make_records(spec, rows, 100)
+    return simulation.make_records(spec, rows, 100)
 
 
 CALLS: list = []
@@ -227,29 +230,29 @@ def counting_run(spec, on_round=None):
 
 def _grid(seeds=2, strategies=("random", "alden")):
     return bm.make_grid(["toy"], ["mlp"], strategies, range(seeds),
-                        bm.Protocol(init=0.1, step=0.2, stop=0.5))
+                        Protocol(init=0.1, step=0.2, stop=0.5))
 
 
 def test_results_file_has_a_line_per_round_and_timings_beside_it(tmp_path):
     counts = bm.run_benchmark(_grid(), tmp_path, run_fn=fake_run, quiet=True)
     assert counts == {"total": 4, "skipped": 0, "ran": 4}
-    records = [json.loads(line) for line in (tmp_path / bm.RESULTS).read_text().splitlines()]
-    timings = [json.loads(line) for line in (tmp_path / bm.TIMINGS).read_text().splitlines()]
+    records = [json.loads(line) for line in (tmp_path / RESULTS).read_text().splitlines()]
+    timings = [json.loads(line) for line in (tmp_path / TIMINGS).read_text().splitlines()]
     assert len(records) == len(timings) == 4 * 3
     assert set(records[0]) == {"dataset", "model", "strategy", "seed", "options", "round",
                                "rounds", "labeled", "fraction", "accuracy"}
     assert not any(k.endswith("seconds") for r in records for k in r)
-    assert {(bm.run_key(t), t["round"]) for t in timings} == {
-        (bm.run_key(r), r["round"]) for r in records}
-    options = json.loads((tmp_path / bm.OPTIONS).read_text())
+    assert {(run_files.run_key(t), t["round"]) for t in timings} == {
+        (run_files.run_key(r), r["round"]) for r in records}
+    options = json.loads((tmp_path / OPTIONS).read_text())
     assert options == {_grid()[0].protocol.options_hash: _grid()[0].protocol.as_dict()}
 
 
 def test_same_command_twice_gives_byte_identical_results(tmp_path):
     bm.run_benchmark(_grid(), tmp_path / "a", run_fn=fake_run, quiet=True)
     bm.run_benchmark(_grid(), tmp_path / "b", run_fn=fake_run, quiet=True)
-    assert (tmp_path / "a" / bm.RESULTS).read_bytes() == (tmp_path / "b" / bm.RESULTS).read_bytes()
-    assert (tmp_path / "a" / bm.TIMINGS).read_bytes() != (tmp_path / "b" / bm.TIMINGS).read_bytes()
+    assert (tmp_path / "a" / RESULTS).read_bytes() == (tmp_path / "b" / RESULTS).read_bytes()
+    assert (tmp_path / "a" / TIMINGS).read_bytes() != (tmp_path / "b" / TIMINGS).read_bytes()
 
 
 def test_resume_skips_finished_runs(tmp_path):
@@ -259,7 +262,7 @@ def test_resume_skips_finished_runs(tmp_path):
     assert counts == {"total": 6, "skipped": 2, "ran": 4}
     assert sorted(CALLS) == sorted(s.key for s in _grid(seeds=3) if s.seed > 0)
     bm.run_benchmark(_grid(seeds=3), tmp_path / "fresh", run_fn=fake_run, quiet=True)
-    assert (tmp_path / bm.RESULTS).read_bytes() == (tmp_path / "fresh" / bm.RESULTS).read_bytes()
+    assert (tmp_path / RESULTS).read_bytes() == (tmp_path / "fresh" / RESULTS).read_bytes()
     CALLS.clear()
     assert bm.run_benchmark(_grid(seeds=3), tmp_path, run_fn=counting_run,
                             quiet=True)["ran"] == 0
@@ -268,11 +271,11 @@ def test_resume_skips_finished_runs(tmp_path):
 
 def test_truncated_last_line_is_repaired_and_its_run_redone(tmp_path):
     bm.run_benchmark(_grid(), tmp_path, run_fn=fake_run, quiet=True)
-    path = tmp_path / bm.RESULTS
+    path = tmp_path / RESULTS
     whole = path.read_bytes()
     lines = whole.splitlines(keepends=True)
     path.write_bytes(b"".join(lines[:-1]) + lines[-1][:17])  # a write cut short mid-line
-    records = bm.read_repaired(path, require_complete=True)
+    records = run_files.read_repaired(path, require_complete=True)
     assert len(records) == len(lines) - 3  # the cut run's other two rounds go too
     assert path.read_bytes() == b"".join(lines[:-3])
     CALLS.clear()
@@ -282,15 +285,15 @@ def test_truncated_last_line_is_repaired_and_its_run_redone(tmp_path):
 
 
 def test_unparsable_final_line_counts_as_truncated(tmp_path):
-    path = tmp_path / bm.RESULTS
+    path = tmp_path / RESULTS
     path.write_text('{"a": 1}\n{"b": \n')
-    parsed, dropped = bm.read_lines(path)
+    parsed, dropped = run_files.read_lines(path)
     assert [r for _, r in parsed] == [{"a": 1}] and dropped == 1
 
 
 def test_damage_in_the_middle_is_an_error_naming_the_line(tmp_path):
     bm.run_benchmark(_grid(), tmp_path, run_fn=fake_run, quiet=True)
-    path = tmp_path / bm.RESULTS
+    path = tmp_path / RESULTS
     lines = path.read_text().splitlines(keepends=True)
     lines[4] = "garbage\n"
     path.write_text("".join(lines))
@@ -301,16 +304,16 @@ def test_damage_in_the_middle_is_an_error_naming_the_line(tmp_path):
 
 
 def test_second_benchmark_on_the_same_folder_is_refused(tmp_path):
-    with bm.lock_dir(tmp_path):
+    with run_files.lock_dir(tmp_path):
         with pytest.raises(AldenError, match="another alden benchmark"):
             bm.run_benchmark(_grid(), tmp_path, run_fn=fake_run, quiet=True)
 
 
 def test_append_writes_whole_lines(tmp_path):
     path = tmp_path / "x.jsonl"
-    bm.append_lines(path, [{"a": 1}, {"b": [1, 2]}])
-    bm.append_lines(path, [{"c": "é"}])
-    assert [r for _, r in bm.read_lines(path)[0]] == [{"a": 1}, {"b": [1, 2]}, {"c": "é"}]
+    run_files.append_lines(path, [{"a": 1}, {"b": [1, 2]}])
+    run_files.append_lines(path, [{"c": "é"}])
+    assert [r for _, r in run_files.read_lines(path)[0]] == [{"a": 1}, {"b": [1, 2]}, {"c": "é"}]
     assert path.read_bytes().endswith(b"\n")
 
 
@@ -326,7 +329,7 @@ def reference(tmp_path_factory) -> bytes:
     """results.jsonl of the small wine grid, run uninterrupted in this process."""
     out = tmp_path_factory.mktemp("reference")
     assert main([*E2E, "--out", str(out)]) == 0
-    return (out / bm.RESULTS).read_bytes()
+    return (out / RESULTS).read_bytes()
 
 
 def test_small_real_grid_has_every_round(reference):
@@ -341,7 +344,7 @@ def test_small_real_grid_has_every_round(reference):
 def test_killed_benchmark_resumes_to_the_same_results(reference, tmp_path):
     command = [sys.executable, "-m", "alden.cli", *E2E, "--out", str(tmp_path)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    results = tmp_path / bm.RESULTS
+    results = tmp_path / RESULTS
     deadline = time.monotonic() + 120
     while not (results.exists() and results.stat().st_size) and proc.poll() is None:
         assert time.monotonic() < deadline, "no run finished within two minutes"
@@ -349,7 +352,8 @@ def test_killed_benchmark_resumes_to_the_same_results(reference, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
-    runs_before = len(bm.finished_runs(bm.read_repaired(results, require_complete=True)))
+    repaired = run_files.read_repaired(results, require_complete=True)
+    runs_before = len(run_files.finished_runs(repaired))
     assert 1 <= runs_before < 4
     assert main([*E2E, "--out", str(tmp_path)]) == 0
     assert results.read_bytes() == reference
@@ -358,7 +362,7 @@ def test_killed_benchmark_resumes_to_the_same_results(reference, tmp_path):
 @pytest.mark.slow
 def test_two_workers_give_the_same_file(reference, tmp_path):
     assert main([*E2E, "--workers", "2", "--out", str(tmp_path)]) == 0
-    assert (tmp_path / bm.RESULTS).read_bytes() == reference
+    assert (tmp_path / RESULTS).read_bytes() == reference
 
 
 @pytest.mark.slow
@@ -373,7 +377,7 @@ def test_ray_tasks_give_the_same_file(reference, tmp_path):
         ray.shutdown()
     expected = b"".join(line + b"\n" for line in reference.splitlines()
                         if json.loads(line)["seed"] == 0)
-    assert (tmp_path / bm.RESULTS).read_bytes() == expected
+    assert (tmp_path / RESULTS).read_bytes() == expected
 
 
 @pytest.mark.parametrize("args,message", [
@@ -395,14 +399,14 @@ def test_bad_names_and_options_are_clear_errors(args, message, tmp_path, capsys)
     assert main(["benchmark", *args, "--seeds", "1", "--quiet", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
-    assert not (tmp_path / bm.RESULTS).exists() or not (tmp_path / bm.RESULTS).read_bytes()
+    assert not (tmp_path / RESULTS).exists() or not (tmp_path / RESULTS).read_bytes()
 
 
 def test_repair_keeps_the_file_readable_by_others(tmp_path):
-    path = tmp_path / bm.RESULTS
+    path = tmp_path / RESULTS
     path.write_text('{"a": 1}\n{"b"')
     path.chmod(0o644)
-    bm.read_repaired(path, require_complete=False)  # rewrites without the cut line
+    run_files.read_repaired(path, require_complete=False)  # rewrites without the cut line
     assert path.stat().st_mode & 0o777 == 0o644
-    bm.write_options(tmp_path, {"abc": {}})
-    assert (tmp_path / bm.OPTIONS).stat().st_mode & 0o777 == 0o644
+    run_files.write_options(tmp_path, {"abc": {}})
+    assert (tmp_path / OPTIONS).stat().st_mode & 0o777 == 0o644

@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alden import benchmark as bm
-from alden import report
+from alden import report, run_files
 from alden.cli import main
 from alden.errors import AldenError
+from alden.run_files import RESULTS, RUN_FIELDS, TIMINGS
+from alden.simulation import Protocol
 
 FRACTIONS = [0.02 * (r + 1) for r in range(25)]
 
@@ -32,7 +33,7 @@ def _records(curves: dict[tuple[str, int], list[float]], dataset="subj", model="
 
 def _write(path, records):
     path.mkdir(parents=True, exist_ok=True)
-    bm.append_lines(path / bm.RESULTS, records)
+    run_files.append_lines(path / RESULTS, records)
     return path
 
 
@@ -131,7 +132,7 @@ def test_curves_of_different_pool_sizes_in_one_group_are_an_error():
 
 def test_time_table_is_the_mean_per_run():
     records = _records({("random", 0): [0.5] * 25, ("random", 1): [0.5] * 25})
-    timings = {(*bm.run_key(r), r["round"]): {"train_seconds": 2.0 if r["seed"] else 1.0,
+    timings = {(*run_files.run_key(r), r["round"]): {"train_seconds": 2.0 if r["seed"] else 1.0,
                                               "score_seconds": 0.1, "select_seconds": 0.0,
                                               "test_seconds": 0.0} for r in records}
     (row,) = report.time_table(records, timings)
@@ -151,10 +152,10 @@ def test_report_writes_plots_and_tables(tmp_path):
               for s in ("random", "alden") for seed in range(3)}
     records = _records(curves) + _records(curves, dataset="mr", model="bilstm")
     results = _write(tmp_path / "run", records)
-    timings = [{**{k: r[k] for k in bm.RUN_FIELDS}, "round": r["round"], "train_seconds": 1.0,
+    timings = [{**{k: r[k] for k in RUN_FIELDS}, "round": r["round"], "train_seconds": 1.0,
                 "test_seconds": 0.1, "score_seconds": 0.2, "select_seconds": 0.05}
                for r in records]
-    bm.append_lines(results / bm.TIMINGS, timings)
+    run_files.append_lines(results / TIMINGS, timings)
     files, table_md = report.write_report(results, tmp_path / "out")
     assert files["curves subj/cnn"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert files["curves mr/bilstm"].name == "curves_mr_bilstm.png"
@@ -197,13 +198,13 @@ def test_demo_runs_its_grid_writes_the_report_and_says_where(tmp_path, monkeypat
     monkeypatch.setattr(demo, "MODEL", "mlp")
     monkeypatch.setattr(demo, "STRATEGIES", ("random", "entropy"))
     monkeypatch.setattr(demo, "SEEDS", (0,))
-    monkeypatch.setattr(demo, "PROTOCOL", bm.Protocol(init=0.1, step=0.2, stop=0.5,
+    monkeypatch.setattr(demo, "PROTOCOL", Protocol(init=0.1, step=0.2, stop=0.5,
                                                       train=(("max_epochs", 3),)))
     files = demo.run_demo(tmp_path, workers=1, threads=1)
     out = capsys.readouterr().out
-    assert f"{tmp_path / bm.RESULTS}" in out and f"report: {tmp_path / 'report.md'}" in out
+    assert f"{tmp_path / RESULTS}" in out and f"report: {tmp_path / 'report.md'}" in out
     assert "| random |" in out and "| entropy |" in out
     assert files["curves wine/mlp"].exists()
-    assert len((tmp_path / bm.RESULTS).read_text().splitlines()) == 2 * 3
+    assert len((tmp_path / RESULTS).read_text().splitlines()) == 2 * 3
     demo.run_demo(tmp_path, workers=1, threads=1, quiet=True)  # resumes: nothing to run
     assert capsys.readouterr().out == ""

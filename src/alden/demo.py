@@ -12,14 +12,10 @@ import argparse
 import time
 from pathlib import Path
 
-from .benchmark import (
-    RESULTS,
-    Protocol,
-    check_names,
-    make_grid,
-    run_benchmark,
-)
+from .benchmark import check_names, make_grid, run_benchmark
 from .report import write_report
+from .run_files import RESULTS
+from .simulation import Protocol
 
 DATASET = "subj"
 MODEL = "cnn"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .benchmark import OPTIONS, RESULTS, TIMINGS, finished_runs, read_lines, run_key
 from .errors import AldenError
+from .run_files import OPTIONS, RESULTS, TIMINGS, finished_runs, read_lines, run_key
 
 # Display order: the paper's Table 1 order, then the extra baselines; others alphabetically.
 STRATEGY_ORDER = ("random", "entropy", "margin", "least_confidence", "egl", "egl_word", "bald",

@@ -1,0 +1,251 @@
+"""One simulated active-learning run: its protocol, its loop and its records.
+
+One run is (dataset, model, strategy, seed, protocol). The seed alone fixes the split, the
+seed set and every model initialisation, so all strategies with a seed start from the same
+place. ``run_one`` returns the run's deterministic result records and its timing records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import AldenError
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Everything about a run except its dataset, model, strategy and seed (hashed into
+    each record as ``options``)."""
+
+    init: float = 0.02
+    step: float = 0.02
+    stop: float = 0.5
+    split: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    train: tuple[tuple[str, object], ...] = ()  # TrainConfig overrides, sorted by name
+
+    def as_dict(self) -> dict:
+        """Plain JSON-able options (what ``options.json`` stores under the hash)."""
+        return {"init": self.init, "step": self.step, "stop": self.stop,
+                "split": list(self.split), "train": dict(self.train)}
+
+    @functools.cached_property
+    def options_hash(self) -> str:
+        """12 hex digits of SHA-256 over the canonical JSON of ``as_dict``."""
+        text = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of the grid."""
+
+    dataset: str
+    model: str
+    strategy: str
+    seed: int
+    protocol: Protocol = field(default_factory=Protocol)
+    data_dir: str | None = None  # where the data sets are; not part of the run's identity
+
+    @property
+    def key(self) -> tuple:
+        return (self.dataset, self.model, self.strategy, self.seed, self.protocol.options_hash)
+
+
+def label_schedule(pool_size: int, init: float, step: float, stop: float) -> list[int]:
+    """Labeled count per round: ``round(min(init + r * step, stop) * pool_size)``.
+
+    Rounds r = 0 .. ceil((stop - init) / step); Python's round (half to even). The defaults
+    0.02, 0.02, 0.5 give 25 rounds (24 queries).
+    """
+    counts = [round(min(init + r * step, stop) * pool_size)
+              for r in range(round_count(init, step, stop))]
+    if counts[0] < 1:
+        raise AldenError(f"init={init} of a pool of {pool_size} items labels nothing; "
+                         f"raise --init")
+    if any(b <= a for a, b in zip(counts, counts[1:], strict=False)):
+        raise AldenError(f"step={step} of a pool of {pool_size} items adds nothing in some "
+                         f"round (labeled counts {counts}); raise --step")
+    return counts
+
+
+def round_count(init: float, step: float, stop: float) -> int:
+    """Rounds of a run, whatever the pool size: 1 + ceil((stop - init) / step)."""
+    if not (0 < init <= stop <= 1) or step <= 0:
+        raise AldenError(f"fractions must satisfy 0 < init <= stop <= 1 and step > 0; "
+                         f"got init={init}, step={step}, stop={stop}")
+    return 1 + max(0, math.ceil((stop - init) / step - 1e-9))
+
+
+def fit_seed(seed: int, round_: int) -> int:
+    """The torch seed of round ``round_``'s training: from (seed, round) only, never the
+    strategy, so every strategy's model starts from the same weights."""
+    return int(np.random.SeedSequence([seed, round_]).generate_state(1)[0])
+
+
+
+class TimedLearner:
+    """Forwards to a learner, adding the seconds spent in its methods to ``seconds``:
+    the scoring part of a query (the rest of ``select`` is selection)."""
+
+    def __init__(self, learner, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._learner = learner
+        self._clock = clock
+        self.seconds = 0.0
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._learner, name)
+        if not callable(attr) or not hasattr(attr, "__self__"):
+            return attr  # plain attributes and modules pass through untouched
+
+        def timed(*args, **kwargs):
+            start = self._clock()
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                self.seconds += self._clock() - start
+        return timed
+
+
+def simulate(pool, new_learner: Callable[[], object], strategy, counts: list[int],
+             val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+             seed: int, seed_set: Callable, on_round: Callable[[int], None] | None = None
+             ) -> list[dict]:
+    """The active-learning loop on ``pool`` (mutated): one dict per round with ``round``,
+    ``labeled``, ``accuracy`` and the seconds spent (train, val, test, score, select;
+    validation from the learner's ``history`` entries' ``val_seconds`` where it has them).
+
+    Round r trains a new learner on the labeled set (validation split for early stopping,
+    torch seed from (seed, r)), measures test accuracy, then, except after the last round,
+    asks ``strategy`` for ``counts[r + 1] - counts[r]`` items.
+    """
+    initial = seed_set(pool, counts[0] / len(pool), np.random.default_rng([seed, 0]))
+    if len(initial) != counts[0]:
+        raise AldenError(f"seed set has {len(initial)} items, expected {counts[0]}")
+    pool.mark_labeled(initial, 0)
+    rng = np.random.default_rng([seed, 1])  # the one generator the strategy draws from
+    x_test, y_test = test
+    rows = []
+    for round_, labeled in enumerate(counts):
+        idx = pool.labeled
+        assert len(idx) == labeled
+        start = time.perf_counter()
+        learner = new_learner().fit(pool.x[idx], pool.y[idx], *val, seed=fit_seed(seed, round_))
+        trained = time.perf_counter()
+        accuracy = float(np.mean(learner.predict_proba(x_test).argmax(axis=1) == y_test))
+        tested = time.perf_counter()
+        validation = sum(h.get("val_seconds", 0.0) for h in getattr(learner, "history", []))
+        validation = min(validation, trained - start)
+        row = {"round": round_, "labeled": labeled, "accuracy": accuracy,
+               "train_seconds": trained - start - validation, "val_seconds": validation,
+               "test_seconds": tested - trained,
+               "score_seconds": 0.0, "select_seconds": 0.0}
+        if round_ + 1 < len(counts):
+            n = counts[round_ + 1] - labeled
+            timed = TimedLearner(learner)
+            picked = np.asarray(strategy.select(timed, pool, n, rng).indices, dtype=np.int64)
+            _check_picks(picked, pool, n, strategy)
+            pool.mark_labeled(picked, round_ + 1)
+            query = time.perf_counter() - tested
+            row["score_seconds"] = min(timed.seconds, query)
+            row["select_seconds"] = query - row["score_seconds"]
+        rows.append(row)
+        if on_round is not None:
+            on_round(round_)
+    return rows
+
+
+def _check_picks(picked: np.ndarray, pool, n: int, strategy) -> None:
+    """A strategy must return n distinct, unlabeled, in-range pool indices."""
+    name = type(strategy).__name__
+    if len(picked) != n:
+        raise AldenError(f"strategy {name} picked {len(picked)} items, asked for {n}")
+    if len(np.unique(picked)) != n or picked.min() < 0 or picked.max() >= len(pool):
+        raise AldenError(f"strategy {name} picked duplicate or out-of-range indices")
+    if (pool.labeled_in[picked] >= 0).any():
+        raise AldenError(f"strategy {name} picked items that are labeled already")
+
+
+@functools.lru_cache(maxsize=4)
+def prepared_data(dataset: str, data_dir: str | None, seed: int, split: tuple):
+    """The encoded data set and split for (dataset, seed), reused by the runs of a process."""
+    from .datasets import load_dataset
+    from .prepare import prepare
+
+    return prepare(load_dataset(dataset, data_dir), seed, fractions=split)
+
+
+def train_config(train: dict):
+    """``TrainConfig()`` with the overrides ``train``, each checked by name and type."""
+    from .learner import TrainConfig
+
+    default = TrainConfig()
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(train) - known)
+    if unknown:
+        raise AldenError(f"unknown training option {', '.join(unknown)}: expected some of "
+                         f"{', '.join(sorted(known))}")
+    for key, value in train.items():
+        expected = type(getattr(default, key))
+        fits = isinstance(value, expected) or (expected is float and isinstance(value, int))
+        if not fits or (expected is not bool and isinstance(value, bool)):
+            raise AldenError(f"training option {key} must be a {expected.__name__}, "
+                             f"got {value!r}")
+    return dataclasses.replace(default, **train)
+
+
+def learner_factory(prepared, model: str, train: dict) -> Callable[[], object]:
+    """A function making an untrained learner for ``prepared`` with TrainConfig ``train``."""
+    from .learner import Learner
+
+    config = train_config(train)
+    n_classes = len(prepared.classes)
+    if prepared.kind == "text":
+        options = {"embeddings": prepared.embeddings, "vocab_size": len(prepared.vocab)}
+    else:
+        options = {"n_features": prepared.x.shape[1]}
+    return lambda: Learner(model, n_classes=n_classes, config=config, **options)
+
+
+def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
+            ) -> tuple[list[dict], list[dict]]:
+    """Run ``spec`` with the real data, learner and strategy: (records, timings) per round."""
+    from .prepare import seed_set
+    from .strategies import get_strategy
+
+    protocol = spec.protocol
+    prepared = prepared_data(spec.dataset, spec.data_dir, spec.seed, tuple(protocol.split))
+    if (prepared.kind == "text") != (spec.model != "mlp"):
+        fitting = "cnn or bilstm" if prepared.kind == "text" else "mlp"
+        raise AldenError(f"model {spec.model!r} does not fit {prepared.kind} data set "
+                         f"{spec.dataset!r}: use {fitting}")
+    pool = prepared.pool()
+    counts = label_schedule(len(pool), protocol.init, protocol.step, protocol.stop)
+    rows = simulate(pool, learner_factory(prepared, spec.model, dict(protocol.train)),
+                    get_strategy(spec.strategy), counts, prepared.val(), prepared.test(),
+                    spec.seed, seed_set, on_round)
+    return make_records(spec, rows, len(pool))
+
+
+def make_records(spec: RunSpec, rows: list[dict], pool_size: int
+                 ) -> tuple[list[dict], list[dict]]:
+    """Split the loop's rows into deterministic result records and timing records."""
+    ident = {"dataset": spec.dataset, "model": spec.model, "strategy": spec.strategy,
+             "seed": spec.seed, "options": spec.protocol.options_hash}
+    records, timings = [], []
+    for row in rows:
+        key = {**ident, "round": row["round"]}
+        records.append({**key, "rounds": len(rows), "labeled": row["labeled"],
+                        "fraction": row["labeled"] / pool_size, "accuracy": row["accuracy"]})
+        seconds = {k: round(v, 4) for k, v in row.items() if k.endswith("_seconds")}
+        seconds["query_seconds"] = round(row["score_seconds"] + row["select_seconds"], 4)
+        timings.append({**key, **seconds})
+    return records, timings
