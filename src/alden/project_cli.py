@@ -150,7 +150,7 @@ def cmd_label(args: argparse.Namespace) -> int:
                who=args.who)
 
 
-def register_cli(sub) -> None:
+def register_cli(sub: argparse._SubParsersAction) -> None:
     """Add init, query, teach, label, status and predict to the `alden` command."""
     p = sub.add_parser("init", help="make a labeling project from a file of texts or rows",
                        description=textwrap.dedent(init_project.__doc__))

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import getpass
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse
@@ -29,6 +30,9 @@ import scipy.sparse
 from . import project as store
 from .errors import AldenError, ProjectError
 from .pool import Pool
+
+if TYPE_CHECKING:
+    from .learner import Learner
 
 MIN_LABELS = 10  # below this many labels (or with one class) a query starts cold
 DEFAULT_MODEL = {"text": "cnn", "tabular": "mlp"}
@@ -168,7 +172,7 @@ class ProjectData:
         return Pool(self.x, y, labeled_in, self.classes, vocab=vocab, texts=texts)
 
 
-def read_project(conn, folder: str | Path) -> ProjectData:
+def read_project(conn: sqlite3.Connection, folder: str | Path) -> ProjectData:
     """The project's settings, items, labels and encoded pool, checked against each other."""
     folder = Path(folder)
     encoding = folder / "encoding"
@@ -203,7 +207,8 @@ def check_model(kind: str, model: str) -> str:
     return model
 
 
-def train(data: ProjectData, model: str, seed: int, items=None):
+def train(data: ProjectData, model: str, seed: int, items: np.ndarray | None = None
+          ) -> Learner:
     """A Learner trained from scratch on the labeled items (or the given subset of them)."""
     from .learner import Learner
 
@@ -236,8 +241,8 @@ def sentence_means(x: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
     return np.asarray(counts @ embeddings.astype(np.float64)) / lengths[:, None]
 
 
-def save_model(conn, data: ProjectData, learner, model: str, round_: int, *,
-               in_transaction: bool = False) -> str:
+def save_model(conn: sqlite3.Connection, data: ProjectData, learner: Learner, model: str,
+               round_: int, *, in_transaction: bool = False) -> str:
     """Save a model trained on ``data.labels`` under models/ and record it."""
     key = store.fingerprint(data.labels.items, data.labels.labels)
     file = f"models/{model}-r{round_:04d}-{key[:8]}.pt"
@@ -248,7 +253,7 @@ def save_model(conn, data: ProjectData, learner, model: str, round_: int, *,
     return file
 
 
-def load_model(path: Path):
+def load_model(path: Path) -> Learner:
     """Load a saved model without unpickling anything; refuse any other file."""
     from .learner import Learner
 

@@ -13,6 +13,8 @@ import csv
 import io
 import json
 import re
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,8 @@ class QueryResult:
 
 
 def query(folder: str | Path, k: int, *, strategy: str | None = None, model: str | None = None,
-          out: str | Path | None = None, conn=None) -> QueryResult:
+          out: str | Path | None = None, conn: sqlite3.Connection | None = None
+          ) -> QueryResult:
     """Train on the labels so far, pick the next ``k`` items, write them out, record the round."""
     own = conn is None
     conn = conn or store.connect(folder)
@@ -150,7 +153,7 @@ def _cold_reason(kind: str, distance: float, *, first: bool) -> str:
             f"(distance {distance:.3g})")
 
 
-def write_batch(data: ProjectData, picks, round_: int, out: Path, *,
+def write_batch(data: ProjectData, picks: Sequence[store.Pick], round_: int, out: Path, *,
                 version: str) -> tuple[Path, ...]:
     """The batch as CSV and JSON Lines (a blank label to fill in) and Label Studio tasks."""
     key = "text" if data.kind == "text" else "row"
@@ -181,7 +184,8 @@ def write_batch(data: ProjectData, picks, round_: int, out: Path, *,
     return paths
 
 
-def label_studio_tasks(data: ProjectData, picks, version: str) -> list[dict[str, Any]]:
+def label_studio_tasks(data: ProjectData, picks: Sequence[store.Pick], version: str
+                       ) -> list[dict[str, Any]]:
     """Label Studio's import format: a list of {"data": {...}}, with the model's guess as a
     pre-annotation ("predictions") when there is one. Exported annotations can be taught back."""
     tasks = []
@@ -213,7 +217,7 @@ def label_studio_config(classes: tuple[str, ...]) -> str:
 def teach_file(folder: str | Path, path: str | Path, *, id_column: str = "id",
                label_column: str = "label", skip_bad: bool = False, add_classes: bool = False,
                overwrite: bool = False, who: str | None = None,
-               on_write=None) -> store.TeachResult:
+               on_write: Callable[[int], None] | None = None) -> store.TeachResult:
     """Import labels from a file: all rows checked first, then one transaction."""
     rows = store.read_label_file(path, id_column=id_column, label_column=label_column)
     conn = store.connect(folder)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,8 @@ class CrossValidation:
     n_labeled: int
 
 
-def cross_validate(data: ProjectData, model: str, folds: int, items=None) -> CrossValidation:
+def cross_validate(data: ProjectData, model: str, folds: int,
+                   items: np.ndarray | None = None) -> CrossValidation:
     """Accuracy of ``model`` by stratified k-fold cross-validation on the labeled items."""
     from sklearn.model_selection import StratifiedKFold
 
@@ -114,7 +116,8 @@ def _cached_cv(conn, data: ProjectData, model: str, folds: int, round_: int,
     return cv
 
 
-def plot_curve(points, path: Path, model: str) -> Path:
+def plot_curve(points: Sequence[tuple[int, int, float, float]], path: Path, model: str
+               ) -> Path:
     """A small PNG: cross-validated accuracy against labels, one point per round."""
     import matplotlib
 
