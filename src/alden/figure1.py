@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import replacing, write_atomic
 from .errors import AldenError
 
 REPRESENTATIONS = ("coreset", "badge", "interpretations")
@@ -92,7 +93,8 @@ def plot(result: dict, path: Path) -> None:
     fig.suptitle(f"k-means (k = 4) on three representations of an MLP; p(y=1|x) = "
                  f"sigmoid(x1 x2); interpretations of the {result['output']}, "
                  f"seed {result['seed']}", fontsize=11)
-    fig.savefig(path, dpi=110)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
 
 
@@ -107,9 +109,7 @@ def write(out_dir: str | Path, seed: int = 0, output: str = "logits",
     plot(result, out / "figure1.png")
     record = {"ari": result["ari"], "seed": seed, "output": output, "n": n,
               "val_accuracy": result["val_accuracy"]}
-    tmp = out / "figure1.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(out / "figure1.json")
+    write_atomic(out / "figure1.json", json.dumps(record, indent=2) + "\n")
     return record
 
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from alden import quantities
+from alden.atomic import replacing
 from alden.errors import AldenError, DataError
 from alden.models import TEXT_MODELS, build_model, model_config
 from alden.quantities import token_lengths
@@ -323,10 +324,8 @@ class Learner:
                    "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
         if self.embeddings is not None:  # the initial vectors, so that a refit starts alike
             payload["initial_embeddings"] = torch.from_numpy(self.embeddings)
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        with replacing(path) as tmp:
+            torch.save(payload, tmp)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | torch.device | None = None

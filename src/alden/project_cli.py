@@ -16,8 +16,9 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+from .atomic import write_atomic
 from .errors import AldenError
-from .project_data import init_project, write_atomic
+from .project_data import init_project
 from .project_predict import predict
 from .project_query import query, teach_file
 from .project_status import status

@@ -18,7 +18,6 @@ ALDEN strategy with a TextCNN, tabular ones to DAMI with an MLP. A model is trai
 from __future__ import annotations
 
 import getpass
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,14 +45,6 @@ def user_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def write_atomic(path: Path, content: str) -> None:
-    """Write a file whole or not at all (temp file + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(content, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # ---- init -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import project as store
+from .atomic import write_atomic
 from .errors import AldenError
 from .project_data import (
     ProjectData,
@@ -33,7 +34,6 @@ from .project_data import (
     too_few_labels,
     train,
     user_name,
-    write_atomic,
 )
 
 

@@ -7,7 +7,6 @@ per model and number of folds.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import project as store
+from .atomic import replacing
 from .project_data import MIN_LABELS, ProjectData, check_model, read_project, train
 
 
@@ -134,10 +134,8 @@ def plot_curve(points: Sequence[tuple[int, int, float, float]], path: Path, mode
     ax.set_title(f"{model}: accuracy by round", fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import replacing, write_atomic
 from .errors import AldenError
 from .run_files import OPTIONS, RESULTS, TIMINGS, finished_runs, read_lines, run_key
 
@@ -214,7 +215,8 @@ def plot_curves(group_name: str, by_strategy: dict[str, Curve], path: Path) -> N
     ax.grid(alpha=0.3)
     ax.legend(title="strategy (seeds)", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
 
 
@@ -314,7 +316,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None,
     outputs = {"report": ("report.md", "\n".join(sections)), "auc": ("auc.csv", _csv(table)),
                "paired": ("paired.csv", _csv(paired)), "time": ("time.csv", _csv(times))}
     for key, (name, text) in outputs.items():
-        (out / name).write_text(text)
+        write_atomic(out / name, text)
         files[key] = out / name
     return files, table_md
 

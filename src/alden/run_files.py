@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .atomic import write_atomic
 from .errors import AldenError, DataError
 
 RESULTS = "results.jsonl"  # one record per round; deterministic, byte-identical on repeats
@@ -55,23 +55,6 @@ def read_lines(path: Path) -> tuple[list[tuple[bytes, dict]], int]:
     return parsed, dropped
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves the old or the new file, whole."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp",
-                                     delete=False) as tmp:
-        tmp.write(data)
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # not mkstemp's 0o600
-    os.chmod(tmp.name, mode)
-    os.replace(tmp.name, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def read_repaired(path: Path, *, require_complete: bool) -> list[dict]:
     """Records of ``path`` after repair: a truncated last line is dropped and, with
     ``require_complete``, so are the records of runs missing a round; the file is then
@@ -83,7 +66,7 @@ def read_repaired(path: Path, *, require_complete: bool) -> list[dict]:
         dropped += len(parsed) - len(kept)
         parsed = kept
     if dropped:
-        atomic_write(path, b"".join(line + b"\n" for line, _ in parsed))
+        write_atomic(path, b"".join(line + b"\n" for line, _ in parsed))
     return [record for _, record in parsed]
 
 
@@ -126,7 +109,7 @@ def canonical_sort(path: Path) -> None:
         unique.setdefault(record_order(record), line)
     data = b"".join(unique[k] + b"\n" for k in sorted(unique))
     if dropped or data != path.read_bytes():
-        atomic_write(path, data)
+        write_atomic(path, data)
 
 
 def write_options(out: Path, options: dict[str, dict]) -> None:
@@ -135,7 +118,7 @@ def write_options(out: Path, options: dict[str, dict]) -> None:
     known = json.loads(path.read_text()) if path.exists() else {}
     merged = {**known, **options}
     if merged != known:
-        atomic_write(path, (json.dumps(merged, indent=1, sort_keys=True) + "\n").encode())
+        write_atomic(path, (json.dumps(merged, indent=1, sort_keys=True) + "\n").encode())
 
 
 @contextlib.contextmanager
