@@ -59,6 +59,12 @@ def brute_alden(tokens, interps, emb, labeled, k):
     return picks
 
 
+def _first_within(values, best):
+    """Smallest index whose value is ``best`` up to rounding (the documented tie rule: exact
+    ties computed in different orders differ in the last bits)."""
+    return next(i for i, v in enumerate(values) if abs(v - best) <= 1e-9 * abs(best) + 1e-12)
+
+
 def brute_kcenter(x, labeled, k):
     """Greedy k-center recomputing every distance to every centre for every pick."""
     centres = [int(i) for i in labeled]
@@ -66,21 +72,15 @@ def brute_kcenter(x, labeled, k):
     for _ in range(k):
         if not centres:
             d_mean = [np.linalg.norm(x[i] - x.mean(axis=0)) for i in range(len(x))]
-            i = int(np.argmin(d_mean))
-            picks.append(i)
-            dists.append(d_mean[i])
-            centres.append(i)
-            continue
-        best, best_d = None, -1.0
-        for i in range(len(x)):
-            if i in centres:
-                continue
-            d = min(np.linalg.norm(x[i] - x[c]) for c in centres)
-            if d > best_d:
-                best, best_d = i, d
-        picks.append(best)
-        dists.append(best_d)
-        centres.append(best)
+            i = _first_within(d_mean, min(d_mean))
+        else:
+            d_far = [-1.0 if i in centres else min(np.linalg.norm(x[i] - x[c]) for c in centres)
+                     for i in range(len(x))]
+            i = _first_within(d_far, max(d_far))
+            d_mean = d_far
+        picks.append(i)
+        dists.append(d_mean[i])
+        centres.append(i)
     return picks, np.array(dists)
 
 
