@@ -191,6 +191,39 @@ def test_report_ignores_an_unfinished_run(tmp_path):
     assert "n/a: no alden runs" in files["report"].read_text()
 
 
+def test_report_puts_published_numbers_and_ranks_beside_ours(tmp_path, capsys):
+    results = _write(tmp_path / "run", _records({("random", 0): [0.9] * 25,
+                                                 ("coreset", 0): [0.8] * 25,
+                                                 ("alden", 0): [0.85] * 25}))
+    published = tmp_path / "paper.csv"
+    published.write_text("dataset,model,strategy,auc\nsubj,cnn,random,0.6\n"
+                         "subj,cnn,alden,0.8\nsubj,cnn,coreset,0.7\nmr,cnn,alden,0.7\n")
+    assert main(["report", str(results), "--published", str(published)]) == 0
+    text = (results / "report.md").read_text()
+    assert "| subj/cnn ours (rank) | subj/cnn published (rank) |" in text
+    assert "| random | 0.900 (1) | 0.600 (3) |" in text
+    assert "| alden | 0.850 (2) | 0.800 (1) |" in text
+    rows = {r["strategy"]: r["published_auc"] for r in csv.DictReader((results / "auc.csv").open())}
+    assert rows == {"random": "0.6", "coreset": "0.7", "alden": "0.8"}
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("dataset,model,auc\nsubj,cnn,0.5\n", "line 1: expected the columns .* missing strategy"),
+    ("dataset,model,strategy,auc\nsubj,cnn,alden,0.5\nsubj,cnn,random,high\n",
+     "line 3, column auc: expected a number, got 'high'"),
+    ("dataset,model,strategy,auc\nsubj,cnn,alden,81.4\n", r"line 2, column auc: .*\[0, 1\]"),
+    ("dataset,model,strategy,auc\nsubj,cnn,alden,0.5\nsubj,cnn,alden,0.6\n",
+     "line 3: subj/cnn/alden appears twice"),
+])
+def test_bad_published_file_names_the_line_and_writes_nothing(tmp_path, content, message):
+    results = _write(tmp_path / "run", _records({("alden", 0): [0.5] * 25}))
+    published = tmp_path / "paper.csv"
+    published.write_text(content)
+    with pytest.raises(AldenError, match=message):
+        report.write_report(results, tmp_path / "out", published=published)
+    assert not (tmp_path / "out" / "report.md").exists()
+
+
 def test_demo_runs_its_grid_writes_the_report_and_says_where(tmp_path, monkeypatch, capsys):
     from alden import demo
 

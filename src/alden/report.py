@@ -83,6 +83,39 @@ def load_timings(results_dir: str | Path) -> dict[tuple, dict]:
     return {(*run_key(rec), rec["round"]): rec for _, rec in read_lines(path)[0]}
 
 
+PUBLISHED_COLUMNS = ("dataset", "model", "strategy", "auc")
+
+
+def load_published(path: str | Path) -> dict[tuple[str, str, str], float]:
+    """Published normalised AUCs by (dataset, model, strategy) from a CSV with the columns
+    dataset, model, strategy, auc (e.g. the paper's Table 1, docs/runs/paper/published.csv)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise AldenError(f"{path}: cannot read the published numbers ({err.strerror})") from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in PUBLISHED_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise AldenError(f"{path} line 1: expected the columns {', '.join(PUBLISHED_COLUMNS)}; "
+                         f"missing {', '.join(missing)}")
+    published = {}
+    for line, row in enumerate(reader, 2):
+        try:
+            value = float(row["auc"])
+        except (TypeError, ValueError):
+            raise AldenError(f"{path} line {line}, column auc: expected a number, got "
+                             f"{row['auc']!r}") from None
+        if not 0 <= value <= 1:
+            raise AldenError(f"{path} line {line}, column auc: expected a value in [0, 1], "
+                             f"got {value}")
+        key = (row["dataset"], row["model"], row["strategy"])
+        if key in published:
+            raise AldenError(f"{path} line {line}: {'/'.join(key)} appears twice")
+        published[key] = value
+    return published
+
+
 def build_curves(records: list[dict]) -> dict[Group, dict[str, Curve]]:
     """Curves by group and strategy; runs of a group must share their labeled fractions."""
     runs: dict[tuple, list[dict]] = defaultdict(list)
@@ -250,6 +283,42 @@ def auc_markdown(table: list[dict], names: dict[Group, str]) -> str:
     return _markdown(["strategy", *(names[g] for g in columns)], rows)
 
 
+def _ranks(values: dict[str, float]) -> dict[str, int]:
+    """Rank 1 for the largest value (ties share the better rank)."""
+    return {k: 1 + sum(other > v for other in values.values()) for k, v in values.items()}
+
+
+def published_markdown(table: list[dict], names: dict[Group, str],
+                       published: dict[tuple[str, str, str], float]) -> str:
+    """Ours beside the published AUC per dataset/model, each with its rank among the
+    strategies both have: absolute values need not match (the normalisation and the
+    training differ), the order of the strategies should."""
+    header, columns = ["strategy"], []
+    for group in names:
+        mine = {r["strategy"]: r["median_auc"] for r in table if (r["dataset"], r["model"],
+                                                                   r["options"]) == group}
+        theirs = {s: published[(group[0], group[1], s)] for s in mine
+                  if (group[0], group[1], s) in published}
+        if theirs:
+            both = {s: mine[s] for s in theirs}
+            columns.append((group, _ranks(both), theirs, _ranks(theirs), both))
+            header += [f"{names[group]} ours (rank)", f"{names[group]} published (rank)"]
+    if not columns:
+        return "No published numbers for these data sets and models.\n"
+    strategies = sorted({s for *_, both in columns for s in both}, key=strategy_sort_key)
+    rows = []
+    for strategy in strategies:
+        row = [strategy]
+        for _, our_rank, theirs, their_rank, both in columns:
+            if strategy in both:
+                row += [f"{both[strategy]:.3f} ({our_rank[strategy]})",
+                        f"{theirs[strategy]:.3f} ({their_rank[strategy]})"]
+            else:
+                row += ["", ""]
+        rows.append(row)
+    return _markdown(header, rows)
+
+
 def paired_markdown(paired: list[dict], names: dict[Group, str]) -> str:
     rows = []
     for r in paired:
@@ -278,13 +347,16 @@ def time_markdown(times: list[dict], names: dict[Group, str]) -> str:
 
 
 def write_report(results_dir: str | Path, out_dir: str | Path | None = None,
-                 reference: str = "alden") -> tuple[dict[str, Path], str]:
-    """Write report.md, auc.csv, paired.csv, time.csv and one curves PNG per group;
-    returns the files by name and the AUC table as Markdown."""
+                 reference: str = "alden", published: str | Path | None = None
+                 ) -> tuple[dict[str, Path], str]:
+    """Write report.md, auc.csv, paired.csv, time.csv and one curves PNG per group (and,
+    given a ``published`` CSV, our AUCs beside those); returns the files by name and the
+    AUC table as Markdown."""
     results_dir = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else results_dir
     out.mkdir(parents=True, exist_ok=True)
     records = load_records(results_dir)
+    published_aucs = load_published(published) if published is not None else None
     curves = build_curves(records)
     names = _group_names(list(curves))
     table = auc_table(curves)
@@ -296,6 +368,12 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None,
                 "area under test accuracy against labeled fraction, divided by the fraction "
                 "range (a mean accuracy; docs/protocol.md). Cells: median over seeds (seeds).\n",
                 "## Normalised area under the learning curve\n", table_md]
+    if published_aucs is not None:
+        for row in table:
+            row["published_auc"] = published_aucs.get((row["dataset"], row["model"],
+                                                        row["strategy"]))
+        sections += [f"## Beside the published numbers ({Path(published).name})\n",
+                     published_markdown(table, names, published_aucs)]
     sections += [f"## {reference} against each baseline, paired by seed\n",
                  paired_markdown(paired, names) if reference in {r["strategy"] for r in table}
                  else f"n/a: no {reference} runs in these results.\n"]
@@ -322,7 +400,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None,
 
 
 def _report_command(args: argparse.Namespace) -> int:
-    files, table_md = write_report(args.results, args.out, args.reference)
+    files, table_md = write_report(args.results, args.out, args.reference, args.published)
     print(table_md)
     for name, path in files.items():
         print(f"{name}: {path}")
@@ -339,4 +417,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--out", default=None, help="where to write (default: DIR)")
     p.add_argument("--reference", default="alden",
                    help="the strategy compared against each other one (default alden)")
+    p.add_argument("--published", default=None, metavar="CSV",
+                   help="published AUCs to show beside ours (columns dataset, model, strategy, "
+                        "auc), e.g. docs/runs/paper/published.csv for the paper's Table 1")
     p.set_defaults(func=_report_command)
