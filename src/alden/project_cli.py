@@ -25,6 +25,7 @@ from .project_status import status
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    """`alden init`: a new project from a data file."""
     classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) \
         if args.classes else ()
     result = init_project(args.project, args.data, text_column=args.text_column,
@@ -57,6 +58,7 @@ def _use_threads(args: argparse.Namespace) -> None:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    """`alden query`: the next batch to label, with a reason for each item."""
     _use_threads(args)
     result = query(args.project, args.k, strategy=args.strategy, model=args.model, out=args.out)
     if result.cold_start:
@@ -74,6 +76,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_teach(args: argparse.Namespace) -> int:
+    """`alden teach`: read a labeled batch file back into the project."""
     def announce(n: int) -> None:
         print(f"all rows checked; writing {n} labels in one transaction", flush=True)
 
@@ -94,6 +97,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """`alden status`: labels so far, rounds, and cross-validated accuracy by round."""
     _use_threads(args)
     s = status(args.project, folds=args.folds, model=args.model, curve=not args.no_curve)
     labeled = sum(s.counts.values())
@@ -122,6 +126,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """`alden predict`: labels for new data from the latest model."""
     _use_threads(args)
     result = predict(args.project, args.data, text_column=args.text_column,
                      id_column=args.id_column, model=args.model)
@@ -144,6 +149,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    """`alden label`: label the next batch at the terminal."""
     _use_threads(args)
     from .labeler import run
 

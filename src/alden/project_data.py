@@ -51,6 +51,7 @@ def user_name() -> str:
 
 @dataclass(frozen=True)
 class InitResult:
+    """What `init` made: the project folder, its kind, items, classes, labels and vocabulary."""
     folder: Path
     kind: str
     items: int

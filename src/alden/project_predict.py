@@ -27,6 +27,7 @@ from .project_data import (
 
 @dataclass(frozen=True)
 class Prediction:
+    """Predicted labels (and probabilities) for new items, and where they were written."""
     ids: list[str]
     proba: np.ndarray
     classes: tuple[str, ...]

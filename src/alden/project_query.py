@@ -39,6 +39,7 @@ from .project_data import (
 
 @dataclass(frozen=True)
 class QueryResult:
+    """A batch picked by `query`: the picks with their reasons and the files written."""
     kind: str
     round: int
     strategy: str

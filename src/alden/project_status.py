@@ -22,6 +22,7 @@ from .project_data import MIN_LABELS, ProjectData, check_model, read_project, tr
 
 @dataclass(frozen=True)
 class CrossValidation:
+    """Cross-validated accuracy on the labeled items: mean, standard deviation, folds, labels."""
     accuracy: float
     std: float
     folds: int
