@@ -372,6 +372,25 @@ def test_mc_dropout_repeats_with_a_seed_and_varies_across_passes(kind, n_classes
     np.testing.assert_allclose(a.sum(-1), 1, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["cnn", "bilstm"])
+def test_mc_dropout_runs_text_features_once_with_the_full_passes_masks(name):
+    from alden.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name, n_classes=3, vocab_size=50)
+    x = token_ids(13)
+    fast = q.predict_proba_mc(model, x, T=5, seed=2, batch_size=20)  # batches of 4 rows
+    full = np.zeros_like(fast)
+    model.train()  # every pass through the whole model, dropout drawing from the same seed
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(2)
+        for idx, rows in q._batches(x, 4):  # longest first, as predict_proba_mc batches
+            logits = model(torch.from_numpy(rows).repeat(5, 1))
+            full[:, idx] = torch.softmax(logits, -1).reshape(5, len(idx), 3)
+    np.testing.assert_allclose(fast, full, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(fast[0], fast[1])  # the passes differ: dropout is on
+
+
 def test_mc_dropout_without_dropout_is_predict_proba():
     model, x = text_model(3, p=0.0), token_ids(10)
     mc = q.predict_proba_mc(model, x, T=3, seed=0)

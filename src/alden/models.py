@@ -67,7 +67,17 @@ def _make_embedding(vocab_size: int, dim: int, vectors: torch.Tensor | None) -> 
 
 
 class _TextModel(nn.Module):
-    """What every text model derives from its ``embedding``, ``hidden_embedded`` and ``head``."""
+    """What every text model derives from its ``embedding``, ``features_embedded``,
+    ``dropout`` and ``head``: logits = head(dropout(features)). The one dropout layer sits
+    right before the head, so MC dropout can compute the features once (``features``)."""
+
+    def hidden_embedded(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The head's input from token embeddings ``e (B, L, d)``: features after dropout."""
+        return self.dropout(self.features_embedded(e, mask))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features ``(B, H)`` of token ids ``x (B, L)``, before the dropout."""
+        return self.features_embedded(self.embedding(x), text_mask(x))
 
     def forward_embedded(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Logits from token embeddings ``e (B, L, d)`` and ``mask (B, L)``."""
@@ -100,8 +110,8 @@ class TextCNN(_TextModel):
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.n_maps * len(config.widths), n_classes)
 
-    def hidden_embedded(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Pooled feature maps ``(B, maps * widths)`` of embedded tokens, after dropout."""
+    def features_embedded(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Pooled feature maps ``(B, maps * widths)`` of embedded tokens."""
         e = e * mask.unsqueeze(-1).to(e.dtype)  # pads contribute exact zeros
         widest = max(self.config.widths)
         if e.shape[1] < widest:  # a short batch still needs one full window
@@ -119,7 +129,7 @@ class TextCNN(_TextModel):
             maps = maps.masked_fill(~valid.unsqueeze(-1), float("-inf"))
             # ReLU after the max equals ReLU before it (both monotone), on 1/T of the values.
             pooled.append(F.relu(maps.amax(1)))
-        return self.dropout(torch.cat(pooled, 1))
+        return torch.cat(pooled, 1)
 
 
 class BiLSTM(_TextModel):
@@ -143,14 +153,14 @@ class BiLSTM(_TextModel):
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(2 * config.hidden_size, n_classes)
 
-    def hidden_embedded(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Pooled LSTM states ``(B, 2 * hidden)`` of embedded tokens, after dropout."""
+    def features_embedded(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Pooled LSTM states ``(B, 2 * hidden)`` of embedded tokens, after ReLU."""
         e = e * mask.unsqueeze(-1).to(e.dtype)
         lengths = mask.sum(1).clamp(min=1).cpu()  # an empty sentence reads one zero vector
         packed = pack_padded_sequence(e, lengths, batch_first=True, enforce_sorted=False)
         states, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True,
                                         padding_value=float("-inf"))  # (B, max len, 2h)
-        return self.dropout(F.relu(states.amax(1)))
+        return F.relu(states.amax(1))
 
 
 class MLP(nn.Module):

@@ -186,18 +186,26 @@ def predict_proba(model: nn.Module, x: np.ndarray, *,
 
 
 def predict_proba_mc(model: nn.Module, x: np.ndarray, T: int, seed: int, *,
-                     batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+                     batch_size: int = DEFAULT_BATCH_SIZE, features_once: bool = True
+                     ) -> np.ndarray:
     """Probabilities under MC dropout (T, N, C): dropout on, all else eval; same seed, same result.
 
     Each batch is repeated T times along the batch axis (one forward for all passes), with at
-    most ``batch_size`` rows per forward. Torch's global generator is forked and seeded, so the
-    caller's random state is left as it was.
+    most ``batch_size`` rows per forward. Where the model's one dropout layer sits right
+    before its head (the text models' ``features``), the layers below it run once and only
+    dropout and head run T times: the same masks from the same generator, so the same
+    result up to float rounding (bit-identical for TextCNN here), at about 1/T of the cost
+    (``features_once=False``: every pass through the whole model, for comparison). Torch's
+    global generator is forked and seeded, so the caller's random state is left as it was.
     """
     x = _check_x(x)
     if T < 1:
         raise AldenError(f"T (MC dropout passes) must be at least 1, got {T}")
-    if not any(isinstance(m, _DROPOUT_TYPES) for m in model.modules()):
+    dropouts = [m for m in model.modules() if isinstance(m, _DROPOUT_TYPES)]
+    if not dropouts:
         raise AldenError("MC dropout needs a model with an nn.Dropout layer; this one has none")
+    features_once = (features_once and hasattr(model, "features")
+                     and dropouts == [getattr(model, "dropout", None)])
     device, dtype = _device_dtype(model)
     n_classes = _n_classes(model)
     out = np.zeros((T, len(x), n_classes), dtype=_np_dtype(dtype))
@@ -206,8 +214,12 @@ def predict_proba_mc(model: nn.Module, x: np.ndarray, T: int, seed: int, *,
         torch.manual_seed(seed)
         for idx, rows in _batches(x, max(1, batch_size // T)):
             batch = _tensor(rows, device, dtype)
-            repeated = batch.repeat(T, *([1] * (batch.dim() - 1)))
-            proba = torch.softmax(model(repeated), dim=-1).reshape(T, len(idx), n_classes)
+            if features_once:
+                features = model.features(batch)
+                logits = model.head(model.dropout(features.repeat(T, 1)))
+            else:
+                logits = model(batch.repeat(T, *([1] * (batch.dim() - 1))))
+            proba = torch.softmax(logits, dim=-1).reshape(T, len(idx), n_classes)
             out[:, idx] = _numpy(proba)
     return out
 
