@@ -380,7 +380,20 @@ def test_ray_tasks_give_the_same_file(reference, tmp_path):
     assert (tmp_path / RESULTS).read_bytes() == expected
 
 
+def test_strategy_options_run_under_one_canonical_name(tmp_path):
+    args = ["benchmark", "--dataset", "wine", "--model", "mlp", "--strategy", "bald:samples=4",
+            "--strategy", "bald:samples=04", "--strategy", "bald:samples=20", "--seeds", "1",
+            "--init", "0.1", "--step", "0.1", "--stop", "0.3", "--max-epochs", "3",
+            "--threads", "1", "--quiet", "--out", str(tmp_path)]
+    assert main(args) == 0
+    records = [json.loads(line) for line in (tmp_path / RESULTS).read_text().splitlines()]
+    assert sorted({r["strategy"] for r in records}) == ["bald", "bald:samples=4"]
+    assert len(records) == 2 * 3  # two distinct strategies, three rounds each
+
+
 @pytest.mark.parametrize("args,message", [
+    (["--strategy", "bald:samples=many"], "strategy 'bald': option 'samples' must be an "),
+    (["--strategy", "alden:output=grad"], "strategy 'alden:output=grad': output must be one"),
     (["--model", "gpt"], "unknown model 'gpt': expected one of cnn, bilstm, mlp"),
     (["--strategy", "nope"], "unknown strategy 'nope': expected one of alden, badge"),
     (["--dataset", "wine", "--model", "cnn"], "model 'cnn' does not fit tabular data set"),

@@ -21,8 +21,11 @@ from alden.strategies import (
     Bald,
     Dami,
     Selection,
+    canonical_strategy,
     get_strategy,
+    parse_strategy,
     strategies_for,
+    strategy_from_spec,
 )
 
 N_CLASSES = 3
@@ -258,6 +261,39 @@ def test_get_strategy_errors_and_conversions():
         get_strategy("alden", output="grad")
     assert get_strategy("dami", output="proba").output == "proba"
     assert get_strategy("alden").output == "logits"  # the default, by Figure 1's measurement
+
+
+@pytest.mark.parametrize("spec,name,options", [
+    ("alden", "alden", {}),
+    ("alden:output=proba", "alden", {"output": "proba"}),
+    ("bald:samples=5", "bald", {"samples": "5"}),
+])
+def test_parse_strategy_splits_name_and_options(spec, name, options):
+    assert parse_strategy(spec) == (name, options)
+
+
+@pytest.mark.parametrize("spec", ["alden:", "alden:output", "alden:=proba", "alden:output=",
+                                  "bald:samples=5,samples=6"])
+def test_malformed_strategy_specs_name_the_spec(spec):
+    with pytest.raises(AldenError, match=f"strategy '{spec}': expected name:key=value"):
+        parse_strategy(spec)
+
+
+def test_strategy_from_spec_builds_and_checks_options():
+    assert strategy_from_spec("alden:output=proba") == Alden(output="proba")
+    assert strategy_from_spec("bald:samples=7") == Bald(samples=7)
+    with pytest.raises(AldenError, match="strategy 'alden:output=grad': output must be one of"):
+        strategy_from_spec("alden:output=grad")
+    with pytest.raises(AldenError, match="has no option 'T'"):
+        strategy_from_spec("bald:T=3")
+
+
+def test_canonical_strategy_has_one_spelling_per_strategy():
+    assert canonical_strategy("alden:output=logits") == "alden"  # the default drops out
+    assert canonical_strategy("alden:output=proba") == "alden:output=proba"
+    assert canonical_strategy("bald:samples=20") == "bald"
+    assert canonical_strategy("bald:samples=05") == "bald:samples=5"
+    assert canonical_strategy("random") == "random"
 
 
 def test_strategies_for_each_kind():

@@ -48,15 +48,17 @@ def check_names(datasets: Iterable[str], models: Iterable[str], strategies: Iter
     """Fail before any run on an unknown or unfitting model, strategy or dataset, listing
     the valid ones."""
     from .datasets import load_dataset
-    from .strategies import STRATEGIES, strategies_for
+    from .strategies import STRATEGIES, parse_strategy, strategies_for, strategy_from_spec
 
     for name in models:
         if name not in MODELS:
             raise AldenError(f"unknown model {name!r}: expected one of {', '.join(MODELS)}")
-    for name in strategies:
-        if name not in STRATEGIES:
-            raise AldenError(f"unknown strategy {name!r}: expected one of "
+    strategies = list(strategies)
+    for spec in strategies:
+        if parse_strategy(spec)[0] not in STRATEGIES:
+            raise AldenError(f"unknown strategy {spec!r}: expected one of "
                              f"{', '.join(sorted(STRATEGIES))}")
+        strategy_from_spec(spec)  # its options: names, types and values
     for name in datasets:
         kind = load_dataset(name, data_dir).kind  # raises its own error naming valid sets
         fitting = ("cnn", "bilstm") if kind == "text" else ("mlp",)
@@ -66,7 +68,7 @@ def check_names(datasets: Iterable[str], models: Iterable[str], strategies: Iter
                                  f"use {' or '.join(fitting)}")
         usable = strategies_for(kind)
         for strategy in strategies:
-            if strategy not in usable:
+            if parse_strategy(strategy)[0] not in usable:
                 raise AldenError(f"strategy {strategy!r} does not work on {kind} data set "
                                  f"{name!r}; strategies for {kind}: {', '.join(usable)}")
 
@@ -193,6 +195,8 @@ def _benchmark_command(args: argparse.Namespace) -> int:
     models = args.model or list(PAPER_MODELS)
     strategies = args.strategy or list(PAPER_STRATEGIES)
     check_names(datasets, models, strategies, args.data_dir)
+    from .strategies import canonical_strategy
+    strategies = list(dict.fromkeys(canonical_strategy(s) for s in strategies))
     protocol = protocol_from_args(args)
     train_config(dict(protocol.train))  # bad training options fail before any run
     specs = make_grid(datasets, models, strategies, seeds, protocol, args.data_dir)
@@ -217,7 +221,9 @@ def register_cli(subparsers) -> None:
     p.add_argument("--model", action="append",
                    help=f"one of {', '.join(MODELS)}, repeatable (default: cnn and bilstm)")
     p.add_argument("--strategy", action="append",
-                   help=f"strategy name, repeatable (default: {', '.join(PAPER_STRATEGIES)})")
+                   help=f"strategy name, repeatable, with options as NAME:KEY=VALUE[,KEY=VALUE] "
+                        f"(e.g. alden:output=proba, bald:samples=20); default: "
+                        f"{', '.join(PAPER_STRATEGIES)}")
     p.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 (default 10)")
     p.add_argument("--seed-list", type=_seed_list, default=None, help="explicit seeds: 0,3,7")
     add_protocol_options(p)

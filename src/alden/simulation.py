@@ -219,7 +219,7 @@ def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
             ) -> tuple[list[dict], list[dict]]:
     """Run ``spec`` with the real data, learner and strategy: (records, timings) per round."""
     from .prepare import seed_set
-    from .strategies import get_strategy
+    from .strategies import strategy_from_spec
 
     protocol = spec.protocol
     prepared = prepared_data(spec.dataset, spec.data_dir, spec.seed, tuple(protocol.split))
@@ -230,7 +230,7 @@ def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
     pool = prepared.pool()
     counts = label_schedule(len(pool), protocol.init, protocol.step, protocol.stop)
     rows = simulate(pool, learner_factory(prepared, spec.model, dict(protocol.train)),
-                    get_strategy(spec.strategy), counts, prepared.val(), prepared.test(),
+                    strategy_from_spec(spec.strategy), counts, prepared.val(), prepared.test(),
                     spec.seed, seed_set, on_round)
     return make_records(spec, rows, len(pool))
 

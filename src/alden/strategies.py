@@ -375,11 +375,49 @@ def get_strategy(name: str, **options: Any) -> Any:
     converted = {}
     for key, value in options.items():
         default = valid[key].default
-        if isinstance(value, str) and isinstance(default, int) and not isinstance(default, bool):
+        kind = type(default)
+        if isinstance(value, str) and kind in (int, float):
             try:
-                value = int(value)
+                value = kind(value)
             except ValueError:
-                raise AldenError(f"strategy {name!r}: option {key!r} must be an integer, "
+                raise AldenError(f"strategy {name!r}: option {key!r} must be "
+                                 f"{'an integer' if kind is int else 'a number'}, "
                                  f"got {value!r}") from None
         converted[key] = value
     return cls(**converted)
+
+
+def parse_strategy(spec: str) -> tuple[str, dict[str, str]]:
+    """Split a command line's strategy, ``name`` or ``name:key=value,key=value``, into the
+    name and its options (strings; ``get_strategy`` converts them)."""
+    name, colon, rest = spec.partition(":")
+    options: dict[str, str] = {}
+    for part in rest.split(",") if colon else []:
+        key, eq, value = part.partition("=")
+        if not eq or not key or not value or key in options:
+            raise AldenError(f"strategy {spec!r}: expected name:key=value[,key=value...], "
+                             f"each key once; {part!r} is not key=value")
+        options[key] = value
+    return name, options
+
+
+def strategy_from_spec(spec: str) -> Any:
+    """The strategy a command line names, options included, e.g. ``"alden:output=proba"``."""
+    name, options = parse_strategy(spec)
+    try:
+        return get_strategy(name, **options)
+    except AldenError as error:
+        if str(error).startswith("strategy "):
+            raise
+        raise AldenError(f"strategy {spec!r}: {error}") from None
+
+
+def canonical_strategy(spec: str) -> str:
+    """One spelling per strategy: the name, then its non-default options sorted by key
+    (``"bald:samples=20"``; ``"alden:output=logits"`` is ``"alden"``), so that results
+    files never hold one strategy under two names."""
+    strategy = strategy_from_spec(spec)
+    changed = [f"{f.name}={getattr(strategy, f.name)}" for f in sorted(fields(strategy),
+                                                                        key=lambda f: f.name)
+               if getattr(strategy, f.name) != f.default]
+    return strategy.name + (":" + ",".join(changed) if changed else "")
