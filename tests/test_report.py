@@ -241,3 +241,10 @@ def test_demo_runs_its_grid_writes_the_report_and_says_where(tmp_path, monkeypat
     assert len((tmp_path / RESULTS).read_text().splitlines()) == 2 * 3
     demo.run_demo(tmp_path, workers=1, threads=1, quiet=True)  # resumes: nothing to run
     assert capsys.readouterr().out == ""
+
+
+def test_tables_put_a_variant_right_after_its_strategy():
+    names = ["zeta", "alden:output=proba", "random", "alden", "bald:samples=5", "bald",
+             "entropy"]
+    assert sorted(names, key=report.strategy_sort_key) == [
+        "random", "entropy", "bald", "bald:samples=5", "alden", "alden:output=proba", "zeta"]

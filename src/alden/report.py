@@ -59,8 +59,11 @@ class Curve:
 
 
 def strategy_sort_key(name: str) -> tuple:
-    return (STRATEGY_ORDER.index(name), "") if name in STRATEGY_ORDER else (len(STRATEGY_ORDER),
-                                                                             name)
+    """Table order: the paper's, then others alphabetically; a variant with options
+    (``alden:output=proba``) right after its strategy."""
+    base, _, options = name.partition(":")
+    rank = STRATEGY_ORDER.index(base) if base in STRATEGY_ORDER else len(STRATEGY_ORDER)
+    return (rank, base, options)
 
 
 def load_records(results_dir: str | Path) -> list[dict]:
