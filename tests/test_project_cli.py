@@ -206,6 +206,19 @@ def test_rounds_of_query_and_teach(proj, tmp_path, capsys):
     assert choice["type"] == "choices" and choice["value"]["choices"] == [rows[0]["predicted"]]
 
 
+def test_query_takes_a_strategy_variant_and_refuses_a_bad_one(proj, tmp_path, capsys):
+    folder, truth, _ = proj
+    project_query.query(folder, 12)
+    answered = answer(folder / "batches" / "round-0001.csv", truth, tmp_path / "a1.csv")
+    project_query.teach_file(folder, answered)
+    assert main(["query", str(folder), "--k", "3", "--strategy", "alden:output=grad"]) == 2
+    assert "strategy 'alden:output=grad': output must be one of" in capsys.readouterr().err
+    assert len(store.rounds(store.connect(folder))) == 1  # nothing recorded
+    result = project_query.query(folder, 3, strategy="alden:output=proba")
+    assert result.strategy == "alden:output=proba" and len(result.files) >= 1
+    assert project_query.query(folder, 3, strategy="alden:output=logits").strategy == "alden"
+
+
 def test_label_studio_export_can_be_taught_back(proj, tmp_path):
     folder, truth, _ = proj
     result = project_query.query(folder, 4)

@@ -179,7 +179,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("query", help="train on the labels so far and pick the next batch")
     p.add_argument("project")
     p.add_argument("--k", type=int, required=True, help="how many items to pick")
-    p.add_argument("--strategy", help="default: alden (text) or dami (tabular)")
+    p.add_argument("--strategy", help="default: alden (text) or dami (tabular); options as "
+                   "NAME:KEY=VALUE, e.g. alden:output=proba")
     p.add_argument("--model", help="cnn or bilstm (text), mlp (tabular)")
     p.add_argument("--out", help="folder for the batch files (default: PROJECT/batches)")
     p.add_argument("--threads", type=int, help="torch threads (default: every core)")

@@ -71,7 +71,9 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     data = read_project(conn, folder)
     settings = data.settings
     model = check_model(data.kind, model or settings["model"])
-    strategy = strategy or settings["strategy"]
+    from .strategies import canonical_strategy, strategy_from_spec
+
+    strategy = canonical_strategy(strategy or settings["strategy"])  # bad specs fail here
     pool = data.pool()
     if len(pool.unlabeled) == 0:
         raise AldenError(f"{folder}: every item is labeled; nothing is left to query")
@@ -90,13 +92,11 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
             for n, (i, d) in enumerate(zip(picked, distances, strict=True))]
         used = "cold-start"
     else:
-        from .strategies import get_strategy
-
         # Seeds from the number of rounds so far: the same project state, the same batch.
         round_guess = store.current_round(conn) + 1
         learner = train(data, model, seed * 1000 + round_guess)
-        selection = get_strategy(strategy).select(learner, pool, k,
-                                                  np.random.default_rng([seed, round_guess]))
+        selection = strategy_from_spec(strategy).select(
+            learner, pool, k, np.random.default_rng([seed, round_guess]))
         indices = np.asarray(selection.indices, dtype=np.int64)
         proba = learner.predict_proba(data.x[indices])
         reasons = [with_context(data, int(i), r) for i, r in
