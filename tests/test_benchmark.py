@@ -20,7 +20,7 @@ from alden import run_files, simulation
 from alden.cli import main
 from alden.errors import AldenError, DataError
 from alden.pool import Pool
-from alden.run_files import OPTIONS, RESULTS, TIMINGS
+from alden.run_files import INVOCATIONS, OPTIONS, RESULTS, TIMINGS
 from alden.simulation import Protocol, label_schedule
 
 # ----------------------------------------------------------------------------- schedule
@@ -248,6 +248,29 @@ def test_results_file_has_a_line_per_round_and_timings_beside_it(tmp_path):
     assert options == {_grid()[0].protocol.options_hash: _grid()[0].protocol.as_dict()}
 
 
+def failing_run(spec, on_round=None):
+    if len(CALLS) == 1:
+        raise KeyboardInterrupt
+    return counting_run(spec, on_round)
+
+
+def test_each_command_that_runs_something_logs_one_invocation(tmp_path):
+    bm.run_benchmark(_grid(seeds=1), tmp_path, run_fn=fake_run, quiet=True, workers=1,
+                     command=["alden", "benchmark", "--seeds", "1"])
+    bm.run_benchmark(_grid(seeds=1), tmp_path, run_fn=fake_run, quiet=True)  # nothing to do
+    CALLS.clear()
+    with pytest.raises(KeyboardInterrupt):
+        bm.run_benchmark(_grid(seeds=3), tmp_path, run_fn=failing_run, quiet=True)
+    lines = [json.loads(line) for line in (tmp_path / INVOCATIONS).read_text().splitlines()]
+    assert len(lines) == 2
+    first, cut = lines
+    assert (first["ran"], first["skipped"], first["total"], first["finished"]) == (2, 0, 2, True)
+    assert first["command"] == ["alden", "benchmark", "--seeds", "1"]
+    assert (first["workers"], first["threads"], first["ray_address"]) == (1, 1, None)
+    assert first["wall_seconds"] >= 0 and first["ended"] >= first["started"]
+    assert (cut["ran"], cut["skipped"], cut["total"], cut["finished"]) == (1, 2, 6, False)
+
+
 def test_same_command_twice_gives_byte_identical_results(tmp_path):
     bm.run_benchmark(_grid(), tmp_path / "a", run_fn=fake_run, quiet=True)
     bm.run_benchmark(_grid(), tmp_path / "b", run_fn=fake_run, quiet=True)
@@ -389,6 +412,9 @@ def test_strategy_options_run_under_one_canonical_name(tmp_path):
     records = [json.loads(line) for line in (tmp_path / RESULTS).read_text().splitlines()]
     assert sorted({r["strategy"] for r in records}) == ["bald", "bald:samples=4"]
     assert len(records) == 2 * 3  # two distinct strategies, three rounds each
+    (invocation,) = [json.loads(line) for line in (tmp_path / INVOCATIONS).read_text()
+                     .splitlines()]
+    assert invocation["command"] == ["alden", *args]  # as typed, before canonical names
 
 
 @pytest.mark.parametrize("args,message", [

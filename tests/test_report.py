@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from alden import report, run_files
 from alden.cli import main
 from alden.errors import AldenError
-from alden.run_files import RESULTS, RUN_FIELDS, TIMINGS
+from alden.run_files import INVOCATIONS, RESULTS, RUN_FIELDS, TIMINGS
 from alden.simulation import Protocol
 
 FRACTIONS = [0.02 * (r + 1) for r in range(25)]
@@ -168,6 +168,25 @@ def test_report_writes_plots_and_tables(tmp_path):
     text = files["report"].read_text()
     assert "| alden | 0.771 (3) | 0.771 (3) |" in text and table_md in text
     assert "curves_subj_cnn.png" in text and "| validation s |" in text
+    assert "Benchmark commands" not in text  # no invocations.jsonl: no section
+
+
+def test_report_lists_the_benchmark_commands_and_their_wall_time(tmp_path):
+    results = _write(tmp_path / "run", _records({("random", 0): [0.5] * 25}))
+    base = {"ended": "x", "skipped": 0, "total": 2, "workers": 2, "threads": 1,
+            "ray_address": None, "cpus": 2, "machine": "x86_64", "python": "3.11.7",
+            "torch": "2.13.0"}
+    run_files.append_lines(results / INVOCATIONS, [
+        {**base, "started": "2026-11-30T01:00:00+00:00", "wall_seconds": 3000.0, "ran": 1,
+         "finished": False, "command": ["alden", "benchmark", "--seeds", "1"]},
+        {**base, "started": "2026-11-30T02:00:00+00:00", "wall_seconds": 600.0, "ran": 1,
+         "skipped": 1, "finished": True, "command": None}])
+    files, _ = report.write_report(results, tmp_path / "out")
+    text = files["report"].read_text()
+    assert "| 2026-11-30T01:00:00+00:00 | 3000 | 1 of 2 (0 done before) | no (interrupted) " \
+           "| 2 x 1 | 2 (x86_64) | `alden benchmark --seeds 1` |" in text
+    assert "| 1 of 2 (1 done before) | yes |" in text
+    assert "Wall time in all: 3600 s (1.00 h)." in text
 
 
 def test_report_command_prints_the_table(tmp_path, capsys):

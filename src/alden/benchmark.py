@@ -9,6 +9,7 @@ is ``simulation.run_one``, the files are ``run_files``, the execution is ``worke
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from .errors import AldenError
 from .run_files import (
+    INVOCATIONS,
     RESULTS,
     TIMINGS,
     append_lines,
@@ -75,10 +77,33 @@ def check_names(datasets: Iterable[str], models: Iterable[str], strategies: Iter
 
 
 
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def invocation_record(started: str, wall: float, counts: dict, *, finished: bool,
+                      workers: int, threads: int, ray_address: str | None,
+                      command: list[str] | None) -> dict:
+    """What ``invocations.jsonl`` keeps of one benchmark command: when it ran, on what, how
+    long it took and how far it got (the wall time of a grid is the sum over its lines)."""
+    import platform
+
+    import torch
+
+    return {"started": started, "ended": _now(), "wall_seconds": round(wall, 1),
+            "ran": counts["ran"], "skipped": counts["skipped"], "total": counts["total"],
+            "finished": finished, "workers": workers, "threads": threads,
+            "ray_address": ray_address, "cpus": os.cpu_count(), "machine": platform.machine(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "command": command}
+
+
 def run_benchmark(specs: list[RunSpec], out_dir: str | os.PathLike, *, run_fn: RunFn = run_one,
                   workers: int = 1, threads: int | None = None, ray_address: str | None = None,
-                  quiet: bool = False) -> dict:
-    """Run every spec not yet in ``out_dir/results.jsonl``, appending each run as it ends.
+                  quiet: bool = False, command: list[str] | None = None) -> dict:
+    """Run every spec not yet in ``out_dir/results.jsonl``, appending each run as it ends,
+    and one line on this command (``command``, wall time, how far it got) to
+    ``out_dir/invocations.jsonl`` when it ends or is interrupted.
 
     Returns counts: ``{"total", "skipped", "ran"}``. When all specs are done, the results file
     is rewritten sorted, so its bytes do not depend on workers, order of finishing or resumes.
@@ -92,8 +117,10 @@ def run_benchmark(specs: list[RunSpec], out_dir: str | os.PathLike, *, run_fn: R
     if threads is None:  # one: two threads on a busy 2-core machine ran >10x slower
         threads = 1
     with lock_dir(out):
+        started, start = _now(), time.perf_counter()
         records = read_repaired(out / RESULTS, require_complete=True)
         read_repaired(out / TIMINGS, require_complete=False)
+        read_repaired(out / INVOCATIONS, require_complete=False)
         write_options(out, {s.protocol.options_hash: s.protocol.as_dict() for s in specs})
         done = finished_runs(records)
         todo = [s for s in specs if s.key not in done]
@@ -109,6 +136,7 @@ def run_benchmark(specs: list[RunSpec], out_dir: str | os.PathLike, *, run_fn: R
         def on_round(_round: int) -> None:
             bar_rounds.update(1)
 
+        finished = False
         try:
             results = (run_on_ray(todo, run_fn, ray_address, workers, threads) if ray_address
                        else run_locally(todo, run_fn, workers, threads, on_round))
@@ -121,9 +149,15 @@ def run_benchmark(specs: list[RunSpec], out_dir: str | os.PathLike, *, run_fn: R
                 bar_runs.update(1)
                 bar_runs.set_postfix_str(f"{spec.dataset}/{spec.model}/{spec.strategy}/"
                                          f"seed {spec.seed}")
+            finished = True
         finally:
             bar_rounds.close()
             bar_runs.close()
+            if todo:  # a command that had nothing to run leaves no line
+                append_lines(out / INVOCATIONS, [invocation_record(
+                    started, time.perf_counter() - start, counts, finished=finished,
+                    workers=workers, threads=threads, ray_address=ray_address,
+                    command=command)])
         canonical_sort(out / RESULTS)
     return counts
 
@@ -202,7 +236,8 @@ def _benchmark_command(args: argparse.Namespace) -> int:
     specs = make_grid(datasets, models, strategies, seeds, protocol, args.data_dir)
     start = time.perf_counter()
     counts = run_benchmark(specs, args.out, workers=args.workers, threads=args.threads,
-                           ray_address=args.ray_address, quiet=args.quiet)
+                           ray_address=args.ray_address, quiet=args.quiet,
+                           command=getattr(args, "argv", None))
     if not args.quiet:
         print(f"{counts['ran']} runs in {time.perf_counter() - start:.0f} s, "
               f"{counts['skipped']} already done; results in {Path(args.out) / RESULTS}, "

@@ -18,7 +18,8 @@ import numpy as np
 
 from .atomic import replacing, write_atomic
 from .errors import AldenError
-from .run_files import OPTIONS, RESULTS, TIMINGS, finished_runs, read_lines, run_key
+from .run_files import (INVOCATIONS, OPTIONS, RESULTS, TIMINGS, finished_runs, read_lines,
+                        run_key)
 
 # Display order: the paper's Table 1 order, then the extra baselines; others alphabetically.
 STRATEGY_ORDER = ("random", "entropy", "margin", "least_confidence", "egl", "egl_word", "bald",
@@ -349,6 +350,25 @@ def time_markdown(times: list[dict], names: dict[Group, str]) -> str:
                       "score s", "select s", "total s"], rows)
 
 
+def invocations_markdown(results_dir: Path) -> str | None:
+    """The benchmark commands that wrote ``results_dir``, with their wall time and total;
+    None where the file is missing (results from before it existed)."""
+    invocations = [rec for _, rec in read_lines(results_dir / INVOCATIONS)[0]]
+    if not invocations:
+        return None
+    rows = [[rec["started"], f"{rec['wall_seconds']:.0f}",
+             f"{rec['ran']} of {rec['total']} ({rec['skipped']} done before)",
+             "yes" if rec["finished"] else "no (interrupted)",
+             f"{rec['workers']} x {rec['threads']}" + (" on Ray" if rec["ray_address"] else ""),
+             f"{rec['cpus']} ({rec['machine']})",
+             "`" + " ".join(rec["command"]) + "`" if rec.get("command") else ""]
+            for rec in invocations]
+    total = sum(rec["wall_seconds"] for rec in invocations)
+    return (_markdown(["started (UTC)", "wall s", "runs", "finished", "workers x threads",
+                       "CPUs", "command"], rows)
+            + f"\nWall time in all: {total:.0f} s ({total / 3600:.2f} h).\n")
+
+
 def write_report(results_dir: str | Path, out_dir: str | Path | None = None,
                  reference: str = "alden", published: str | Path | None = None
                  ) -> tuple[dict[str, Path], str]:
@@ -383,6 +403,9 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None,
     if times:
         sections += ["## Where the time went (mean seconds per run, share of the run)\n",
                      time_markdown(times, names)]
+    invocations_md = invocations_markdown(results_dir)
+    if invocations_md:
+        sections += ["## Benchmark commands (invocations.jsonl)\n", invocations_md]
     sections.append("## Learning curves\n")
     several = _several_options(list(curves))
     for group, by_strategy in curves.items():

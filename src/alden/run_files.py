@@ -1,4 +1,4 @@
-"""A benchmark's files: results.jsonl, timings.jsonl and options.json.
+"""A benchmark's files: results.jsonl, timings.jsonl, options.json and invocations.jsonl.
 
 Appends are single O_APPEND writes flushed to disk; a write cut short leaves at most a damaged
 last line, which the next reader drops (with the records of unfinished runs) and rewrites
@@ -19,6 +19,7 @@ from .errors import AldenError, DataError
 RESULTS = "results.jsonl"  # one record per round; deterministic, byte-identical on repeats
 TIMINGS = "timings.jsonl"  # the same keys with the seconds spent; varies from run to run
 OPTIONS = "options.json"  # options hash -> the Protocol it stands for
+INVOCATIONS = "invocations.jsonl"  # one record per benchmark command: when, how, wall time
 RUN_FIELDS = ("dataset", "model", "strategy", "seed", "options")
 
 
