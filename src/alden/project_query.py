@@ -71,9 +71,10 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     data = read_project(conn, folder)
     settings = data.settings
     model = check_model(data.kind, model or settings["model"])
-    from .strategies import canonical_strategy, strategy_from_spec
+    from .strategies import strategy_from_spec, strategy_spec
 
-    strategy = canonical_strategy(strategy or settings["strategy"])  # bad specs fail here
+    chosen = strategy_from_spec(strategy or settings["strategy"])  # bad specs fail here
+    strategy = strategy_spec(chosen)
     pool = data.pool()
     if len(pool.unlabeled) == 0:
         raise AldenError(f"{folder}: every item is labeled; nothing is left to query")
@@ -95,7 +96,7 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
         # Seeds from the number of rounds so far: the same project state, the same batch.
         round_guess = store.current_round(conn) + 1
         learner = train(data, model, seed * 1000 + round_guess)
-        selection = strategy_from_spec(strategy).select(
+        selection = chosen.select(
             learner, pool, k, np.random.default_rng([seed, round_guess]))
         indices = np.asarray(selection.indices, dtype=np.int64)
         proba = learner.predict_proba(data.x[indices])

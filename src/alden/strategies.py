@@ -419,7 +419,11 @@ def canonical_strategy(spec: str) -> str:
     """One spelling per strategy: the name, then its non-default options sorted by key
     (``"bald:samples=20"``; ``"alden:output=logits"`` is ``"alden"``), so that results
     files never hold one strategy under two names."""
-    strategy = strategy_from_spec(spec)
+    return strategy_spec(strategy_from_spec(spec))
+
+
+def strategy_spec(strategy: Any) -> str:
+    """The canonical spelling (``canonical_strategy``) of a strategy object."""
     changed = [f"{f.name}={getattr(strategy, f.name)}" for f in sorted(fields(strategy),
                                                                         key=lambda f: f.name)
                if getattr(strategy, f.name) != f.default]
