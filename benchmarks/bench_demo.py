@@ -12,8 +12,8 @@ import time
 import numpy as np
 import torch
 
-from alden import simulation
-from alden.prepare import seed_set
+from alden.data.prepare import seed_set
+from alden.experiments import simulation
 
 
 def main() -> None:

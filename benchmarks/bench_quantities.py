@@ -4,7 +4,7 @@ Run: ALDEN_DATA=../shared/datasets .venv/bin/python benchmarks/bench_quantities.
      [--text subj] [--tabular magic letter] [--threads 1] [--repeats 3] [--mc-passes 10]
 
 Text: the Subj pool (60% of the data set, 6000 sentences, split and encoded by
-alden.prepare with seed 0) with a TextCNN and a BiLSTM at the issue's sizes (100-d
+alden.data.prepare with seed 0) with a TextCNN and a BiLSTM at the issue's sizes (100-d
 word2vec, 3 x 100 maps / 100 units a direction). Tables: the pools of the tabular sets
 with the default MLP (two layers of 100). The models are freshly initialised, not trained:
 the arithmetic of every quantity does not depend on the weights. Each time is the minimum
@@ -25,10 +25,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from alden import quantities as q
-from alden.datasets import load_dataset
-from alden.models import build_model
-from alden.prepare import prepare
+from alden.data.datasets import load_dataset
+from alden.data.prepare import prepare
+from alden.models import quantities as q
+from alden.models.networks import build_model
 
 
 def best_time(func: Callable[[], object], repeats: int) -> float:

@@ -23,10 +23,10 @@ import time
 import numpy as np
 import torch
 
-from alden import simulation
-from alden.learner import Learner
-from alden.prepare import seed_set
-from alden.strategies import get_strategy
+from alden.data.prepare import seed_set
+from alden.experiments import simulation
+from alden.models.learner import Learner
+from alden.strategies.catalog import get_strategy
 
 PAPER = ("random", "egl_word", "bald", "coreset", "badge", "alden")
 

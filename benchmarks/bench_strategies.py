@@ -6,7 +6,7 @@ Run: ALDEN_DATA=../shared/datasets .venv/bin/python benchmarks/bench_strategies.
      [--model cnn] [--scale 10] [--threads 2] [--strategies alden coreset ...]
      [--tabular magic] [--bald-samples 20]
 
-Text: the Subj pool (60% of the data set, 6000 sentences, alden.prepare with seed 0) and a
+Text: the Subj pool (60% of the data set, 6000 sentences, alden.data.prepare with seed 0) and a
 synthetic pool ``--scale`` times larger made of copies of it with each copy's words
 shuffled within the sentence (same vocabulary, lengths and word frequencies, no duplicate
 sentences). Tables (``--tabular``): that data set's pool and ``--scale`` copies of it with
@@ -28,12 +28,12 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from alden.datasets import load_dataset
-from alden.learner import Learner, TrainConfig
-from alden.pool import Pool
-from alden.prepare import prepare
-from alden.selection import alden_greedy_picks
-from alden.strategies import get_strategy, strategies_for
+from alden.data.datasets import load_dataset
+from alden.data.pool import Pool
+from alden.data.prepare import prepare
+from alden.kernels.selection import alden_greedy_picks
+from alden.models.learner import Learner, TrainConfig
+from alden.strategies.catalog import get_strategy, strategies_for
 
 
 class TimedLearner:

@@ -32,9 +32,9 @@ import time
 import numpy as np
 import torch
 
-from alden.datasets import load_dataset
-from alden.learner import Learner, TrainConfig, token_lengths
-from alden.prepare import prepare
+from alden.data.datasets import load_dataset
+from alden.data.prepare import prepare
+from alden.models.learner import Learner, TrainConfig, token_lengths
 
 WIDTHS, MAPS, DIM, LSTM_HIDDEN, MLP_HIDDEN = (3, 4, 5), 100, 100, 100, (100, 100)
 

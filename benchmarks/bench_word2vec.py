@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from alden.datasets import load_dataset
-from alden.prepare import split_indices
-from alden.text import Vocab, WordVectors, embedding_matrix, tokenize_texts, train_word2vec
+from alden.data.datasets import load_dataset
+from alden.data.prepare import split_indices
+from alden.data.text import Vocab, WordVectors, embedding_matrix, tokenize_texts, train_word2vec
 
 
 def mean_vectors(ids: np.ndarray, matrix: np.ndarray) -> np.ndarray:

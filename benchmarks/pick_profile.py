@@ -20,9 +20,9 @@ import argparse
 import numpy as np
 import torch
 
-from alden import simulation
-from alden.prepare import seed_set
-from alden.strategies import strategy_from_spec
+from alden.data.prepare import seed_set
+from alden.experiments import simulation
+from alden.strategies.catalog import strategy_from_spec
 
 PAPER = ("random", "egl_word", "bald", "coreset", "badge", "alden")
 

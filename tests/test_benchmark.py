@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from alden import benchmark as bm
-from alden import run_files, simulation
 from alden.cli import main
+from alden.data.pool import Pool
 from alden.errors import AldenError, DataError
-from alden.pool import Pool
-from alden.run_files import INVOCATIONS, OPTIONS, RESULTS, TIMINGS
-from alden.simulation import Protocol, label_schedule
+from alden.experiments import benchmark as bm
+from alden.experiments import run_files, simulation
+from alden.experiments.run_files import INVOCATIONS, OPTIONS, RESULTS, TIMINGS
+from alden.experiments.simulation import Protocol, label_schedule
 
 # ----------------------------------------------------------------------------- schedule
 

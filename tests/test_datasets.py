@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from alden import cli
-from alden.datasets import BUILTINS, Dataset, data_dir, load_dataset
+from alden.data.datasets import BUILTINS, Dataset, data_dir, load_dataset
 from alden.errors import DataError
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alden import download as dl
-from alden.datasets import load_dataset
+from alden.data import download as dl
+from alden.data.datasets import load_dataset
 from alden.errors import DataError
 
 
@@ -113,7 +113,7 @@ def test_wrong_line_count_leaves_nothing_and_says_where_to_put_files(www, tmp_pa
 
 
 def dl_subj() -> dl.Remote:
-    from alden.datasets import TEXT_SETS
+    from alden.data.datasets import TEXT_SETS
     return TEXT_SETS["subj"].remote
 
 

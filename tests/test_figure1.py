@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from alden import cli, figure1
+from alden import cli
 from alden.errors import AldenError
+from alden.experiments import figure1
 
 
 def test_triangle_regions_are_cut_by_the_diagonals():

@@ -13,10 +13,9 @@ import numpy as np
 import pexpect
 import pytest
 
-from alden import labeler
-from alden import project as store
+from alden.data.text import Vocab, tokenize_texts
 from alden.errors import AldenError
-from alden.text import Vocab, tokenize_texts
+from alden.project import labeler, store
 
 WORDS = ["good", "bad", "film", "plot", "cast", "dull", "fine", "story", "long", "short"]
 

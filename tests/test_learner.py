@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from alden.errors import AldenError, DataError
-from alden.learner import Learner, TrainConfig, length_buckets, token_lengths
+from alden.models.learner import Learner, TrainConfig, length_buckets, token_lengths
 
 VOCAB = 30
 SMALL_CNN = {"embedding_dim": 8, "n_maps": 6}

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from alden.errors import AldenError
-from alden.models import MLP, BiLSTM, TextCNN, build_model
+from alden.models.networks import MLP, BiLSTM, TextCNN, build_model
 
 VOCAB = 40
 

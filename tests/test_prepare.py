@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alden.datasets import Dataset
+from alden.data.datasets import Dataset
+from alden.data.pool import Pool
+from alden.data.prepare import prepare, prepare_unlabeled, seed_set, split_indices
+from alden.data.text import UNK_ID, train_word2vec
 from alden.errors import DataError
-from alden.pool import Pool
-from alden.prepare import prepare, prepare_unlabeled, seed_set, split_indices
-from alden.text import UNK_ID, train_word2vec
 
 
 @pytest.fixture(autouse=True)
@@ -231,7 +231,7 @@ def test_prepare_rejects_bad_datasets():
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("ALDEN_DATA"), reason="ALDEN_DATA is not set")
 def test_prepare_subj_real_data():
-    from alden.datasets import load_dataset
+    from alden.data.datasets import load_dataset
 
     dataset = load_dataset("subj")
     prepared = prepare(dataset, seed=0)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from alden import project
 from alden.errors import DataError, ProjectError
+from alden.project import store as project
 
 
 def make(folder: Path, n: int = 10, classes=("neg", "pos")) -> Path:
@@ -174,7 +174,7 @@ def test_sigkill_in_the_middle_of_a_write_keeps_all_or_none(tmp_path):
     # The writer announces when half its rows are inside the open transaction, then stalls.
     proc = run_python(f"""
         import sys, time
-        from alden import project
+        from alden.project import store as project
         conn = project.connect({str(folder)!r})
         def entries():
             for i in range(2000):
@@ -201,7 +201,7 @@ def test_two_processes_writing_at_once(tmp_path):
     go = tmp_path / "go"
     writer = """
         import os, time
-        from alden import project
+        from alden.project import store as project
         conn = project.connect({folder!r})
         while not os.path.exists({go!r}):  # start both at once, so their writes interleave
             time.sleep(0.01)

@@ -16,10 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alden import project as store
-from alden import project_data, project_predict, project_query, project_status
 from alden.cli import main
 from alden.errors import DataError, ProjectError
+from alden.project import predict as project_predict
+from alden.project import query as project_query
+from alden.project import status as project_status
+from alden.project import store
+from alden.project import workspace as project_data
 
 GOOD = ["good", "great", "lovely", "superb", "fine", "warm", "bright"]
 BAD = ["bad", "awful", "dull", "poor", "weak", "cold", "grim"]

@@ -1,4 +1,4 @@
-"""The batched quantities of alden.quantities against slow, obvious per-sample computations."""
+"""alden.models.quantities against slow, obvious per-sample computations."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alden import quantities as q
 from alden.errors import AldenError, DataError
+from alden.models import quantities as q
 
 VOCAB, DIM, MAX_LEN = 30, 6, 9
 
@@ -374,7 +374,7 @@ def test_mc_dropout_repeats_with_a_seed_and_varies_across_passes(kind, n_classes
 
 @pytest.mark.parametrize("name", ["cnn", "bilstm"])
 def test_mc_dropout_runs_text_features_once_with_the_full_passes_masks(name):
-    from alden.models import build_model
+    from alden.models.networks import build_model
 
     torch.manual_seed(0)
     model = build_model(name, n_classes=3, vocab_size=50)
@@ -485,7 +485,7 @@ def test_bad_input_gets_clear_errors():
 # ---------------------------------------- the project's real models (small sizes)
 
 def real_model(name: str, n_classes: int, seed: int = 0, **options) -> nn.Module:
-    models = pytest.importorskip("alden.models")
+    models = pytest.importorskip("alden.models.networks")
     torch.manual_seed(seed)
     if name == "mlp":
         return models.build_model("mlp", n_classes=n_classes, n_features=5,

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alden import report, run_files
 from alden.cli import main
 from alden.errors import AldenError
-from alden.run_files import INVOCATIONS, RESULTS, RUN_FIELDS, TIMINGS
-from alden.simulation import Protocol
+from alden.experiments import report, run_files
+from alden.experiments.run_files import INVOCATIONS, RESULTS, RUN_FIELDS, TIMINGS
+from alden.experiments.simulation import Protocol
 
 FRACTIONS = [0.02 * (r + 1) for r in range(25)]
 
@@ -244,7 +244,7 @@ def test_bad_published_file_names_the_line_and_writes_nothing(tmp_path, content,
 
 
 def test_demo_runs_its_grid_writes_the_report_and_says_where(tmp_path, monkeypatch, capsys):
-    from alden import demo
+    from alden.experiments import demo
 
     monkeypatch.setattr(demo, "DATASET", "wine")  # the demo's plumbing on a 2-second grid
     monkeypatch.setattr(demo, "MODEL", "mlp")

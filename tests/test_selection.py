@@ -10,9 +10,9 @@ import scipy.stats
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alden import selection
 from alden.errors import AldenError
-from alden.selection import (
+from alden.kernels import selection
+from alden.kernels.selection import (
     alden_greedy,
     alden_greedy_picks,
     bald,

@@ -6,16 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from alden.data.pool import Pool
 from alden.errors import AldenError
-from alden.pool import Pool
-from alden.selection import (
+from alden.kernels.selection import (
     alden_greedy_picks,
     entropy,
     kcenter_greedy_picks,
     kmeans_pp,
     margin,
 )
-from alden.strategies import (
+from alden.strategies.catalog import (
     STRATEGIES,
     Alden,
     Bald,
@@ -315,7 +315,7 @@ def test_selection_checks_lengths():
 @pytest.mark.parametrize("kind,model", [("text", "cnn"), ("text", "bilstm"),
                                         ("tabular", "mlp")])
 def test_every_strategy_with_the_real_learner(kind, model):
-    learner_mod = pytest.importorskip("alden.learner")
+    learner_mod = pytest.importorskip("alden.models.learner")
     rng = np.random.default_rng(0)
     if kind == "text":
         pool = text_pool(n=40, labeled=5)

@@ -11,10 +11,9 @@ from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from alden.datasets import load_dataset
-from alden.download import Remote
-from alden.errors import DataError
-from alden.tabular import (
+from alden.data.datasets import load_dataset
+from alden.data.download import Remote
+from alden.data.tabular import (
     TABLES,
     Table,
     TableSpec,
@@ -25,6 +24,7 @@ from alden.tabular import (
     read_delimited,
     read_table_spec,
 )
+from alden.errors import DataError
 
 
 def table(header: list[str], rows: list[list[str]]) -> Table:

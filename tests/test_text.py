@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alden import text
-from alden.text import (
+from alden.data import text
+from alden.data.text import (
     PAD_ID,
     UNK_ID,
     Vocab,
@@ -224,7 +224,7 @@ def test_word2vec_is_the_same_in_another_process(tmp_path):
     import subprocess
     import sys
 
-    script = ("import json, sys, numpy as np; from alden.text import train_word2vec; "
+    script = ("import json, sys, numpy as np; from alden.data.text import train_word2vec; "
               "corpus = json.load(open(sys.argv[1])); "
               "v = train_word2vec(corpus, seed=7, dim=8, epochs=2, cache=False); "
               "np.save(sys.argv[2], v.vectors); json.dump(v.words, open(sys.argv[3], 'w'))")

@@ -6,11 +6,13 @@ import argparse
 import importlib
 import sys
 
-from .errors import AldenError
+from alden.errors import AldenError
 
 # Each module here defines register_cli(subparsers); every parser it adds sets
 # `func=handler`, with handler(args) -> int (the exit status).
-COMMAND_MODULES: tuple[str, ...] = ("benchmark", "report", "demo", "project_cli", "figure1")
+COMMAND_MODULES: tuple[str, ...] = (
+    "experiments.benchmark", "experiments.report", "experiments.demo", "project.cli",
+    "experiments.figure1")
 
 
 def build_parser() -> argparse.ArgumentParser:

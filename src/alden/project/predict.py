@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from . import project as store
-from .errors import AldenError
-from .project_data import (
+from alden.errors import AldenError
+from alden.project import store
+from alden.project.workspace import (
     ProjectData,
     check_model,
     load_model,
@@ -72,7 +72,7 @@ def predict(folder: str | Path, data_file: str | Path, *, text_column: str | Non
 def encode_new(data: ProjectData, path: Path, *, text_column: str | None = None,
                id_column: str | None = None) -> tuple[list[str], np.ndarray]:
     """Encode another file the way the project's pool was encoded (its vocabulary or scaler)."""
-    from .datasets import read_user_table, table_dataset, text_dataset
+    from alden.data.datasets import read_user_table, table_dataset, text_dataset
 
     settings = data.settings
     id_column = id_column if id_column is not None else settings["id_column"]
@@ -80,13 +80,13 @@ def encode_new(data: ProjectData, path: Path, *, text_column: str | None = None,
     if id_column is not None and id_column not in table.header:
         id_column = None  # ids from line numbers then
     if data.kind == "text":
-        from .text import Vocab, tokenize_texts
+        from alden.data.text import Vocab, tokenize_texts
 
         dataset = text_dataset(table, text_column or settings["text_column"], None, id_column,
                                None)
         vocab = Vocab(tuple(settings["vocab"]))
         return dataset.ids, vocab.encode(tokenize_texts(dataset.texts, settings["tokenized"]))
-    from .tabular import Table
+    from alden.data.tabular import Table
 
     target = settings["target_column"]
     if target in table.header:  # the target is not a feature: drop its column

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError, ProjectError
+from alden.errors import DataError, ProjectError
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x616C646E  # "aldn": tells an alden project from any other SQLite file

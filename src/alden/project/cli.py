@@ -16,12 +16,12 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-from .atomic import write_atomic
-from .errors import AldenError
-from .project_data import init_project
-from .project_predict import predict
-from .project_query import query, teach_file
-from .project_status import status
+from alden.atomic import write_atomic
+from alden.errors import AldenError
+from alden.project.predict import predict
+from alden.project.query import query, teach_file
+from alden.project.status import status
+from alden.project.workspace import init_project
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -151,7 +151,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_label(args: argparse.Namespace) -> int:
     """`alden label`: label the next batch at the terminal."""
     _use_threads(args)
-    from .labeler import run
+    from alden.project.labeler import run
 
     return run(args.project, batch=args.batch, strategy=args.strategy, model=args.model,
                who=args.who)

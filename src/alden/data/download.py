@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import DataError
+from alden.errors import DataError
 
 CORNELL_URL = "http://www.cs.cornell.edu/people/pabo/movie-review-data/"
 UCI_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/"

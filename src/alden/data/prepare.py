@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from .datasets import Dataset
-from .errors import DataError
-from .pool import Pool
-from .text import Vocab, embedding_matrix, tokenize_texts, train_word2vec
+from alden.data.datasets import Dataset
+from alden.data.pool import Pool
+from alden.data.text import Vocab, embedding_matrix, tokenize_texts, train_word2vec
+from alden.errors import DataError
 
 _SEED_MAX = 2**32 - 1  # scikit-learn's random_state takes ints in [0, 2**32 - 1]
 
@@ -208,7 +208,7 @@ def _encode(dataset: Dataset, seed: int, train: np.ndarray, val: np.ndarray,
     if dataset.kind == "tabular":
         if dataset.features is None:
             raise DataError(f"tabular data set {dataset.name!r} has no features")
-        from .tabular import make_preprocessor
+        from alden.data.tabular import make_preprocessor
 
         features = np.asarray(dataset.features, dtype=np.float64)
         preprocessor = make_preprocessor().fit(features[train])

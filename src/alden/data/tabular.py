@@ -18,8 +18,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .download import UCI_URL, Remote
-from .errors import DataError
+from alden.data.download import UCI_URL, Remote
+from alden.errors import DataError
 
 # Cells that mean "no value" in a user's file (compared lower-cased, stripped).
 MISSING = frozenset({"", "?", "na", "n/a", "nan", "null", "none"})

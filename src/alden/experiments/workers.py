@@ -7,8 +7,8 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-from .errors import AldenError
-from .simulation import RunSpec
+from alden.errors import AldenError
+from alden.experiments.simulation import RunSpec
 
 # A run function takes a spec and an optional per-round callback and returns the run's
 # (records, timings); the real one is simulation.run_one, tests pass small fakes.

@@ -13,8 +13,8 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .atomic import write_atomic
-from .errors import AldenError, DataError
+from alden.atomic import write_atomic
+from alden.errors import AldenError, DataError
 
 RESULTS = "results.jsonl"  # one record per round; deterministic, byte-identical on repeats
 TIMINGS = "timings.jsonl"  # the same keys with the seconds spent; varies from run to run

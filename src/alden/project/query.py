@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from . import project as store
-from .atomic import write_atomic
-from .errors import AldenError
-from .project_data import (
+from alden.atomic import write_atomic
+from alden.errors import AldenError
+from alden.project import store
+from alden.project.workspace import (
     ProjectData,
     check_model,
     display_text,
@@ -71,7 +71,7 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     data = read_project(conn, folder)
     settings = data.settings
     model = check_model(data.kind, model or settings["model"])
-    from .strategies import strategy_from_spec, strategy_spec
+    from alden.strategies.catalog import strategy_from_spec, strategy_spec
 
     chosen = strategy_from_spec(strategy or settings["strategy"])  # bad specs fail here
     strategy = strategy_spec(chosen)
@@ -83,7 +83,7 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     cold = too_few_labels(data)
     learner = None
     if cold:
-        from .selection import kcenter_greedy_picks
+        from alden.kernels.selection import kcenter_greedy_picks
 
         features = (sentence_means(data.x, data.embeddings) if data.kind == "text"
                     else data.x.astype(np.float64))
@@ -134,7 +134,7 @@ def with_context(data: ProjectData, item: int, reason: str | None, width: int = 
     match = _REASON_WORD.match(reason or "")
     if data.kind != "text" or match is None:
         return reason
-    from .text import tokenize_texts
+    from alden.data.text import tokenize_texts
 
     word, at = match.group(1), int(match.group(2)) - 1
     tokens = tokenize_texts([data.contents[item]], data.settings["tokenized"])[0]

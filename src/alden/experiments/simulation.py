@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import AldenError
+from alden.errors import AldenError
 
 
 @dataclass(frozen=True)
@@ -177,15 +177,15 @@ def _check_picks(picked: np.ndarray, pool, n: int, strategy) -> None:
 @functools.lru_cache(maxsize=4)
 def prepared_data(dataset: str, data_dir: str | None, seed: int, split: tuple):
     """The encoded data set and split for (dataset, seed), reused by the runs of a process."""
-    from .datasets import load_dataset
-    from .prepare import prepare
+    from alden.data.datasets import load_dataset
+    from alden.data.prepare import prepare
 
     return prepare(load_dataset(dataset, data_dir), seed, fractions=split)
 
 
 def train_config(train: dict):
     """``TrainConfig()`` with the overrides ``train``, each checked by name and type."""
-    from .learner import TrainConfig
+    from alden.models.learner import TrainConfig
 
     default = TrainConfig()
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -204,7 +204,7 @@ def train_config(train: dict):
 
 def learner_factory(prepared, model: str, train: dict) -> Callable[[], object]:
     """A function making an untrained learner for ``prepared`` with TrainConfig ``train``."""
-    from .learner import Learner
+    from alden.models.learner import Learner
 
     config = train_config(train)
     n_classes = len(prepared.classes)
@@ -218,8 +218,8 @@ def learner_factory(prepared, model: str, train: dict) -> Callable[[], object]:
 def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
             ) -> tuple[list[dict], list[dict]]:
     """Run ``spec`` with the real data, learner and strategy: (records, timings) per round."""
-    from .prepare import seed_set
-    from .strategies import strategy_from_spec
+    from alden.data.prepare import seed_set
+    from alden.strategies.catalog import strategy_from_spec
 
     protocol = spec.protocol
     prepared = prepared_data(spec.dataset, spec.data_dir, spec.seed, tuple(protocol.split))

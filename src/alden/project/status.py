@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from . import project as store
-from .atomic import replacing
-from .project_data import MIN_LABELS, ProjectData, check_model, read_project, train
+from alden.atomic import replacing
+from alden.project import store
+from alden.project.workspace import MIN_LABELS, ProjectData, check_model, read_project, train
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 from sklearn import datasets as sklearn_datasets
 
-from . import download as dl
-from .download import CORNELL_URL, Remote
-from .errors import DataError
-from .tabular import (
+from alden.data import download as dl
+from alden.data.download import CORNELL_URL, Remote
+from alden.data.tabular import (
     TABLES,
     Table,
     decode_file,
@@ -23,6 +22,7 @@ from .tabular import (
     read_delimited,
     read_table_spec,
 )
+from alden.errors import DataError
 
 DATA_ENV = "ALDEN_DATA"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import replacing, write_atomic
-from .errors import AldenError
+from alden.atomic import replacing, write_atomic
+from alden.errors import AldenError
 
 REPRESENTATIONS = ("coreset", "badge", "interpretations")
 TITLES = {"coreset": "CORESET (last hidden layer)", "badge": "BADGE (gradient embedding)",
@@ -41,7 +41,7 @@ def figure1(seed: int = 0, output: str = "logits", n: int = 2000) -> dict:
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
 
-    from .learner import Learner
+    from alden.models.learner import Learner
 
     if output not in ("proba", "logits"):
         raise AldenError(f"--output must be 'proba' or 'logits', got {output!r}")

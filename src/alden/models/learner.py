@@ -3,7 +3,7 @@
 Training is Adam on mini-batches; text batches hold sentences of similar length, cut to
 their longest sentence, so no work is spent on pads. Early stopping watches the validation
 split and restores the best weights. Same seed, same machine: same weights (on CPU).
-The per-sample quantities live in ``alden.quantities``; the methods here only delegate.
+The per-sample quantities live in ``alden.models.quantities``; the methods here only delegate.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from alden import quantities
 from alden.atomic import replacing
 from alden.errors import AldenError, DataError
-from alden.models import TEXT_MODELS, build_model, model_config
-from alden.quantities import token_lengths
+from alden.models import quantities
+from alden.models.networks import TEXT_MODELS, build_model, model_config
+from alden.models.quantities import token_lengths
 
 FORMAT = "alden-learner"
 FORMAT_VERSION = 1

@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from . import project as store
-from .errors import AldenError
-from .project_data import display_text, read_project, user_name
-from .project_query import query
+from alden.errors import AldenError
+from alden.project import store
+from alden.project.query import query
+from alden.project.workspace import display_text, read_project, user_name
 
 
 class Keys:

@@ -2,7 +2,7 @@
 
 A project is a folder::
 
-    PROJECT/project.db          items, classes, labels, rounds, settings (alden.project)
+    PROJECT/project.db          items, classes, labels, rounds, settings (alden.project.store)
     PROJECT/encoding/x.npy      the pool encoded for the models (token ids or scaled features)
     PROJECT/encoding/embeddings.npy   word2vec vectors of the vocabulary (text projects)
     PROJECT/models/*.pt         trained models (Learner.save: weights and JSON, no pickle)
@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse
 
-from . import project as store
-from .errors import AldenError, ProjectError
-from .pool import Pool
+from alden.data.pool import Pool
+from alden.errors import AldenError, ProjectError
+from alden.project import store
 
 if TYPE_CHECKING:
-    from .learner import Learner
+    from alden.models.learner import Learner
 
 MIN_LABELS = 10  # below this many labels (or with one class) a query starts cold
 DEFAULT_MODEL = {"text": "cnn", "tabular": "mlp"}
@@ -71,8 +71,8 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
     The folder appears whole or not at all. Labels may come from ``label_column`` of the
     data file or from ``labels_file`` (id, label); ``classes`` fixes the class list up front.
     """
-    from .datasets import load_dataset, read_user_table
-    from .prepare import prepare_unlabeled
+    from alden.data.datasets import load_dataset, read_user_table
+    from alden.data.prepare import prepare_unlabeled
 
     data = Path(data)
     store.check_new_folder(folder)  # before the slow part, not after it
@@ -202,7 +202,7 @@ def check_model(kind: str, model: str) -> str:
 def train(data: ProjectData, model: str, seed: int, items: np.ndarray | None = None
           ) -> Learner:
     """A Learner trained from scratch on the labeled items (or the given subset of them)."""
-    from .learner import Learner
+    from alden.models.learner import Learner
 
     items = np.asarray(data.labels.items if items is None else items, dtype=np.int64)
     y = np.asarray(data.labels.labels, dtype=np.int64)[
@@ -247,7 +247,7 @@ def save_model(conn: sqlite3.Connection, data: ProjectData, learner: Learner, mo
 
 def load_model(path: Path) -> Learner:
     """Load a saved model without unpickling anything; refuse any other file."""
-    from .learner import Learner
+    from alden.models.learner import Learner
 
     try:
         return Learner.load(path)

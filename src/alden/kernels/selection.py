@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
-from .errors import AldenError
+from alden.errors import AldenError
 
 _BLOCK = 1 << 21  # numbers per temporary block (16 MiB of float64)
 

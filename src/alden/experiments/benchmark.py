@@ -16,8 +16,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import AldenError
-from .run_files import (
+from alden.errors import AldenError
+from alden.experiments.run_files import (
     INVOCATIONS,
     RESULTS,
     TIMINGS,
@@ -28,8 +28,8 @@ from .run_files import (
     read_repaired,
     write_options,
 )
-from .simulation import Protocol, RunSpec, round_count, run_one, train_config
-from .workers import RunFn, run_locally, run_on_ray
+from alden.experiments.simulation import Protocol, RunSpec, round_count, run_one, train_config
+from alden.experiments.workers import RunFn, run_locally, run_on_ray
 
 MODELS = ("cnn", "bilstm", "mlp")
 PAPER_DATASETS = ("subj", "mr")
@@ -49,8 +49,13 @@ def check_names(datasets: Iterable[str], models: Iterable[str], strategies: Iter
                 data_dir: str | None = None) -> None:
     """Fail before any run on an unknown or unfitting model, strategy or dataset, listing
     the valid ones."""
-    from .datasets import load_dataset
-    from .strategies import STRATEGIES, parse_strategy, strategies_for, strategy_from_spec
+    from alden.data.datasets import load_dataset
+    from alden.strategies.catalog import (
+        STRATEGIES,
+        parse_strategy,
+        strategies_for,
+        strategy_from_spec,
+    )
 
     for name in models:
         if name not in MODELS:
@@ -229,7 +234,7 @@ def _benchmark_command(args: argparse.Namespace) -> int:
     models = args.model or list(PAPER_MODELS)
     strategies = args.strategy or list(PAPER_STRATEGIES)
     check_names(datasets, models, strategies, args.data_dir)
-    from .strategies import canonical_strategy
+    from alden.strategies.catalog import canonical_strategy
     strategies = list(dict.fromkeys(canonical_strategy(s) for s in strategies))
     protocol = protocol_from_args(args)
     train_config(dict(protocol.train))  # bad training options fail before any run

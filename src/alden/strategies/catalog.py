@@ -3,7 +3,7 @@
 Every strategy has one signature, ``select(learner, pool, n, rng) -> Selection``, and reads
 the model only through the Learner methods of docs/architecture.md, so the runner, the CLI
 and the labeling project know nothing about any particular strategy. The math lives in
-``alden.selection``.
+``alden.kernels.selection``.
 
 References: ALDEN: Liu et al., CIKM 2021. DAMI: Liu et al., arXiv 2020. BALD: Houlsby et al.
 2011, Gal et al. 2017. CORESET: Sener & Savarese, ICLR 2018. BADGE: Ash et al., ICLR 2020.
@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import AldenError
-from .pool import Pool
-from .selection import (
+from alden.data.pool import Pool
+from alden.errors import AldenError
+from alden.kernels.selection import (
     alden_greedy_picks,
     bald,
     entropy,

@@ -16,10 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import replacing, write_atomic
-from .errors import AldenError
-from .run_files import (INVOCATIONS, OPTIONS, RESULTS, TIMINGS, finished_runs, read_lines,
-                        run_key)
+from alden.atomic import replacing, write_atomic
+from alden.errors import AldenError
+from alden.experiments.run_files import (
+    INVOCATIONS,
+    OPTIONS,
+    RESULTS,
+    TIMINGS,
+    finished_runs,
+    read_lines,
+    run_key,
+)
 
 # Display order: the paper's Table 1 order, then the extra baselines; others alphabetically.
 STRATEGY_ORDER = ("random", "entropy", "margin", "least_confidence", "egl", "egl_word", "bald",

@@ -12,10 +12,10 @@ import argparse
 import time
 from pathlib import Path
 
-from .benchmark import check_names, make_grid, run_benchmark
-from .report import write_report
-from .run_files import RESULTS
-from .simulation import Protocol
+from alden.experiments.benchmark import check_names, make_grid, run_benchmark
+from alden.experiments.report import write_report
+from alden.experiments.run_files import RESULTS
+from alden.experiments.simulation import Protocol
 
 DATASET = "subj"
 MODEL = "cnn"
