@@ -26,7 +26,7 @@ import torch
 from alden.data.prepare import seed_set
 from alden.experiments import simulation
 from alden.models.learner import Learner
-from alden.strategies.catalog import get_strategy
+from alden.strategies import get_strategy
 
 PAPER = ("random", "egl_word", "bald", "coreset", "badge", "alden")
 

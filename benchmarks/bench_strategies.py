@@ -31,9 +31,9 @@ import torch
 from alden.data.datasets import load_dataset
 from alden.data.pool import Pool
 from alden.data.prepare import prepare
-from alden.kernels.selection import alden_greedy_picks
+from alden.kernels import alden_greedy_picks
 from alden.models.learner import Learner, TrainConfig
-from alden.strategies.catalog import get_strategy, strategies_for
+from alden.strategies import get_strategy, strategies_for
 
 
 class TimedLearner:

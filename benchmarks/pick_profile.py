@@ -22,7 +22,7 @@ import torch
 
 from alden.data.prepare import seed_set
 from alden.experiments import simulation
-from alden.strategies.catalog import strategy_from_spec
+from alden.strategies import strategy_from_spec
 
 PAPER = ("random", "egl_word", "bald", "coreset", "badge", "alden")
 

@@ -14,6 +14,7 @@ import pytest
 
 from alden.errors import DataError, ProjectError
 from alden.project import store as project
+from alden.project import teach as teach_mod
 
 
 def make(folder: Path, n: int = 10, classes=("neg", "pos")) -> Path:
@@ -244,10 +245,10 @@ def test_read_label_files_of_every_format(tmp_path):
             {"result": [{"value": {"choices": ["neg"]}}]}]}]
         """)
     for path in (csv_file, tsv_file, jsonl, studio):
-        rows = project.read_label_file(path)
+        rows = teach_mod.read_label_file(path)
         assert [(r.id, r.label) for r in rows] == want, path
-    assert [r.where for r in project.read_label_file(csv_file)] == ["line 2", "line 4"]
-    assert [r.where for r in project.read_label_file(studio)] == ["task 1", "task 2"]
+    assert [r.where for r in teach_mod.read_label_file(csv_file)] == ["line 2", "line 4"]
+    assert [r.where for r in teach_mod.read_label_file(studio)] == ["task 1", "task 2"]
 
 
 @pytest.mark.parametrize(("name", "content", "message"), [
@@ -259,18 +260,18 @@ def test_read_label_files_of_every_format(tmp_path):
 ])
 def test_bad_label_files_say_where(tmp_path, name, content, message):
     with pytest.raises(DataError, match=message):
-        project.read_label_file(write(tmp_path / name, content))
+        teach_mod.read_label_file(write(tmp_path / name, content))
 
 
 def test_undecodable_label_file_names_the_line(tmp_path):
     path = tmp_path / "x.csv"
     path.write_bytes(b"id,label\nid1,pos\nid2,n\xe9g\n")
     with pytest.raises(DataError, match=r"x.csv, line 3: not UTF-8"):
-        project.read_label_file(path)
+        teach_mod.read_label_file(path)
 
 
 def teach_file(conn, path, **kwargs):
-    return project.teach(conn, project.read_label_file(path), source=f"teach {path.name}",
+    return teach_mod.teach(conn, teach_mod.read_label_file(path), source=f"teach {path.name}",
                          who="tester", **kwargs)
 
 

@@ -17,12 +17,14 @@ import numpy as np
 import pytest
 
 from alden.cli import main
-from alden.errors import DataError, ProjectError
+from alden.errors import AldenError, DataError, ProjectError
 from alden.project import predict as project_predict
 from alden.project import query as project_query
 from alden.project import status as project_status
 from alden.project import store
 from alden.project import workspace as project_data
+from alden.project.teach import teach_file
+from alden.strategies import Reason
 
 GOOD = ["good", "great", "lovely", "superb", "fine", "warm", "bright"]
 BAD = ["bad", "awful", "dull", "poor", "weak", "cold", "grim"]
@@ -200,7 +202,7 @@ def test_rounds_of_query_and_teach(proj, tmp_path, capsys):
     rows = list(csv.DictReader(open(result.files[0], encoding="utf-8")))
     assert all(r["predicted"] in ("neg", "pos") and 0.5 <= float(r["confidence"]) <= 1
                for r in rows)
-    assert all(r["reason"].startswith("word ") for r in rows)  # ALDEN names its word...
+    assert all(r["reason"].startswith("'") for r in rows)  # ALDEN names its word...
     assert all('; in "' in r["reason"] and "[" in r["reason"] for r in rows)  # in context
     labeled = {store.item_ids(store.connect(folder))[i] for i in labels_of(folder)}
     assert not labeled & {r["id"] for r in rows}
@@ -213,13 +215,22 @@ def test_query_takes_a_strategy_variant_and_refuses_a_bad_one(proj, tmp_path, ca
     folder, truth, _ = proj
     project_query.query(folder, 12)
     answered = answer(folder / "batches" / "round-0001.csv", truth, tmp_path / "a1.csv")
-    project_query.teach_file(folder, answered)
+    teach_file(folder, answered)
     assert main(["query", str(folder), "--k", "3", "--strategy", "alden:output=grad"]) == 2
     assert "strategy 'alden:output=grad': output must be one of" in capsys.readouterr().err
     assert len(store.rounds(store.connect(folder))) == 1  # nothing recorded
-    result = project_query.query(folder, 3, strategy="alden:output=proba")
-    assert result.strategy == "alden:output=proba" and len(result.files) >= 1
-    assert project_query.query(folder, 3, strategy="alden:output=logits").strategy == "alden"
+    result = project_query.query(folder, 3, strategy="alden:output=logits")
+    assert result.strategy == "alden:output=logits" and len(result.files) >= 1
+    assert project_query.query(folder, 3, strategy="alden:output=proba").strategy == "alden"
+
+
+def test_query_refuses_a_strategy_for_the_other_kind_before_training(proj, monkeypatch, capsys):
+    folder, _, _ = proj
+    monkeypatch.setattr(project_query, "too_few_labels", lambda data: None)  # would train
+    monkeypatch.setattr(project_query, "train", lambda *a, **k: pytest.fail("trained"))
+    assert main(["query", str(folder), "--k", "3", "--strategy", "dami"]) == 2
+    assert "strategy 'dami'" in capsys.readouterr().err and "tables only" in \
+        str(pytest.raises(AldenError, project_query.query, folder, 3, strategy="dami").value)
 
 
 def test_label_studio_export_can_be_taught_back(proj, tmp_path):
@@ -232,7 +243,7 @@ def test_label_studio_export_can_be_taught_back(proj, tmp_path):
                                                 "choices": [truth[task["data"]["id"]]]}}]}]
     export = tmp_path / "export.json"
     export.write_text(json.dumps(tasks))
-    taught = project_query.teach_file(folder, export)
+    taught = teach_file(folder, export)
     assert taught.change.added == 4 and len(labels_of(folder)) == 4
 
 
@@ -253,7 +264,7 @@ def test_teach_bad_rows_write_nothing(proj, tmp_path, capsys):
 
 def teach_all(folder: Path, truth: dict[str, str], ids, tmp_path: Path, name="t.csv"):
     path = write_csv(tmp_path / name, ["id", "label"], [[i, truth[i]] for i in ids])
-    return project_query.teach_file(folder, path)
+    return teach_file(folder, path)
 
 
 def test_status_counts_cross_validation_and_curve(proj, tmp_path, capsys, monkeypatch):
@@ -365,7 +376,10 @@ def test_tabular_project(tmp_path):
     assert store.item_contents(conn)[0] == {"size": rows[0][1], "colour": "red",
                                             "noise": rows[0][3]}
     first = project_query.query(tmp_path / "p", 10)
-    assert first.cold_start and "row" in first.picks[0].reason
+    assert first.cold_start and first.picks[0].reason.kind == "cold_start"
+    assert "the row nearest" in project_query.reason_text(
+        project_data.read_project(conn, tmp_path / "p"), first.picks[0].item,
+        first.picks[0].reason)
     truth = {r[0]: r[4] for r in rows}
     teach_all(tmp_path / "p", truth, [r[0] for r in rows[:20]], tmp_path)
     second = project_query.query(tmp_path / "p", 5)
@@ -416,7 +430,7 @@ def test_sigkill_during_teach_writes_all_or_nothing(tmp_path):
     assert store.integrity_check(conn) == "ok"
     assert len(store.labels(conn)) in (0, n)  # all of the batch or none of it
     conn.close()
-    result = project_query.teach_file(tmp_path / "p", labels)  # and teaching again completes it
+    result = teach_file(tmp_path / "p", labels)  # and teaching again completes it
     assert result.change.added + result.change.unchanged == n
 
 
@@ -442,7 +456,7 @@ def test_two_teach_commands_at_once(tmp_path):
 def test_errors_are_data_errors_without_tracebacks(proj, tmp_path):
     folder, _, _ = proj
     with pytest.raises(DataError, match="no such file"):
-        project_query.teach_file(folder, tmp_path / "missing.csv")
+        teach_file(folder, tmp_path / "missing.csv")
     with pytest.raises(ProjectError, match="no such project folder"):
         project_query.query(tmp_path / "nope", 3)
 
@@ -452,14 +466,19 @@ def test_reason_shows_the_word_in_its_sentence():
         Path("."), {"kind": "text", "tokenized": False}, ["a", "b"],
         ["One two three four five six seven eight nine ten eleven twelve.", "Just, this."],
         ("neg", "pos"), np.zeros((2, 3), dtype=np.int64), None, store.Labels((), (), ()))
-    reason = 'word "nine" (position 9): interpretation 0.5 from the nearest labeled "nine"'
-    assert project_query.with_context(data, 0, reason) == (
-        f'{reason}; in "... three four five six seven eight [nine] ten eleven twelve ."')
-    assert project_query.with_context(data, 1, 'word "," (position 2): x') == \
-        'word "," (position 2): x; in "just [,] this ."'
-    assert project_query.with_context(data, 1, 'word "that" (position 2): x') == \
-        'word "that" (position 2): x'  # not the word at that position: left as it is
-    assert project_query.with_context(data, 1, "entropy 0.69") == "entropy 0.69"
+    nine = Reason("alden", 0.5, word="nine", position=8, compared_word="nine")
+    assert project_query.reason_text(data, 0, nine) == (
+        "'nine' (word 9) is used here unlike anywhere it is labeled (interpretation distance "
+        '0.5); in "... three four five six seven eight [nine] ten eleven twelve ."')
+    comma = Reason("alden", 0.25, word=",", position=1, compared_word="and")
+    assert project_query.reason_text(data, 1, comma) == (
+        "',' (word 2) is in no labeled item; it is used here unlike the nearest labeled "
+        "word, 'and' (interpretation distance 0.25); in \"just [,] this .\"")
+    that = Reason("alden", 0.25, word="that", position=1, compared_word="that")
+    assert "in \"" not in project_query.reason_text(data, 1, that)  # not the word there
+    entropy = Reason("entropy", 0.69, proba=(0.5, 0.5))
+    assert project_query.reason_text(data, 1, entropy) == "entropy 0.69 (p(neg)=0.50, p(pos)=0.50)"
+    assert project_query.reason_text(data, 1, "an old reason") == "an old reason"
 
 
 def test_two_queries_at_once_get_their_own_rounds(proj):

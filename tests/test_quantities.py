@@ -10,6 +10,7 @@ from torch import nn
 
 from alden.errors import AldenError, DataError
 from alden.models import quantities as q
+from alden.models.outputs import OUTPUTS
 
 VOCAB, DIM, MAX_LEN = 30, 6, 9
 
@@ -262,7 +263,7 @@ def test_egl_input_matches_per_sample_per_class_backward(n_classes):
     np.testing.assert_allclose(got, ref_egl_input(model, x), rtol=1e-4, atol=1e-7)
 
 
-@pytest.mark.parametrize("output", q.OUTPUTS)
+@pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("n_classes", CLASSES)
 def test_token_interpretations_match_per_sample_autograd(n_classes, output):
     model, x = text_model(n_classes), token_ids(21)
@@ -289,7 +290,7 @@ def test_flat_interpretations_agree_with_the_list():
                                    atol=1e-7)
 
 
-@pytest.mark.parametrize("output", q.OUTPUTS)
+@pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("n_classes", CLASSES)
 def test_input_jacobian_matches_finite_differences(n_classes, output):
     model, x = mlp_model(n_classes).double(), features(9).astype(np.float64)
@@ -510,7 +511,7 @@ def test_real_text_models_against_per_sample_references(name, n_classes):
                                ref_badge(model, x), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(q.egl_word_scores(model, wide, batch_size=4),
                                ref_egl_word(model, x), rtol=1e-4, atol=1e-7)
-    for output in q.OUTPUTS:
+    for output in OUTPUTS:
         got = q.token_interpretations(model, wide, output, batch_size=4)
         for g, e in zip(got, ref_interpretations(model, x, output), strict=True):
             np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-6)
@@ -533,6 +534,6 @@ def test_real_mlp_against_references(n_classes):
     np.testing.assert_array_equal(a, q.predict_proba_mc(model, x, T=4, seed=1))
     assert not np.allclose(a[0], a[1])
     double, x64 = model.double(), x.astype(np.float64)
-    for output in q.OUTPUTS:
+    for output in OUTPUTS:
         np.testing.assert_allclose(q.input_jacobian(double, x64, output, batch_size=4),
                                    ref_jacobian_fd(double, x64, output), rtol=1e-6, atol=1e-8)

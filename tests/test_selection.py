@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alden.errors import AldenError
-from alden.kernels import selection
-from alden.kernels.selection import (
+from alden.kernels import (
     alden_greedy,
     alden_greedy_picks,
     bald,
+    common,
     entropy,
     kcenter_greedy,
     kcenter_greedy_picks,
@@ -125,7 +125,7 @@ def alden_inputs(draw):
 @given(alden_inputs(), st.booleans())
 def test_alden_greedy_matches_brute_force(case, tiny_blocks):
     tokens, interps, emb, labeled, k = case
-    with mock.patch.object(selection, "_BLOCK", 3 if tiny_blocks else selection._BLOCK):
+    with mock.patch.object(common, "BLOCK", 3 if tiny_blocks else common.BLOCK):
         try:
             expected = brute_alden(tokens, interps, emb, labeled, k)
         except AldenError:
@@ -217,7 +217,7 @@ def test_kcenter_matches_brute_force(data):
     labeled = data.draw(st.lists(st.integers(0, n - 1), max_size=n, unique=True))
     k = data.draw(st.integers(0, n - len(labeled)))
     tiny = data.draw(st.booleans())
-    with mock.patch.object(selection, "_BLOCK", 2 if tiny else selection._BLOCK):
+    with mock.patch.object(common, "BLOCK", 2 if tiny else common.BLOCK):
         picks, dists = kcenter_greedy_picks(x, labeled, k)
     expected, expected_d = brute_kcenter(x, labeled, k)
     assert picks == expected

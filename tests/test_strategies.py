@@ -8,20 +8,22 @@ import pytest
 
 from alden.data.pool import Pool
 from alden.errors import AldenError
-from alden.kernels.selection import (
+from alden.kernels import (
     alden_greedy_picks,
     entropy,
     kcenter_greedy_picks,
     kmeans_pp,
     margin,
 )
-from alden.strategies.catalog import (
+from alden.strategies import (
     STRATEGIES,
     Alden,
     Bald,
     Dami,
+    Reason,
     Selection,
     canonical_strategy,
+    describe,
     get_strategy,
     parse_strategy,
     strategies_for,
@@ -83,15 +85,20 @@ class FakeLearner:
 
     def token_interpretations(self, x, output="proba"):
         self.calls.append(("token_interpretations", len(x), output))
-        scale = 1.0 if output == "proba" else 2.0
-        return [scale * np.sin(np.arange(len(r[r != 0]))[:, None] + self.emb[r[r != 0]]
-                                @ self.w_out) for r in x]
+        values = [np.sin(np.arange(len(r[r != 0]))[:, None] + self.emb[r[r != 0]] @ self.w_out)
+                  for r in x]
+        if output == "proba":  # not a uniform scale of the logits' values: picks differ
+            values = [np.tanh(3.0 * v) * (1.0 + np.arange(len(v)))[:, None] for v in values]
+        return values
 
     def input_jacobian(self, x, output="proba"):
         self.calls.append(("input_jacobian", len(x), output))
         active = (x @ self.w_in > 0).astype(float)  # ReLU pattern: the linear region
         jac = np.einsum("nh,fh,hc->ncf", active, self.w_in, self.w_out)
-        return jac.reshape(len(x), -1) * (1.0 if output == "proba" else 2.0)
+        jac = jac.reshape(len(x), -1)
+        if output == "proba":  # a per-row factor, as a softmax's slope: not a uniform scale
+            jac = jac / (1.0 + np.abs(x).sum(axis=1, keepdims=True) ** 2)
+        return jac
 
     def word_embeddings(self):
         return self.emb
@@ -162,7 +169,7 @@ def test_text_only_strategies_refuse_tables(name):
 @pytest.mark.parametrize("name", sorted(set(STRATEGIES) - set(strategies_for("text"))))
 def test_tabular_only_strategies_refuse_text(name):
     learner, pool = make("text")
-    with pytest.raises(AldenError, match="tabular pools only"):
+    with pytest.raises(AldenError, match="works on tables only"):
         get_strategy(name).select(learner, pool, 3, np.random.default_rng(0))
 
 
@@ -177,7 +184,9 @@ def test_entropy_and_margin_rank_only_the_unlabeled():
     h = entropy(learner.predict_proba(pool.x[unlabeled]))
     assert list(sel.indices) == unlabeled[np.argsort(-h, kind="stable")[:5]].tolist()
     np.testing.assert_allclose(sel.scores, np.sort(h)[::-1][:5])
-    assert sel.reasons[0].startswith(f"entropy {sel.scores[0]:.2f} (p(")
+    top = unlabeled[np.argsort(-h, kind="stable")[0]]
+    assert sel.reasons[0].kind == "entropy" and sel.reasons[0].score == sel.scores[0]
+    np.testing.assert_allclose(sel.reasons[0].proba, learner.predict_proba(pool.x[[top]])[0])
 
     m = margin(learner.predict_proba(pool.x[unlabeled]))
     sel = get_strategy("margin").select(learner, pool, 5, np.random.default_rng(0))
@@ -194,8 +203,26 @@ def test_alden_wires_interpretations_embeddings_and_labeled_set():
     assert list(sel.indices) == [p.index for p in picks]
     assert list(sel.scores) == [p.diversity for p in picks]
     first = picks[0]
-    assert f'word "{VOCAB[first.word]}" (position {first.position + 1})' in sel.reasons[0]
-    assert f'"{VOCAB[first.compared_word]}"' in sel.reasons[0]
+    assert sel.reasons[0] == Reason("alden", first.diversity, word=VOCAB[first.word],
+                                    position=first.position,
+                                    compared_word=VOCAB[first.compared_word])
+
+
+def test_alden_and_dami_read_probabilities_by_default():
+    learner, pool = make("text")
+    tokens = [pool.tokens(i) for i in range(len(pool))]
+    by_output = {out: [p.index for p in alden_greedy_picks(
+        tokens, learner.token_interpretations(pool.x, out), learner.emb, pool.labeled, 8)]
+        for out in ("proba", "logits")}
+    assert by_output["proba"] != by_output["logits"]  # else this test could not fail
+    assert list(Alden().select(learner, pool, 8, np.random.default_rng(0)).indices) == \
+        by_output["proba"]
+    learner, pool = make("tabular")
+    by_output = {out: kcenter_greedy_picks(learner.input_jacobian(pool.x, out), pool.labeled,
+                                           8)[0] for out in ("proba", "logits")}
+    assert by_output["proba"] != by_output["logits"]
+    assert list(Dami().select(learner, pool, 8, np.random.default_rng(0)).indices) == \
+        by_output["proba"]
 
 
 def test_alden_reason_names_the_nearest_labeled_word_for_an_absent_word():
@@ -205,8 +232,11 @@ def test_alden_reason_names_the_nearest_labeled_word_for_an_absent_word():
     learner = FakeLearner()
     sel = Alden().select(learner, pool, 2, np.random.default_rng(0))
     by_index = dict(zip(sel.indices, sel.reasons, strict=True))
-    assert by_index[1].startswith('word "dull" (position 1), in no labeled item')
-    assert by_index[1].endswith('from "bland", the nearest labeled word')
+    assert (by_index[1].word, by_index[1].position, by_index[1].compared_word) == (
+        "dull", 0, "bland")
+    assert describe(by_index[1]).startswith(
+        "'dull' (word 1) is in no labeled item; it is used here unlike the nearest labeled "
+        "word, 'bland'")
 
 
 def test_alden_needs_a_seed_set():
@@ -260,7 +290,8 @@ def test_get_strategy_errors_and_conversions():
     with pytest.raises(AldenError, match="output must be one of"):
         get_strategy("alden", output="grad")
     assert get_strategy("dami", output="proba").output == "proba"
-    assert get_strategy("alden").output == "logits"  # the default, by Figure 1's measurement
+    assert get_strategy("alden").output == "proba"  # the default, by learning curves
+    assert get_strategy("dami").output == "proba"
 
 
 @pytest.mark.parametrize("spec,name,options", [
@@ -289,8 +320,8 @@ def test_strategy_from_spec_builds_and_checks_options():
 
 
 def test_canonical_strategy_has_one_spelling_per_strategy():
-    assert canonical_strategy("alden:output=logits") == "alden"  # the default drops out
-    assert canonical_strategy("alden:output=proba") == "alden:output=proba"
+    assert canonical_strategy("alden:output=proba") == "alden"  # the default drops out
+    assert canonical_strategy("alden:output=logits") == "alden:output=logits"
     assert canonical_strategy("bald:samples=20") == "bald"
     assert canonical_strategy("bald:samples=05") == "bald:samples=5"
     assert canonical_strategy("random") == "random"
@@ -304,8 +335,12 @@ def test_strategies_for_each_kind():
 def test_selection_checks_lengths():
     with pytest.raises(AldenError, match="one score"):
         Selection((1, 2), (0.5,))
-    sel = Selection(np.array([3, 1]), np.array([0.5, 0.25]), ["a", "b"])
-    assert sel.indices == (3, 1) and sel.reasons == ("a", "b")
+    sel = Selection(np.array([3, 1]), np.array([0.5, 0.25]),
+                    [Reason("margin", 0.5), Reason("margin", 0.25)])
+    assert sel.indices == (3, 1) and sel.reasons == (Reason("margin", 0.5),
+                                                     Reason("margin", 0.25))
+    with pytest.raises(AldenError, match="Reason objects"):  # text is made at the edges
+        Selection((1,), (0.5,), ("picked",))
 
 
 # ---------------------------------------------------------------- the real Learner

@@ -67,6 +67,12 @@ class Pool:
         """Token count of each text item (pads are 0 and trail)."""
         return (self.x != 0).sum(axis=1)
 
+    def word(self, token_id: int) -> str:
+        """The word a token id stands for (``#id`` when the pool has no such word)."""
+        if self.vocab is not None and 0 <= token_id < len(self.vocab):
+            return self.vocab[token_id]
+        return f"#{token_id}"
+
     def tokens(self, i: int) -> np.ndarray:
         """Token ids of text item ``i`` without pads."""
         row = self.x[i]

@@ -50,7 +50,7 @@ def check_names(datasets: Iterable[str], models: Iterable[str], strategies: Iter
     """Fail before any run on an unknown or unfitting model, strategy or dataset, listing
     the valid ones."""
     from alden.data.datasets import load_dataset
-    from alden.strategies.catalog import (
+    from alden.strategies import (
         STRATEGIES,
         parse_strategy,
         strategies_for,
@@ -234,7 +234,7 @@ def _benchmark_command(args: argparse.Namespace) -> int:
     models = args.model or list(PAPER_MODELS)
     strategies = args.strategy or list(PAPER_STRATEGIES)
     check_names(datasets, models, strategies, args.data_dir)
-    from alden.strategies.catalog import canonical_strategy
+    from alden.strategies import canonical_strategy
     strategies = list(dict.fromkeys(canonical_strategy(s) for s in strategies))
     protocol = protocol_from_args(args)
     train_config(dict(protocol.train))  # bad training options fail before any run

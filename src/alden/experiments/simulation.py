@@ -219,7 +219,7 @@ def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
             ) -> tuple[list[dict], list[dict]]:
     """Run ``spec`` with the real data, learner and strategy: (records, timings) per round."""
     from alden.data.prepare import seed_set
-    from alden.strategies.catalog import strategy_from_spec
+    from alden.strategies import strategy_from_spec
 
     protocol = spec.protocol
     prepared = prepared_data(spec.dataset, spec.data_dir, spec.seed, tuple(protocol.split))

@@ -26,6 +26,7 @@ from alden.atomic import replacing
 from alden.errors import AldenError, DataError
 from alden.models import quantities
 from alden.models.networks import TEXT_MODELS, build_model, model_config
+from alden.models.outputs import DEFAULT_OUTPUT
 from alden.models.quantities import token_lengths
 
 FORMAT = "alden-learner"
@@ -295,12 +296,13 @@ class Learner:
         return quantities.egl_input_scores(self._require_model(), self._check_x(x, "x"),
                                            batch_size=self.config.eval_batch_size)
 
-    def token_interpretations(self, x: np.ndarray, output: str = "proba") -> list[np.ndarray]:
+    def token_interpretations(self, x: np.ndarray, output: str = DEFAULT_OUTPUT
+                              ) -> list[np.ndarray]:
         """ALDEN's Eq. (4): per sentence a (len_i, C) array of (d yhat_c / d e_ij) . e_ij."""
         return quantities.token_interpretations(self._require_model(), self._check_x(x, "x"),
                                                 output, batch_size=self.config.eval_batch_size)
 
-    def input_jacobian(self, x: np.ndarray, output: str = "proba") -> np.ndarray:
+    def input_jacobian(self, x: np.ndarray, output: str = DEFAULT_OUTPUT) -> np.ndarray:
         """DAMI's interpretations (N, C*F): d yhat / d x, flattened class-major."""
         return quantities.input_jacobian(self._require_model(), self._check_x(x, "x"),
                                          output, batch_size=self.config.eval_batch_size)

@@ -17,9 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from alden.data.text import PAD_ID
 from alden.errors import AldenError
-
-PAD_ID = 0
 
 
 @dataclass(frozen=True)

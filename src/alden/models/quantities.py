@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from alden.errors import AldenError, DataError
+from alden.models.outputs import DEFAULT_OUTPUT, check_output
 
 DEFAULT_BATCH_SIZE = 256
-OUTPUTS = ("proba", "logits")
 _DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
                   nn.FeatureAlphaDropout)
 
@@ -103,11 +103,6 @@ def _check_tabular(x: np.ndarray, what: str) -> np.ndarray:
         raise AldenError(f"{what} needs tabular features; got token ids of shape {x.shape}: "
                          f"use the word-level quantities for text")
     return x
-
-
-def _check_output(output: str) -> None:
-    if output not in OUTPUTS:
-        raise AldenError(f"output must be one of {OUTPUTS}, got {output!r}")
 
 
 def token_lengths(x: np.ndarray) -> np.ndarray:
@@ -322,7 +317,7 @@ def egl_input_scores(model: nn.Module, x: np.ndarray, *,
     return out
 
 
-def token_interpretations_flat(model: nn.Module, x: np.ndarray, output: str = "proba", *,
+def token_interpretations_flat(model: nn.Module, x: np.ndarray, output: str = DEFAULT_OUTPUT, *,
                                batch_size: int = DEFAULT_BATCH_SIZE
                                ) -> tuple[np.ndarray, np.ndarray]:
     """ALDEN's interpretations, paper Eq. (4), as one (T_total, C) array and (N+1,) offsets.
@@ -332,7 +327,7 @@ def token_interpretations_flat(model: nn.Module, x: np.ndarray, output: str = "p
     This flat form is the primary one: one allocation for the pool instead of N.
     """
     x = _check_text(x, "token interpretations")
-    _check_output(output)
+    check_output(output)
     device, dtype = _device_dtype(model)
     lengths = token_lengths(x)
     offsets = np.zeros(len(x) + 1, dtype=np.int64)
@@ -353,18 +348,18 @@ def token_interpretations_flat(model: nn.Module, x: np.ndarray, output: str = "p
     return values, offsets
 
 
-def token_interpretations(model: nn.Module, x: np.ndarray, output: str = "proba", *,
+def token_interpretations(model: nn.Module, x: np.ndarray, output: str = DEFAULT_OUTPUT, *,
                           batch_size: int = DEFAULT_BATCH_SIZE) -> list[np.ndarray]:
     """Eq. (4) per sentence: a list of N (len_i, C) arrays, views into the flat form."""
     values, offsets = token_interpretations_flat(model, x, output, batch_size=batch_size)
     return [values[start:stop] for start, stop in zip(offsets[:-1], offsets[1:], strict=True)]
 
 
-def input_jacobian(model: nn.Module, x: np.ndarray, output: str = "proba", *,
+def input_jacobian(model: nn.Module, x: np.ndarray, output: str = DEFAULT_OUTPUT, *,
                    batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """DAMI's interpretations (N, C*F): d yhat / d x per sample, flattened class-major."""
     x = _check_tabular(x, "the input Jacobian")
-    _check_output(output)
+    check_output(output)
     device, dtype = _device_dtype(model)
     out = np.zeros((len(x), _n_classes(model) * x.shape[1]),
                    dtype=_np_dtype(dtype))

@@ -19,8 +19,9 @@ from pathlib import Path
 from alden.atomic import write_atomic
 from alden.errors import AldenError
 from alden.project.predict import predict
-from alden.project.query import query, teach_file
+from alden.project.query import query
 from alden.project.status import status
+from alden.project.teach import teach_file
 from alden.project.workspace import init_project
 
 

@@ -20,7 +20,7 @@ from typing import TextIO
 
 from alden.errors import AldenError
 from alden.project import store
-from alden.project.query import query
+from alden.project.query import query, reason_text
 from alden.project.workspace import display_text, read_project, user_name
 
 
@@ -188,6 +188,7 @@ def _show(out: TextIO, data, pick: store.Pick, classes, round_: int, at: int, si
     if pick.predicted is not None:
         out.write(f"model: {classes[pick.predicted]} ({pick.confidence:.2f})\n")
     if pick.reason:
-        out.write(textwrap.fill(f"why: {pick.reason}", width=78) + "\n")
+        out.write(textwrap.fill(f"why: {reason_text(data, pick.item, pick.reason)}", width=78)
+                  + "\n")
     out.write(_legend(classes) + " > ")
     out.flush()

@@ -12,9 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,8 @@ from alden.project.workspace import (
     sentence_means,
     too_few_labels,
     train,
-    user_name,
 )
+from alden.strategies.reasons import Reason, describe
 
 
 @dataclass(frozen=True)
@@ -71,9 +70,10 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     data = read_project(conn, folder)
     settings = data.settings
     model = check_model(data.kind, model or settings["model"])
-    from alden.strategies.catalog import strategy_from_spec, strategy_spec
+    from alden.strategies import strategy_from_spec, strategy_spec
 
-    chosen = strategy_from_spec(strategy or settings["strategy"])  # bad specs fail here
+    # Bad specs, and strategies that cannot work on this kind of data, fail before training.
+    chosen = strategy_from_spec(strategy or settings["strategy"], data.kind)
     strategy = strategy_spec(chosen)
     pool = data.pool()
     if len(pool.unlabeled) == 0:
@@ -83,12 +83,12 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     cold = too_few_labels(data)
     learner = None
     if cold:
-        from alden.kernels.selection import kcenter_greedy_picks
+        from alden.kernels import kcenter_greedy_picks
 
         features = (sentence_means(data.x, data.embeddings) if data.kind == "text"
                     else data.x.astype(np.float64))
         picked, distances = kcenter_greedy_picks(features, pool.labeled, k)
-        picks = [store.Pick(int(i), float(d), _cold_reason(data.kind, d, first=(
+        picks = [store.Pick(int(i), float(d), Reason("cold_start", float(d), first=(
             n == 0 and len(pool.labeled) == 0)), None, None)
             for n, (i, d) in enumerate(zip(picked, distances, strict=True))]
         used = "cold-start"
@@ -100,8 +100,7 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
             learner, pool, k, np.random.default_rng([seed, round_guess]))
         indices = np.asarray(selection.indices, dtype=np.int64)
         proba = learner.predict_proba(data.x[indices])
-        reasons = [with_context(data, int(i), r) for i, r in
-                   zip(indices, selection.reasons or [None] * len(indices), strict=True)]
+        reasons = selection.reasons or [None] * len(indices)
         picks = [store.Pick(int(i), float(s), r, int(p.argmax()), float(p.max()))
                  for i, s, r, p in zip(indices, selection.scores, reasons, proba, strict=True)]
         used = strategy
@@ -125,34 +124,24 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
                        written["files"], written["model_file"])
 
 
-_REASON_WORD = re.compile(r'^word "(.+?)" \(position (\d+)\)')
-
-
-def with_context(data: ProjectData, item: int, reason: str | None, width: int = 6
-                 ) -> str | None:
-    """A reason that names a word (ALDEN's) gets the word shown in its sentence: [word]."""
-    match = _REASON_WORD.match(reason or "")
-    if data.kind != "text" or match is None:
-        return reason
+def reason_text(data: ProjectData, item: int, reason: Reason | str | None, width: int = 6
+                ) -> str:
+    """A pick's reason in words; one that names a word (ALDEN's) shows it in its sentence."""
+    text = describe(reason, data.classes, "sentence" if data.kind == "text" else "row")
+    if (not isinstance(reason, Reason) or reason.word is None or reason.position is None
+            or data.kind != "text"):
+        return text
     from alden.data.text import tokenize_texts
 
-    word, at = match.group(1), int(match.group(2)) - 1
     tokens = tokenize_texts([data.contents[item]], data.settings["tokenized"])[0]
-    if not 0 <= at < len(tokens) or tokens[at] != word:
-        return reason
+    at = reason.position
+    if not 0 <= at < len(tokens) or tokens[at] != reason.word:
+        return text
     left, right = tokens[max(0, at - width):at], tokens[at + 1:at + 1 + width]
-    shown = " ".join([*left, f"[{word}]", *right])
+    shown = " ".join([*left, f"[{reason.word}]", *right])
     shown = ("... " if at > width else "") + shown + \
         (" ..." if at + 1 + width < len(tokens) else "")
-    return f'{reason}; in "{shown}"'
-
-
-def _cold_reason(kind: str, distance: float, *, first: bool) -> str:
-    what = "sentence" if kind == "text" else "row"
-    if first:  # k-center's start with nothing labeled: the most central item
-        return f"cold start: the {what} nearest the centre of all (distance {distance:.3g})"
-    return (f"cold start: the {what} farthest from every item labeled or picked before it "
-            f"(distance {distance:.3g})")
+    return f'{text}; in "{shown}"'
 
 
 def write_batch(data: ProjectData, picks: Sequence[store.Pick], round_: int, out: Path, *,
@@ -167,7 +156,7 @@ def write_batch(data: ProjectData, picks: Sequence[store.Pick], round_: int, out
             "predicted": data.classes[p.predicted] if p.predicted is not None else "",
             "confidence": round(p.confidence, 4) if p.confidence is not None else "",
             "score": round(p.score, 6) if p.score is not None else "",
-            "reason": p.reason or ""})
+            "reason": reason_text(data, p.item, p.reason)})
     stem = out / f"round-{round_:04d}"
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=list(records[0]) if records else ["id", "label"])
@@ -193,7 +182,8 @@ def label_studio_tasks(data: ProjectData, picks: Sequence[store.Pick], version: 
     tasks = []
     for p in picks:
         task: dict[str, Any] = {"data": {"text": display_text(data.contents[p.item]),
-                                         "id": data.ids[p.item], "reason": p.reason or "",
+                                         "id": data.ids[p.item],
+                                         "reason": reason_text(data, p.item, p.reason),
                                          "score": p.score}}
         if p.predicted is not None:
             task["predictions"] = [{"model_version": version, "score": p.confidence,
@@ -212,20 +202,3 @@ def label_studio_config(classes: tuple[str, ...]) -> str:
     return (f'<View>\n  <Text name="text" value="$text"/>\n  <Header value="$reason"/>\n'
             f'  <Choices name="label" toName="text" choice="single">\n{choices}\n'
             f'  </Choices>\n</View>\n')
-
-
-# ---- teach ------------------------------------------------------------------------------
-
-def teach_file(folder: str | Path, path: str | Path, *, id_column: str = "id",
-               label_column: str = "label", skip_bad: bool = False, add_classes: bool = False,
-               overwrite: bool = False, who: str | None = None,
-               on_write: Callable[[int], None] | None = None) -> store.TeachResult:
-    """Import labels from a file: all rows checked first, then one transaction."""
-    rows = store.read_label_file(path, id_column=id_column, label_column=label_column)
-    conn = store.connect(folder)
-    try:
-        return store.teach(conn, rows, source=f"teach {Path(path).name}", who=who or user_name(),
-                           skip_bad=skip_bad, add_classes=add_classes, overwrite=overwrite,
-                           on_write=on_write)
-    finally:
-        conn.close()

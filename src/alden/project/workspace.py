@@ -119,8 +119,10 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
                                for i in known), who=who or user_name(), source=f"init {data.name}")
             if labels_file is not None:
                 path = Path(labels_file)
-                store.teach(conn, store.read_label_file(path), source=f"init {path.name}",
-                            who=who or user_name())
+                from alden.project.teach import read_label_file, teach
+
+                teach(conn, read_label_file(path), source=f"init {path.name}",
+                      who=who or user_name())
             result = InitResult(Path(folder), kind, len(dataset), store.classes(conn),
                                 len(store.labels(conn)),
                                 len(prepared.vocab) if prepared.vocab is not None else None)

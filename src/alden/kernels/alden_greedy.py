@@ -1,11 +1,5 @@
-"""Pure NumPy selection kernels: arrays in, pool positions out, tested against brute force.
-
-ALDEN's greedy pick by diverse interpretations (Liu et al., CIKM 2021, Eq. 6-10 and
-Algorithm 1), greedy k-center (CORESET, Sener & Savarese 2018; DAMI), k-means++ seeding
-(BADGE, Ash et al. 2020) and the uncertainty scores. Ties always go to the smallest index.
-Temporary arrays are cut into blocks of about ``_BLOCK`` numbers, so memory stays bounded
-whatever the pool size.
-"""
+"""ALDEN's greedy pick by diverse word interpretations (Liu et al., CIKM 2021, Eq. 6-10 and
+Algorithm 1), exact and lazy. Pure NumPy; ties go to the smallest index."""
 
 from __future__ import annotations
 
@@ -17,134 +11,15 @@ import numpy as np
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
 from alden.errors import AldenError
+from alden.kernels import common
+from alden.kernels.common import (
+    check_k,
+    gather_ranges,
+    labeled_indices,
+    min_sq_dist,
+    nearest_words,
+)
 
-_BLOCK = 1 << 21  # numbers per temporary block (16 MiB of float64)
-
-
-# ---------------------------------------------------------------- shared helpers
-
-def _labeled_indices(labeled: Sequence[int] | np.ndarray, n: int) -> np.ndarray:
-    """Validated, de-duplicated labeled indices."""
-    idx = np.unique(np.asarray(labeled, dtype=np.int64).reshape(-1))
-    if idx.size and (idx[0] < 0 or idx[-1] >= n):
-        raise AldenError(f"labeled indices must lie in 0..{n - 1}; got {idx[0]}..{idx[-1]}")
-    return idx
-
-
-def _check_k(k: int, available: int) -> int:
-    if int(k) != k or k < 0:
-        raise AldenError(f"the number of items to pick must be a whole number >= 0, got {k!r}")
-    if k > available:
-        raise AldenError(f"asked to pick {k} items but only {available} are unlabeled")
-    return int(k)
-
-
-def _gather_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenation of the ranges [starts[i], starts[i] + counts[i]), vectorised."""
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    first = np.cumsum(counts) - counts  # where each range begins in the output
-    return np.repeat(starts - first, counts) + np.arange(total)
-
-
-def _min_sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """For each row of ``a``, the smallest squared Euclidean distance to a row of ``b``.
-
-    Differences, not the Gram expansion, so equal vectors give exactly 0 and ties are exact;
-    meant for the few columns of interpretations (C values per token), one column at a time
-    into reused blocks.
-    """
-    out = np.empty(len(a))
-    step = max(1, _BLOCK // max(1, len(b)))
-    cols = np.ascontiguousarray(b.T)
-    for s in range(0, len(a), step):
-        block = a[s:s + step]
-        acc = np.subtract.outer(block[:, 0], cols[0])
-        np.square(acc, out=acc)
-        tmp = np.empty_like(acc)
-        for c in range(1, a.shape[1]):
-            np.subtract.outer(block[:, c], cols[c], out=tmp)
-            np.square(tmp, out=tmp)
-            acc += tmp
-        out[s:s + step] = acc.min(axis=1)
-    return out
-
-
-def _nearest_words(vectors: np.ndarray, vectors32: np.ndarray, sq_norms: np.ndarray,
-                   queries: np.ndarray, refs: np.ndarray, bound: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """For each query row, the position in ``refs`` of its nearest row (ties: smallest
-    position) and the distance; rows are indices into ``vectors``.
-
-    The Gram expansion in float32 (``vectors32``) finds candidates fast (BLAS); the few
-    within its rounding of the minimum are then compared on exact float64 differences, so
-    ties are decided exactly. With ``bound``
-    (one distance per query), queries that cannot come within it are skipped: their
-    position is -1 and their distance inf.
-    """
-    idx = np.full(len(queries), -1, dtype=np.int64)
-    dist = np.full(len(queries), np.inf)
-    ref_vectors = vectors[refs]
-    ref_single = vectors32[refs]
-    ref_sq = sq_norms[refs]
-    tol_ref = ref_sq.max()
-    if len(refs) * len(vectors) <= _BLOCK:  # few refs: one float32 pass over every row
-        gram_all = vectors32 @ ref_single.T
-        gram_all *= -2.0
-        gram_all += sq_norms.astype(np.float32)[:, None]
-        gram_all += ref_sq.astype(np.float32)[None, :]
-        best_all = gram_all.min(axis=1)
-
-        def gram_of(q: np.ndarray) -> np.ndarray:
-            return gram_all[q]
-    else:
-        def gram_of(q: np.ndarray) -> np.ndarray:
-            return sq_norms[q, None] + ref_sq[None, :] - 2.0 * (vectors32[q] @ ref_single.T)
-    step = max(1, _BLOCK // max(1, len(refs)))
-    for s in range(0, len(queries), step):
-        q = queries[s:s + step]
-        tol = 1e-4 * (sq_norms[q] + tol_ref) + 1e-12  # float32 products: loose
-        if bound is not None and len(refs) * len(vectors) <= _BLOCK:
-            # Most rows cannot come within their bound: drop them before any gathering.
-            near = best_all[q] <= bound[s:s + step] ** 2 + tol
-            q, tol = q[near], tol[near]
-            offset = np.flatnonzero(near)
-        else:
-            offset = np.arange(len(q))
-        gram = gram_of(q)
-        best = gram.min(axis=1)
-        keep = np.ones(len(q), dtype=bool) if bound is None else (
-            best <= bound[s + offset] ** 2 + tol)
-        kept = np.flatnonzero(keep)
-        rows, cols = np.nonzero(gram[kept] <= (best[kept] + tol[kept])[:, None])
-        rows = kept[rows]
-        diff = vectors[q[rows]] - ref_vectors[cols]
-        exact = np.einsum("ij,ij->i", diff, diff)
-        order = np.lexsort((cols, exact, rows))  # by row, then distance, then position
-        first = order[np.unique(rows[order], return_index=True)[1]]
-        idx[s + offset[rows[first]]] = cols[first]
-        dist[s + offset[rows[first]]] = np.sqrt(exact[first])
-    return idx, dist
-
-
-def _sq_dist_to_rows(x: np.ndarray, x_sq: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Squared distances (N, len(rows)) from every point to the points ``rows`` (Gram)."""
-    d2 = x_sq[:, None] + x_sq[None, rows] - 2.0 * (x @ x[rows].T)
-    return np.maximum(d2, 0.0)
-
-
-def top_k(scores: np.ndarray, k: int, *, largest: bool = True) -> np.ndarray:
-    """Positions of the ``k`` best scores, best first; ties go to the smaller position."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if np.isnan(scores).any():
-        raise AldenError("scores contain NaN: the model's outputs are not finite")
-    k = _check_k(k, len(scores))
-    order = np.argsort(-scores if largest else scores, kind="stable")
-    return order[:k]
-
-
-# ---------------------------------------------------------------- ALDEN
 
 @dataclass(frozen=True)
 class AldenPick:
@@ -225,11 +100,11 @@ def alden_greedy_picks(tokens: Sequence[np.ndarray], interpretations: Sequence[n
     words, values, offsets, embeddings = _check_alden_inputs(tokens, interpretations,
                                                              embeddings)
     n_items = len(offsets) - 1
-    lab = _labeled_indices(labeled, n_items)
+    lab = labeled_indices(labeled, n_items)
     if lab.size == 0:
         raise AldenError("ALDEN needs at least one labeled item: it compares interpretations "
                          "with those of labeled words (label a seed set first)")
-    k = _check_k(k, n_items - lab.size)
+    k = check_k(k, n_items - lab.size)
     st = _alden_state(words, values, offsets, embeddings, lab)
     # The loop's products are thin (words x new words): one BLAS thread does them faster
     # than several waking up for each, above all on a busy machine.
@@ -330,7 +205,7 @@ def _alden_state(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
     absent = np.flatnonzero(~st.in_labeled)
     present = np.flatnonzero(st.in_labeled)
     if absent.size:
-        pos, dist = _nearest_words(vectors, st.vectors32, st.sq_norms, absent, present)
+        pos, dist = nearest_words(vectors, st.vectors32, st.sq_norms, absent, present)
         st.nearest[absent] = present[pos]
         st.near_dist[absent] = dist
 
@@ -343,7 +218,7 @@ def _alden_state(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
     ends = np.append(starts[1:], len(open_ref))[:len(starts)]
     for ref, s, e in zip(refs, starts, ends, strict=True):
         group = open_tokens[s:e]
-        st.token_div[group] = np.sqrt(_min_sq_dist(values[group],
+        st.token_div[group] = np.sqrt(min_sq_dist(values[group],
                                                    values[st.occurrences[ref]]))
     st.seen[open_tokens] = occ_len[open_ref]
 
@@ -403,7 +278,7 @@ def _alden_add(st: _AldenState, lo: int, hi: int) -> np.ndarray:
     reset = fresh
     absent = np.flatnonzero(~st.in_labeled)
     if absent.size:
-        pos, dist = _nearest_words(st.vectors, st.vectors32, st.sq_norms, absent, fresh,
+        pos, dist = nearest_words(st.vectors, st.vectors32, st.sq_norms, absent, fresh,
                                    bound=st.near_dist[absent])
         cand = fresh[np.maximum(pos, 0)]
         better = (pos >= 0) & ((dist < st.near_dist[absent]) | (
@@ -418,7 +293,7 @@ def _alden_add(st: _AldenState, lo: int, hi: int) -> np.ndarray:
     # The unlabeled tokens of the words whose reference changed, against the occurrences
     # of that reference in this item: the r-th occurrences of all words at once.
     counts = st.word_ptr[reset + 1] - st.word_ptr[reset]
-    toks = st.by_word[_gather_ranges(st.word_ptr[reset], counts)]
+    toks = st.by_word[gather_ranges(st.word_ptr[reset], counts)]
     toks = toks[~st.is_labeled[st.item_of[toks]]]
     if toks.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -428,7 +303,7 @@ def _alden_add(st: _AldenState, lo: int, hi: int) -> np.ndarray:
     x_first = np.searchsorted(new_words[x_order], item_words)
     repeats = np.diff(np.append(x_first, hi - lo))
     u = np.searchsorted(item_words, ref)
-    step = max(1, _BLOCK // st.values.shape[1])
+    step = max(1, common.BLOCK // st.values.shape[1])
     for s in range(0, len(toks), step):
         t, tu = toks[s:s + step], u[s:s + step]
         values = st.values[t]
@@ -447,139 +322,3 @@ def _alden_add(st: _AldenState, lo: int, hi: int) -> np.ndarray:
     raised = np.unique(items[bound[items] > st.item_div[items]])
     st.item_div[raised] = bound[raised]
     return raised
-
-
-# ---------------------------------------------------------------- k-center and k-means++
-
-def kcenter_greedy(features: np.ndarray, labeled: Sequence[int] | np.ndarray,
-                   k: int) -> list[int]:
-    """Greedy k-center: each pick is the point farthest from every labeled-or-picked point.
-
-    Ties go to the smallest index. With nothing labeled the first pick is the point nearest
-    the features' mean (ties: smallest index), a deterministic, central start.
-    """
-    return kcenter_greedy_picks(features, labeled, k)[0]
-
-
-def _first_near(values: np.ndarray, target: float, rtol: float = 1e-9) -> int:
-    """Smallest index whose value equals ``target`` up to rounding: exact ties of distances
-    computed in different orders differ in the last bits, and the tie rule is the index."""
-    tol = rtol * abs(target) + 1e-12
-    return int(np.flatnonzero(np.abs(values - target) <= tol)[0])
-
-
-def kcenter_greedy_picks(features: np.ndarray, labeled: Sequence[int] | np.ndarray,
-                         k: int) -> tuple[list[int], np.ndarray]:
-    """:func:`kcenter_greedy`'s picks and each one's distance to the nearest
-    labeled-or-picked point when picked (the first pick of an empty labeled set: its
-    distance to the mean). Keeps one running minimum distance per point: O(N F) a pick."""
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim != 2:
-        raise AldenError(f"features must be (N, F), got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise AldenError("features contain NaN or infinite values")
-    lab = _labeled_indices(labeled, len(x))
-    k = _check_k(k, len(x) - lab.size)
-    x_sq = np.einsum("ij,ij->i", x, x)
-    min_sq = np.full(len(x), np.inf)
-    step = max(1, _BLOCK // max(1, len(x)))
-    for s in range(0, lab.size, step):
-        min_sq = np.minimum(min_sq, _sq_dist_to_rows(x, x_sq, lab[s:s + step]).min(axis=1))
-    min_sq[lab] = -np.inf
-    picks: list[int] = []
-    dists = np.empty(k)
-    with threadpool_limits(limits=1, user_api="blas"):  # one matrix-vector product a pick
-        for step_no in range(k):
-            if lab.size == 0 and step_no == 0:
-                diff = x - x.mean(axis=0)
-                centre_sq = np.einsum("ij,ij->i", diff, diff)
-                i = _first_near(centre_sq, centre_sq.min())
-                dists[0] = np.sqrt(centre_sq[i])
-            else:
-                i = _first_near(min_sq, min_sq.max())
-                dists[step_no] = np.sqrt(min_sq[i])
-            picks.append(i)
-            np.minimum(min_sq, _sq_dist_to_rows(x, x_sq, np.array([i]))[:, 0], out=min_sq)
-            min_sq[i] = -np.inf
-    return picks, dists
-
-
-def kmeans_pp(features: np.ndarray, k: int, rng: np.random.Generator
-              ) -> tuple[list[int], np.ndarray]:
-    """k-means++ seeding as BADGE uses it: the row of largest norm first, then D^2 sampling.
-
-    Returns the picked rows in order and each one's distance to the nearest earlier pick
-    when picked (the first: its norm). Ties on the first pick: smallest index. If every
-    remaining row coincides with a pick (all D = 0), the next is drawn uniformly.
-    """
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim != 2:
-        raise AldenError(f"features must be (N, F), got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise AldenError("features contain NaN or infinite values")
-    k = _check_k(k, len(x))
-    picks: list[int] = []
-    dists = np.empty(k)
-    if k == 0:
-        return picks, dists
-    x_sq = np.einsum("ij,ij->i", x, x)
-    i = int(np.argmax(x_sq))
-    picks.append(i)
-    dists[0] = np.sqrt(x_sq[i])
-    min_sq = np.full(len(x), np.inf)
-    chosen = np.zeros(len(x), dtype=bool)
-    with threadpool_limits(limits=1, user_api="blas"):  # one matrix-vector product a pick
-        for step_no in range(1, k):
-            chosen[i] = True
-            np.minimum(min_sq, _sq_dist_to_rows(x, x_sq, np.array([i]))[:, 0], out=min_sq)
-            min_sq[chosen] = 0.0
-            total = min_sq.sum()
-            if total > 0:
-                i = int(rng.choice(len(x), p=min_sq / total))
-            else:
-                i = int(rng.choice(np.flatnonzero(~chosen)))
-            picks.append(i)
-            dists[step_no] = np.sqrt(min_sq[i])
-    return picks, dists
-
-
-# ---------------------------------------------------------------- uncertainty scores
-
-def _check_proba(proba: np.ndarray, ndim: int, shape: str) -> np.ndarray:
-    p = np.asarray(proba, dtype=np.float64)
-    if p.ndim != ndim or p.shape[-1] < 2:
-        raise AldenError(f"class probabilities must be {shape} with C >= 2, got {p.shape}")
-    if not np.isfinite(p).all():
-        raise AldenError("class probabilities contain NaN or infinite values")
-    return p
-
-
-def _entropy(p: np.ndarray) -> np.ndarray:
-    """Shannon entropy (nats) over the last axis, with 0 log 0 = 0."""
-    return -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=-1)
-
-
-def entropy(proba: np.ndarray) -> np.ndarray:
-    """Predictive entropy of each row of ``proba`` (N, C), in nats: higher is less sure."""
-    return _entropy(_check_proba(proba, 2, "(N, C)"))
-
-
-def margin(proba: np.ndarray) -> np.ndarray:
-    """Top-1 minus top-2 class probability (N,): smaller is less sure."""
-    p = np.sort(_check_proba(proba, 2, "(N, C)"), axis=1)
-    return p[:, -1] - p[:, -2]
-
-
-def least_confidence(proba: np.ndarray) -> np.ndarray:
-    """One minus the largest class probability (N,): higher is less sure."""
-    return 1.0 - _check_proba(proba, 2, "(N, C)").max(axis=1)
-
-
-def bald(mc_proba: np.ndarray) -> np.ndarray:
-    """BALD mutual information (N,) from MC-dropout probabilities (T, N, C), in nats.
-
-    Entropy of the mean prediction minus the mean entropy of each prediction (Houlsby et
-    al. 2011; Gal et al. 2017); clipped at 0 against rounding.
-    """
-    p = _check_proba(mc_proba, 3, "(T, N, C)")
-    return np.maximum(_entropy(p.mean(axis=0)) - _entropy(p).mean(axis=0), 0.0)

@@ -1,0 +1,134 @@
+"""What every strategy shares: the Selection it returns, the structured Reason per pick, the
+Protocols that say which learner methods a strategy reads, and small wiring helpers.
+
+Strategies read a model only through the learner methods below, so the runner, the CLI and
+the labeling project know nothing about any particular strategy, and a fake learner that
+implements a Protocol is enough to test one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import numpy as np
+
+from alden.data.pool import Pool
+from alden.errors import AldenError
+from alden.strategies.reasons import Reason
+
+ANY, TEXT, TABULAR = "any", "text", "tabular"  # the pools a strategy works on
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a strategy picked: global pool indices in pick order, each pick's score (the
+    strategy's own measure, e.g. entropy or a distance; see the strategy) and, where the
+    strategy has one, a structured ``Reason`` per pick (rendered to text at the edges)."""
+
+    indices: tuple[int, ...]
+    scores: tuple[float, ...]
+    reasons: tuple[Reason, ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "indices", tuple(int(i) for i in self.indices))
+        object.__setattr__(self, "scores", tuple(float(s) for s in self.scores))
+        if self.reasons is not None:
+            object.__setattr__(self, "reasons", tuple(self.reasons))
+            if not all(isinstance(r, Reason) for r in self.reasons):
+                raise AldenError("a Selection's reasons must be Reason objects")
+        if len(self.scores) != len(self.indices) or (
+                self.reasons is not None and len(self.reasons) != len(self.indices)):
+            raise AldenError("a Selection needs one score (and one reason, if any) per index")
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+# ---------------------------------------------------------------- the contracts
+
+class ProbaLearner(Protocol):
+    """Class probabilities, batched: ``(N, ...) -> (N, C)``."""
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
+
+
+class DropoutLearner(Protocol):
+    """``T`` MC-dropout passes with the same masks for the same seed: ``(T, N, C)``."""
+
+    def predict_proba_mc(self, x: np.ndarray, samples: int, seed: int) -> np.ndarray: ...
+
+
+class HiddenLearner(Protocol):
+    """The last hidden layer ``(N, H)`` and BADGE's gradient embeddings ``(N, C*H)``."""
+
+    def hidden(self, x: np.ndarray) -> np.ndarray: ...
+
+    def badge_embeddings(self, x: np.ndarray) -> np.ndarray: ...
+
+
+class TextGradientLearner(Protocol):
+    """Gradients with respect to word embeddings: EGL-Word's scores ``(N,)``, Eq. (4)'s
+    interpretations (one ``(len_i, C)`` array per item) and the embedding table ``(V, d)``."""
+
+    def egl_word_scores(self, x: np.ndarray) -> np.ndarray: ...
+
+    def token_interpretations(self, x: np.ndarray, output: str = ...) -> list[np.ndarray]: ...
+
+    def word_embeddings(self) -> np.ndarray: ...
+
+
+class TabularGradientLearner(Protocol):
+    """Gradients with respect to features: EGL scores ``(N,)`` and the input Jacobian
+    ``(N, C*F)``."""
+
+    def egl_input_scores(self, x: np.ndarray) -> np.ndarray: ...
+
+    def input_jacobian(self, x: np.ndarray, output: str = ...) -> np.ndarray: ...
+
+
+class Strategy(Protocol):
+    """One signature for every strategy; ``data`` says which pools it works on."""
+
+    name: ClassVar[str]
+    data: ClassVar[str]
+
+    def select(self, learner, pool: Pool, n: int, rng: np.random.Generator) -> Selection: ...
+
+
+# ---------------------------------------------------------------- shared wiring
+
+def check_fits(strategy: Strategy, kind: str) -> None:
+    """Refuse a strategy that cannot work on a "text" or "tabular" pool, before any training."""
+    if strategy.data == TEXT and kind != TEXT:
+        raise AldenError(f"strategy {strategy.name!r} needs words: it works on text only "
+                         "(for tables use 'dami' or 'egl')")
+    if strategy.data == TABULAR and kind != TABULAR:
+        raise AldenError(f"strategy {strategy.name!r} uses gradients with respect to tabular "
+                         "features: it works on tables only (for text use 'alden' or "
+                         "'egl_word')")
+
+
+def open_items(strategy: Strategy, pool: Pool, n: int) -> tuple[np.ndarray, int]:
+    """The unlabeled indices, and how many to pick: ``n``, or all of them if fewer remain."""
+    check_fits(strategy, TEXT if pool.is_text else TABULAR)
+    if isinstance(n, bool) or int(n) != n or n < 0:
+        raise AldenError(f"the number of items to select must be a whole number >= 0, "
+                         f"got {n!r}")
+    unlabeled = pool.unlabeled
+    return unlabeled, min(int(n), len(unlabeled))
+
+
+def finite(values: np.ndarray, what: str) -> np.ndarray:
+    """``values`` as an array, or an error if training left NaN or infinities in them."""
+    values = np.asarray(values)
+    if not np.isfinite(values).all():
+        raise AldenError(f"the learner's {what} contain NaN or infinite values "
+                         "(did training diverge?)")
+    return values
+
+
+def pool_tokens(pool: Pool) -> list[np.ndarray]:
+    """Each text item's token ids without pads (pads trail), as views of one array."""
+    real = pool.x != 0
+    return np.split(pool.x[real], np.cumsum(real.sum(axis=1))[:-1])

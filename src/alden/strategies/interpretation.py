@@ -1,0 +1,125 @@
+"""Strategies that read gradients with respect to the input: the paper's ALDEN (text; Liu et
+al., CIKM 2021) and DAMI (tables; Liu et al., arXiv 2020), and the gradient-length baselines
+EGL-Word (Zhang, Lease & Wallace, AAAI 2017) and its tabular sibling EGL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from alden.data.pool import Pool
+from alden.errors import AldenError
+from alden.kernels import AldenPick, alden_greedy_picks, kcenter_greedy_picks, top_k
+from alden.models.outputs import DEFAULT_OUTPUT, check_output
+from alden.strategies.base import (
+    TABULAR,
+    TEXT,
+    Selection,
+    TabularGradientLearner,
+    TextGradientLearner,
+    finite,
+    open_items,
+    pool_tokens,
+)
+from alden.strategies.reasons import Reason
+
+
+@dataclass(frozen=True)
+class EglWord:
+    """EGL-Word: largest expected gradient length of a word embedding first (score: it)."""
+
+    name: ClassVar[str] = "egl_word"
+    data: ClassVar[str] = TEXT
+
+    def select(self, learner: TextGradientLearner, pool: Pool, n: int,
+               rng: np.random.Generator) -> Selection:
+        """The ``n`` unlabeled sentences whose strongest word would move the model most."""
+        unlabeled, n = open_items(self, pool, n)
+        scores = finite(learner.egl_word_scores(pool.x[unlabeled]), "EGL-Word scores")
+        order = top_k(scores, n)
+        return Selection(unlabeled[order], scores[order],
+                         [Reason("egl_word", float(scores[o])) for o in order])
+
+
+@dataclass(frozen=True)
+class Egl:
+    """Tabular EGL: largest expected gradient length with respect to the features first."""
+
+    name: ClassVar[str] = "egl"
+    data: ClassVar[str] = TABULAR
+
+    def select(self, learner: TabularGradientLearner, pool: Pool, n: int,
+               rng: np.random.Generator) -> Selection:
+        """The ``n`` unlabeled rows whose label would move the model's input gradient most."""
+        unlabeled, n = open_items(self, pool, n)
+        scores = finite(learner.egl_input_scores(pool.x[unlabeled]), "EGL scores")
+        order = top_k(scores, n)
+        return Selection(unlabeled[order], scores[order],
+                         [Reason("egl", float(scores[o])) for o in order])
+
+
+@dataclass(frozen=True)
+class Alden:
+    """ALDEN: greedy picks by the most diverse word interpretation (score: Eq. 9's
+    diversity). ``output``: interpretations of the probabilities (default) or the logits;
+    see ``alden.models.outputs`` for the measurements behind the default. Logits find
+    Figure 1's linear regions (ARI 0.72-0.90 over 5 seeds; probabilities 0.04-0.06, a
+    saturated softmax flattens the gradients), but for selection the flattening helps: with
+    TextCNN on Subj and MR, "proba" picks more of the sentences the model gets wrong and
+    scored 0.4-1.0 points more normalised AUC over 3 seeds (docs/results.md)."""
+
+    output: str = DEFAULT_OUTPUT
+    name: ClassVar[str] = "alden"
+    data: ClassVar[str] = TEXT
+
+    def __post_init__(self) -> None:
+        check_output(self.output)
+
+    def select(self, learner: TextGradientLearner, pool: Pool, n: int,
+               rng: np.random.Generator) -> Selection:
+        """``n`` sentences whose words are read most unlike the labeled ones (Eq. 6-10)."""
+        _, n = open_items(self, pool, n)
+        if n == 0:
+            return Selection((), (), ())
+        if pool.labeled.size == 0:
+            raise AldenError("alden needs a labeled seed set: it compares interpretations "
+                             "with those of labeled words")
+        interpretations = learner.token_interpretations(pool.x, output=self.output)
+        embeddings = learner.word_embeddings()
+        picks = alden_greedy_picks(pool_tokens(pool), interpretations, embeddings,
+                                   pool.labeled, n)
+        return Selection([p.index for p in picks], [p.diversity for p in picks],
+                         [alden_reason(pool, p) for p in picks])
+
+
+def alden_reason(pool: Pool, pick: AldenPick) -> Reason:
+    """The data of an ALDEN pick: its word, the word's position, the labeled word compared."""
+    if pick.position < 0:
+        return Reason("alden", float(pick.diversity))
+    return Reason("alden", float(pick.diversity), word=pool.word(pick.word),
+                  position=int(pick.position), compared_word=pool.word(pick.compared_word))
+
+
+@dataclass(frozen=True)
+class Dami:
+    """DAMI: greedy k-center on the flattened input Jacobian of the MLP (score: distance to
+    the nearest labeled or already-picked item). ``output``: "proba" (default, see
+    :class:`Alden`) or "logits"."""
+
+    output: str = DEFAULT_OUTPUT
+    name: ClassVar[str] = "dami"
+    data: ClassVar[str] = TABULAR
+
+    def __post_init__(self) -> None:
+        check_output(self.output)
+
+    def select(self, learner: TabularGradientLearner, pool: Pool, n: int,
+               rng: np.random.Generator) -> Selection:
+        """``n`` rows from the linear regions farthest from the labeled ones."""
+        _, n = open_items(self, pool, n)
+        jacobian = finite(learner.input_jacobian(pool.x, output=self.output),
+                          "input Jacobians")
+        picks, dists = kcenter_greedy_picks(jacobian, pool.labeled, n)
+        return Selection(picks, dists, [Reason("dami", float(d)) for d in dists])

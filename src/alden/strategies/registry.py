@@ -1,0 +1,99 @@
+"""Strategies by name: the registry, options from a command line, one canonical spelling.
+
+A plain dict from name to class; options are the dataclass's fields, so ``get_strategy``
+checks names and converts command-line strings by the field's default type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from alden.errors import AldenError
+from alden.strategies.base import ANY, TABULAR, TEXT, Strategy, check_fits
+from alden.strategies.interpretation import Alden, Dami, Egl, EglWord
+from alden.strategies.representation import Badge, Coreset
+from alden.strategies.uncertainty import Bald, Entropy, LeastConfidence, Margin, RandomStrategy
+
+STRATEGIES: dict[str, type] = {cls.name: cls for cls in (
+    RandomStrategy, Entropy, Margin, LeastConfidence, Bald, Coreset, Badge, EglWord, Egl,
+    Alden, Dami)}
+
+
+def strategies_for(kind: str) -> list[str]:
+    """Names of the strategies that work on a "text" or "tabular" pool."""
+    if kind not in (TEXT, TABULAR):
+        raise AldenError(f"kind must be 'text' or 'tabular', got {kind!r}")
+    return [name for name, cls in STRATEGIES.items() if cls.data in (ANY, kind)]
+
+
+def get_strategy(name: str, **options: Any) -> Strategy:
+    """A strategy by registry name with its options, e.g. ``get_strategy("bald", samples=20)``.
+
+    Options given as strings (from a command line) are converted to the option's type.
+    """
+    if name not in STRATEGIES:
+        raise AldenError(f"unknown strategy {name!r}; choose one of: "
+                         f"{', '.join(sorted(STRATEGIES))}")
+    cls = STRATEGIES[name]
+    valid = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        have = ", ".join(sorted(valid)) or "none"
+        raise AldenError(f"strategy {name!r} has no option {unknown[0]!r}; its options: {have}")
+    converted = {}
+    for key, value in options.items():
+        kind = type(valid[key].default)
+        if isinstance(value, str) and kind in (int, float):
+            try:
+                value = kind(value)
+            except ValueError:
+                raise AldenError(f"strategy {name!r}: option {key!r} must be "
+                                 f"{'an integer' if kind is int else 'a number'}, "
+                                 f"got {value!r}") from None
+        converted[key] = value
+    return cls(**converted)
+
+
+def parse_strategy(spec: str) -> tuple[str, dict[str, str]]:
+    """Split a command line's strategy, ``name`` or ``name:key=value,key=value``, into the
+    name and its options (strings; ``get_strategy`` converts them)."""
+    name, colon, rest = spec.partition(":")
+    options: dict[str, str] = {}
+    for part in rest.split(",") if colon else []:
+        key, eq, value = part.partition("=")
+        if not eq or not key or not value or key in options:
+            raise AldenError(f"strategy {spec!r}: expected name:key=value[,key=value...], "
+                             f"each key once; {part!r} is not key=value")
+        options[key] = value
+    return name, options
+
+
+def strategy_from_spec(spec: str, kind: str | None = None) -> Strategy:
+    """The strategy a command line names, options included, e.g. ``"alden:output=logits"``;
+    with ``kind`` ("text" or "tabular"), refused here if it cannot work on that data."""
+    name, options = parse_strategy(spec)
+    try:
+        strategy = get_strategy(name, **options)
+    except AldenError as error:
+        if str(error).startswith("strategy "):
+            raise
+        raise AldenError(f"strategy {spec!r}: {error}") from None
+    if kind is not None:
+        check_fits(strategy, kind)
+    return strategy
+
+
+def canonical_strategy(spec: str) -> str:
+    """One spelling per strategy: the name, then its non-default options sorted by key
+    (``"bald:samples=10"``; ``"alden:output=proba"`` is ``"alden"``), so that results
+    files never hold one strategy under two names."""
+    return strategy_spec(strategy_from_spec(spec))
+
+
+def strategy_spec(strategy: Strategy) -> str:
+    """The canonical spelling (``canonical_strategy``) of a strategy object."""
+    changed = [f"{f.name}={getattr(strategy, f.name)}"
+               for f in sorted(fields(strategy), key=lambda f: f.name)
+               if getattr(strategy, f.name) != f.default]
+    return strategy.name + (":" + ",".join(changed) if changed else "")
