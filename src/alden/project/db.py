@@ -22,7 +22,11 @@ from typing import Any
 
 from alden.errors import ProjectError
 
-SCHEMA_VERSION = 1
+# Schema changes after version 1: version -> SQL that brings a project from the version
+# before it. Additive only (new tables, new nullable columns), so no label is ever rewritten;
+# ``connect`` applies the missing ones in one transaction, ``create`` applies all of them.
+MIGRATIONS: dict[int, str] = {}
+SCHEMA_VERSION = max(MIGRATIONS, default=1)
 APPLICATION_ID = 0x616C646E  # "aldn": tells an alden project from any other SQLite file
 DB_NAME = "project.db"
 BUSY_TIMEOUT_S = 60.0
@@ -162,7 +166,8 @@ def create(folder: str | Path, *, ids: Sequence[str], texts: Sequence[str] | Non
     conn = _raw_connect(path)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.executescript("BEGIN IMMEDIATE;" + SCHEMA)  # executescript would commit an open one
+        conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + "".join(
+            MIGRATIONS[v] for v in sorted(MIGRATIONS)))  # executescript commits an open one
         with _open_transaction(conn):
             column = "text" if texts is not None else "row"
             conn.executemany(f"INSERT INTO items (pos, id, {column}) VALUES (?, ?, ?)",
@@ -195,7 +200,9 @@ def connect(folder: str | Path) -> sqlite3.Connection:
     if app_id != APPLICATION_ID:
         conn.close()
         raise ProjectError(f"{path} is not an alden project database")
-    if version != SCHEMA_VERSION:
+    if 1 <= version < SCHEMA_VERSION:
+        _migrate(conn, version)
+    elif version != SCHEMA_VERSION:
         conn.close()
         newer = "a newer" if version > SCHEMA_VERSION else "an older"
         raise ProjectError(
@@ -203,6 +210,20 @@ def connect(folder: str | Path) -> sqlite3.Connection:
             f"reads schema version {SCHEMA_VERSION}. Use the alden version that made it, or "
             f"make a new project with `alden init` and `alden teach` its labels.")
     return conn
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a project made by an older alden up to ``SCHEMA_VERSION``: all steps or none."""
+    steps = "".join(MIGRATIONS[v] for v in sorted(MIGRATIONS) if v > version)
+    try:
+        conn.executescript(f"BEGIN IMMEDIATE;{steps}PRAGMA user_version = {SCHEMA_VERSION};"
+                           "COMMIT;")
+    except sqlite3.DatabaseError as err:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()
+        raise ProjectError(f"could not upgrade the project's database from schema version "
+                           f"{version} to {SCHEMA_VERSION} ({err}); nothing was changed") from err
 
 
 @contextmanager
