@@ -203,9 +203,14 @@ def test_alden_wires_interpretations_embeddings_and_labeled_set():
     assert list(sel.indices) == [p.index for p in picks]
     assert list(sel.scores) == [p.diversity for p in picks]
     first = picks[0]
-    assert sel.reasons[0] == Reason("alden", first.diversity, word=VOCAB[first.word],
-                                    position=first.position,
-                                    compared_word=VOCAB[first.compared_word])
+    reason = sel.reasons[0]
+    assert (reason.kind, reason.score, reason.word, reason.position, reason.compared_word) == (
+        "alden", first.diversity, VOCAB[first.word], first.position,
+        VOCAB[first.compared_word])
+    item_tokens = tokens[first.index]
+    assert reason.words == tuple(VOCAB[t] for t in item_tokens)  # the heat map's words
+    np.testing.assert_allclose(reason.interpretations, np.linalg.norm(
+        learner.token_interpretations(pool.x[[first.index]], "proba")[0], axis=1))
 
 
 def test_alden_and_dami_read_probabilities_by_default():

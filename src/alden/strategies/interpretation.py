@@ -88,18 +88,28 @@ class Alden:
                              "with those of labeled words")
         interpretations = learner.token_interpretations(pool.x, output=self.output)
         embeddings = learner.word_embeddings()
-        picks = alden_greedy_picks(pool_tokens(pool), interpretations, embeddings,
-                                   pool.labeled, n)
+        tokens = pool_tokens(pool)
+        picks = alden_greedy_picks(tokens, interpretations, embeddings, pool.labeled, n)
         return Selection([p.index for p in picks], [p.diversity for p in picks],
-                         [alden_reason(pool, p) for p in picks])
+                         [alden_reason(pool, p, tokens[p.index], interpretations[p.index])
+                          for p in picks])
 
 
-def alden_reason(pool: Pool, pick: AldenPick) -> Reason:
-    """The data of an ALDEN pick: its word, the word's position, the labeled word compared."""
+def alden_reason(pool: Pool, pick: AldenPick, tokens: np.ndarray | None = None,
+                 interpretations: np.ndarray | None = None) -> Reason:
+    """The data of an ALDEN pick: its word, the word's position, the labeled word compared,
+    and (given the item's tokens and (len, C) interpretations) every word with the size of
+    its interpretation (Euclidean norm over classes), for a heat map."""
+    heat = {}
+    if tokens is not None and interpretations is not None:
+        heat = {"words": tuple(pool.word(int(t)) for t in tokens),
+                "interpretations": tuple(float(v) for v in np.linalg.norm(
+                    np.asarray(interpretations, dtype=np.float64), axis=1))}
     if pick.position < 0:
-        return Reason("alden", float(pick.diversity))
+        return Reason("alden", float(pick.diversity), **heat)
     return Reason("alden", float(pick.diversity), word=pool.word(pick.word),
-                  position=int(pick.position), compared_word=pool.word(pick.compared_word))
+                  position=int(pick.position), compared_word=pool.word(pick.compared_word),
+                  **heat)
 
 
 @dataclass(frozen=True)
