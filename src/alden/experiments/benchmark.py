@@ -18,6 +18,7 @@ from pathlib import Path
 
 from alden.errors import AldenError
 from alden.experiments.run_files import (
+    CRITERIA,
     INVOCATIONS,
     RESULTS,
     TIMINGS,
@@ -125,6 +126,7 @@ def run_benchmark(specs: list[RunSpec], out_dir: str | os.PathLike, *, run_fn: R
         started, start = _now(), time.perf_counter()
         records = read_repaired(out / RESULTS, require_complete=True)
         read_repaired(out / TIMINGS, require_complete=False)
+        read_repaired(out / CRITERIA, require_complete=False)
         read_repaired(out / INVOCATIONS, require_complete=False)
         write_options(out, {s.protocol.options_hash: s.protocol.as_dict() for s in specs})
         done = finished_runs(records)
@@ -145,10 +147,13 @@ def run_benchmark(specs: list[RunSpec], out_dir: str | os.PathLike, *, run_fn: R
         try:
             results = (run_on_ray(todo, run_fn, ray_address, workers, threads) if ray_address
                        else run_locally(todo, run_fn, workers, threads, on_round))
-            for spec, (recs, times) in results:
+            for spec, result in results:
+                recs, times = result[0], result[1]
                 if ray_address:
                     bar_rounds.update(len(recs))
                 append_lines(out / TIMINGS, times)
+                if len(result) > 2 and result[2]:  # the stopping criteria's quantities
+                    append_lines(out / CRITERIA, result[2])
                 append_lines(out / RESULTS, recs)
                 counts["ran"] += 1
                 bar_runs.update(1)
@@ -164,6 +169,8 @@ def run_benchmark(specs: list[RunSpec], out_dir: str | os.PathLike, *, run_fn: R
                     workers=workers, threads=threads, ray_address=ray_address,
                     command=command)])
         canonical_sort(out / RESULTS)
+        if (out / CRITERIA).exists():
+            canonical_sort(out / CRITERIA)
     return counts
 
 

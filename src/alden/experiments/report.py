@@ -34,7 +34,14 @@ from alden.experiments.run_files import (
     INVOCATIONS,
     OPTIONS,
     RESULTS,
+    finished_runs,
     read_lines,
+)
+from alden.experiments.stopping_report import (
+    load_criteria,
+    stopping_markdown,
+    stopping_rows,
+    stopping_summary,
 )
 
 # Display order: the paper's Table 1 order, then the extra baselines; others alphabetically.
@@ -234,6 +241,12 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None,
     if times:
         sections += ["## Where the time went (mean seconds per run, share of the run)\n",
                      time_markdown(times, names)]
+    stops = stopping_rows(records, load_criteria(results_dir, finished_runs(records)))
+    if stops:
+        sections += ["## Where each stopping criterion would have stopped (criteria.jsonl)\n",
+                     "Over strategies and seeds; accuracy lost: test accuracy at the end of "
+                     "the run minus at the stop, in points (docs/protocol.md).\n",
+                     stopping_markdown(stopping_summary(stops), names)]
     invocations_md = invocations_markdown(results_dir)
     if invocations_md:
         sections += ["## Benchmark commands (invocations.jsonl)\n", invocations_md]
@@ -250,6 +263,8 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None,
         sections += ["## Options\n", "```json\n" + options_path.read_text() + "```\n"]
     outputs = {"report": ("report.md", "\n".join(sections)), "auc": ("auc.csv", _csv(table)),
                "paired": ("paired.csv", _csv(paired)), "time": ("time.csv", _csv(times))}
+    if stops:
+        outputs["stopping"] = ("stopping.csv", _csv(stops))
     for key, (name, text) in outputs.items():
         write_atomic(out / name, text)
         files[key] = out / name

@@ -19,6 +19,7 @@ from alden.errors import AldenError, DataError
 RESULTS = "results.jsonl"  # one record per round; deterministic, byte-identical on repeats
 TIMINGS = "timings.jsonl"  # the same keys with the seconds spent; varies from run to run
 OPTIONS = "options.json"  # options hash -> the Protocol it stands for
+CRITERIA = "criteria.jsonl"  # per round, the stopping criteria's quantities (alden.stopping)
 INVOCATIONS = "invocations.jsonl"  # one record per benchmark command: when, how, wall time
 RUN_FIELDS = ("dataset", "model", "strategy", "seed", "options")
 

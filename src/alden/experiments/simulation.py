@@ -117,15 +117,17 @@ class TimedLearner:
 
 def simulate(pool, new_learner: Callable[[], object], strategy, counts: list[int],
              val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
-             seed: int, seed_set: Callable, on_round: Callable[[int], None] | None = None
-             ) -> list[dict]:
+             seed: int, seed_set: Callable, on_round: Callable[[int], None] | None = None,
+             observe: Callable[[object, object, int], float] | None = None) -> list[dict]:
     """The active-learning loop on ``pool`` (mutated): one dict per round with ``round``,
     ``labeled``, ``accuracy`` and the seconds spent (train, val, test, score, select;
     validation from the learner's ``history`` entries' ``val_seconds`` where it has them).
 
     Round r trains a new learner on the labeled set (validation split for early stopping,
     torch seed from (seed, r)), measures test accuracy, then, except after the last round,
-    asks ``strategy`` for ``counts[r + 1] - counts[r]`` items.
+    asks ``strategy`` for ``counts[r + 1] - counts[r]`` items. ``observe(learner, pool, r)``,
+    if given, then records the round for the stopping criteria and returns its seconds
+    (``criteria_seconds``); it must not change the pool or draw from the run's generators.
     """
     initial = seed_set(pool, counts[0] / len(pool), np.random.default_rng([seed, 0]))
     if len(initial) != counts[0]:
@@ -157,6 +159,8 @@ def simulate(pool, new_learner: Callable[[], object], strategy, counts: list[int
             query = time.perf_counter() - tested
             row["score_seconds"] = min(timed.seconds, query)
             row["select_seconds"] = query - row["score_seconds"]
+        if observe is not None:
+            row["criteria_seconds"] = observe(learner, pool, round_)
         rows.append(row)
         if on_round is not None:
             on_round(round_)
@@ -216,9 +220,11 @@ def learner_factory(prepared, model: str, train: dict) -> Callable[[], object]:
 
 
 def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
-            ) -> tuple[list[dict], list[dict]]:
-    """Run ``spec`` with the real data, learner and strategy: (records, timings) per round."""
+            ) -> tuple[list[dict], list[dict], list[dict]]:
+    """Run ``spec`` with the real data, learner and strategy: (records, timings, criteria)
+    per round; criteria are the stopping criteria's quantities (``criteria_record``)."""
     from alden.data.prepare import seed_set
+    from alden.experiments.criteria_record import CriteriaRecorder
     from alden.strategies import strategy_from_spec
 
     protocol = spec.protocol
@@ -229,10 +235,21 @@ def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
                          f"{spec.dataset!r}: use {fitting}")
     pool = prepared.pool()
     counts = label_schedule(len(pool), protocol.init, protocol.step, protocol.stop)
+    recorder = CriteriaRecorder(len(pool), prepared.test(), spec.seed)
     rows = simulate(pool, learner_factory(prepared, spec.model, dict(protocol.train)),
                     strategy_from_spec(spec.strategy), counts, prepared.val(), prepared.test(),
-                    spec.seed, seed_set, on_round)
-    return make_records(spec, rows, len(pool))
+                    spec.seed, seed_set, on_round, recorder.observe)
+    records, timings = make_records(spec, rows, len(pool))
+    return records, timings, criteria_records(records, recorder.rows)
+
+
+def criteria_records(records: list[dict], rows: list[dict]) -> list[dict]:
+    """One ``criteria.jsonl`` record per round: the result record's keys (run, round,
+    rounds, labeled, fraction) and the recorder's quantities."""
+    return [{**{k: rec[k] for k in ("dataset", "model", "strategy", "seed", "options",
+                                    "round", "rounds", "labeled", "fraction")},
+             **{k: v for k, v in row.items() if k not in ("round", "labeled")}}
+            for rec, row in zip(records, rows, strict=True)]
 
 
 def make_records(spec: RunSpec, rows: list[dict], pool_size: int
