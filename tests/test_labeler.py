@@ -160,11 +160,53 @@ def test_sigkill_keeps_every_label_given(tmp_path):
 
 def test_a_skipped_item_waits_for_the_next_query(tmp_path):
     folder = make_project(tmp_path / "p", picks=2)
-    out = run_piped(folder, "1\ns\nu\nq\n", batch=2)
+    out = run_piped(folder, "1\ns\nu\nu\nq\n", batch=2)
     # the batch ends after the skip: the next step is a new query, not item 1 again
-    assert out.index("skipped") < out.index("retraining on 1 labels")
-    assert out.count("id t1 ---") == 1
-    # an undo after the re-query brings back item 0 with its reason from round 1
-    assert "undone: t0 is unlabeled again" in out
-    assert out.rindex("id t0 ---") > out.index("retraining") and out.count("why: reason 0") == 2
+    assert out.index("skipped") < out.index("retraining on 1 label")
+    # undo takes back the skip (item 1 comes back with its reason from round 1), then the label
+    assert "undone: t1 is no longer skipped" in out and "undone: t0 is unlabeled again" in out
+    assert out.rindex("id t1 ---") > out.index("retraining") and out.count("why: reason 1") == 2
+    assert out.rindex("id t0 ---") > out.rindex("id t1 ---") and out.count("why: reason 0") == 2
+    assert "| undone | 0 labeled | id t0 ---" in out
     assert labels(folder) == {}
+
+
+def test_a_skip_is_kept_after_a_restart(tmp_path):
+    folder = make_project(tmp_path / "p", picks=4)
+    run_piped(folder, "1\ns\nq\n")
+    out = run_piped(folder, "q\n")  # a new session: t1 stays skipped in this round
+    assert "id t1 ---" not in out and "| 3/4 | 1 labeled | id t2 ---" in out
+    conn = store.connect(folder)
+    assert conn.execute("SELECT item, who, label, round FROM annotations ORDER BY seq"
+                        ).fetchall() == [(0, "t", 0, 1), (1, "t", None, 1)]
+
+
+def test_the_counter_after_undo_shows_the_items_place(tmp_path):
+    folder = make_project(tmp_path / "p", picks=5)
+    out = run_piped(folder, "1\n2\nu\nq\n")
+    shown = [line for line in out.splitlines() if line.startswith("--- round")]
+    assert [line.split(" | ")[1] for line in shown] == ["1/5", "2/5", "3/5", "2/5"]
+    assert shown[-1].endswith("id t1 ---") and labels(folder) == {0: 0}
+
+
+def test_invalid_keys_say_so(tmp_path):
+    folder = make_project(tmp_path / "p")
+    out = run_piped(folder, "x\n\n0\nq\n")
+    assert "'x' is not a key here: press 1-2 for a class, s to skip, u to undo or q" in out
+    assert "Enter is not a key here" in out and "no class 0: press 1-2" in out
+
+
+def test_a_second_person_never_overwrites_silently(tmp_path):
+    from alden.project import annotations
+
+    folder = make_project(tmp_path / "p")
+    conn = store.connect(folder)
+    annotations.give(conn, 0, 1, who="ann")  # someone else labels item 0 "pos" first
+    conn.close()
+    out = run_piped(folder, "1\nq\n")  # t sees item 1 (item 0 is labeled)
+    assert "id t0 ---" not in out
+    conn = store.connect(folder)
+    assert annotations.give(conn, 1, 1, who="ann").outcome == "conflict"  # t said neg
+    assert store.labels(conn).as_dict() == {0: 1, 1: 0}  # t's label kept, not replaced
+    [d] = annotations.disagreements(conn)
+    assert d.item == 1 and [(a.who, a.label) for a in d.answers] == [("t", 0), ("ann", 1)]

@@ -54,7 +54,8 @@ def test_other_schema_version_says_so(tmp_path):
     raw = sqlite3.connect(project.db_path(folder))
     raw.execute("PRAGMA user_version = 7")
     raw.close()
-    with pytest.raises(ProjectError, match=r"newer alden \(project schema version 7\).*version 1"):
+    with pytest.raises(ProjectError, match=r"newer alden \(project schema version 7\).*version "
+                       + str(project.SCHEMA_VERSION)):
         project.connect(folder)
 
 

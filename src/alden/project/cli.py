@@ -84,7 +84,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
     result = teach_file(args.project, args.file, id_column=args.id_column,
                         label_column=args.label_column, skip_bad=args.skip_bad,
                         add_classes=args.add_classes, overwrite=args.overwrite, who=args.who,
-                        on_write=announce)
+                        on_write=announce, on_conflict=args.on_conflict)
     c = result.change
     print(f"{args.file}: {result.rows} rows: {c.added} new labels, {c.unchanged} unchanged, "
           f"{c.replaced} replaced, {result.blank} blank (left unlabeled)")
@@ -93,6 +93,10 @@ def cmd_teach(args: argparse.Namespace) -> int:
     if result.skipped:
         print(f"skipped {len(result.skipped)} bad row(s):")
         for line in result.skipped:
+            print(f"  {line}")
+    if result.conflicts:
+        print(f"annotators disagreed on {len(result.conflicts)} task(s) (every answer is kept):")
+        for line in result.conflicts:
             print(f"  {line}")
     return 0
 
@@ -196,6 +200,10 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--add-classes", action="store_true", help="allow labels that are new classes")
     p.add_argument("--overwrite", action="store_true", help="replace labels that differ")
     p.add_argument("--who", help="who gave these labels (default: your user name)")
+    p.add_argument("--on-conflict", choices=("latest", "majority", "skip"),
+                   help="a Label Studio task whose annotators disagree: take the latest answer, "
+                   "the majority (a tie stays open), or skip it (open, resolved on the status "
+                   "page of `alden serve`); default: refuse the file and list them")
     p.set_defaults(func=cmd_teach)
 
     p = sub.add_parser("label", help="label in the terminal, one keystroke per item")

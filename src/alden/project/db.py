@@ -25,7 +25,41 @@ from alden.errors import ProjectError
 # Schema changes after version 1: version -> SQL that brings a project from the version
 # before it. Additive only (new tables, new nullable columns), so no label is ever rewritten;
 # ``connect`` applies the missing ones in one transaction, ``create`` applies all of them.
-MIGRATIONS: dict[int, str] = {}
+MIGRATIONS: dict[int, str] = {
+    # 2: annotators (issue 13). Each person's own answer per item (a label, or a skip for one
+    # round), the disagreements between them and how each was resolved, and the client ids
+    # of requests already answered (a retried request never counts twice). ``labels`` stays
+    # the resolved label that training uses; the labels given so far become their givers'
+    # annotations.
+    2: """
+CREATE TABLE annotations (
+    item INTEGER NOT NULL REFERENCES items(pos),
+    who TEXT NOT NULL,
+    label INTEGER REFERENCES classes(idx),  -- NULL: skipped in `round`
+    at TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    seq INTEGER NOT NULL,                   -- order given, over all annotations
+    PRIMARY KEY (item, who)
+);
+INSERT INTO annotations (item, who, label, at, round, source, seq)
+    SELECT item, who, label, at, round, source, 0 FROM labels;
+CREATE TABLE conflicts (                    -- items whose annotators disagree
+    item INTEGER PRIMARY KEY REFERENCES items(pos),
+    opened TEXT NOT NULL,
+    label INTEGER REFERENCES classes(idx),  -- the label chosen; NULL while open
+    who TEXT,
+    at TEXT,
+    rule TEXT                               -- "page", "latest", "majority"
+);
+CREATE TABLE requests (                     -- requests answered, by the client's id
+    client_id TEXT PRIMARY KEY,
+    who TEXT NOT NULL,
+    at TEXT NOT NULL,
+    response TEXT NOT NULL                  -- JSON, answered again to a retry
+);
+""",
+}
 SCHEMA_VERSION = max(MIGRATIONS, default=1)
 APPLICATION_ID = 0x616C646E  # "aldn": tells an alden project from any other SQLite file
 DB_NAME = "project.db"

@@ -5,8 +5,12 @@ Keys: 1..9 label the item with that class, ``s`` skips it, ``u`` undoes the last
 needed; Ctrl-C still interrupts and the terminal is restored); when standard input is not a
 terminal (a pipe, a file) one line is read per answer instead. With more than nine classes
 the class number is typed and ended with Enter. After each batch the model is retrained on
-every label and the next batch is queried (``project_query.query``); items skipped in this
-session are not shown again until a later query picks them anew.
+every label and the next batch is queried (``project_query.query``). A skip is kept in the
+project (an annotation without a label, for this round): a skipped item is not shown again,
+also after a restart, until a later query picks it anew. ``u`` takes back the last label
+or skip; the counter shows the item's place in its batch. Labels go through
+``annotations.give``, so a second person labeling the same batch (here or in ``alden serve``)
+never overwrites silently.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from alden.errors import AldenError
-from alden.project import store
+from alden.project import annotations, store
 from alden.project.query import query, reason_text
 from alden.project.workspace import display_text, read_project, user_name
 
@@ -68,7 +72,10 @@ class Keys:
             if char.isdigit():
                 typed += char
                 self.echo.write(char)
-                self.echo.flush()
+            else:
+                self.echo.write(f" (not a digit: {char!r}; type the class number, then Enter) "
+                                f"{typed}")
+            self.echo.flush()
         self.echo.write("\n")
         return typed
 
@@ -78,10 +85,13 @@ def _legend(classes: tuple[str, ...]) -> str:
         "   [s] skip  [u] undo  [q] quit"
 
 
-def pending(conn) -> list[store.Pick]:
-    """The latest round's items that are still unlabeled, in pick order."""
+def pending(conn, who: str | None = None) -> list[store.Pick]:
+    """The latest round's items that are still unlabeled (and not skipped by ``who`` in this
+    round), in pick order."""
     round_ = store.current_round(conn)
     done = set(store.labels(conn).items)
+    if who is not None:
+        done |= annotations.skipped(conn, who, round_)
     return [p for p in store.round_picks(conn, round_) if p.item not in done] if round_ else []
 
 
@@ -101,13 +111,12 @@ def run(folder, *, batch: int = 10, strategy: str | None = None, model: str | No
             raise AldenError(f"{folder} has {len(data.classes)} class(es); labeling needs the "
                              f"classes first: give them to `alden init --classes a,b` or "
                              f"`alden teach` a file of labels")
-        undo: list[int] = []
-        skipped: set[int] = set()  # not shown again until the next query picks them
+        undo: list[tuple[int, str]] = []  # (item, "label" or "skip"), latest last
         seen: dict[int, store.Pick] = {}  # every pick shown, to show again after an undo
         total = 0
         with keys.raw():
             while True:
-                picks = [p for p in pending(conn) if p.item not in skipped]
+                picks = pending(conn, who)
                 if not picks:
                     if len(store.labels(conn)) >= len(data.ids):
                         out.write("every item is labeled.\n")
@@ -119,10 +128,8 @@ def run(folder, *, batch: int = 10, strategy: str | None = None, model: str | No
                     if result.cold_start:
                         out.write(f"(cold start: {result.cold_start}; picking diverse items)\n")
                     picks = list(result.picks)
-                skipped -= {p.item for p in picks}
                 seen.update((p.item, p) for p in picks)
-                given, quit_ = _label_batch(conn, data, picks, keys, out, who, undo, skipped,
-                                            seen)
+                given, quit_ = _label_batch(conn, data, picks, keys, out, who, undo, seen)
                 total += given
                 if quit_:
                     break
@@ -137,52 +144,65 @@ def run(folder, *, batch: int = 10, strategy: str | None = None, model: str | No
 
 
 def _label_batch(conn, data, picks: list[store.Pick], keys: Keys, out: TextIO, who: str,
-                 undo: list[int], skipped: set[int],
-                 seen: dict[int, store.Pick]) -> tuple[int, bool]:
+                 undo: list[tuple[int, str]], seen: dict[int, store.Pick]) -> tuple[int, bool]:
     """Ask for each pick's label; returns (labels given, whether the user quit)."""
     classes = store.classes(conn)
     round_ = store.current_round(conn)
+    batch = store.round_picks(conn, round_)  # all of it, also when resuming part way
+    place = {p.item: n for n, p in enumerate(batch)}  # the counter: place in the batch
     queue = list(picks)
     given = i = 0
     while i < len(queue):
         pick = queue[i]
-        _show(out, data, pick, classes, round_, i, len(queue), len(store.labels(conn)))
+        at = place.get(pick.item)
+        where = f"{at + 1}/{len(batch)}" if at is not None else "undone"
+        _show(out, data, pick, classes, round_, where, len(store.labels(conn)))
         key = keys.key()
-        if key == "q":
+        low = key.lower()
+        if low == "q":
             out.write("quit.\n")
             return given, True
-        if key == "s":
+        if low == "s":
+            annotations.give(conn, pick.item, None, who=who, source="label")
+            undo.append((pick.item, "skip"))
             out.write("skipped\n")
-            skipped.add(pick.item)
             i += 1
-        elif key == "u":
+        elif low == "u":
             if not undo:
                 out.write("nothing to undo\n")
                 continue
-            item = undo.pop()
-            store.remove_label(conn, item, who=who)
-            given -= 1
-            out.write(f"undone: {data.ids[item]} is unlabeled again\n")
-            queue.insert(i, seen.get(item, store.Pick(item, None, None, None, None)))
+            item, kind = undo.pop()
+            annotations.withdraw(conn, item, who=who)
+            if kind == "label":
+                given -= 1
+                out.write(f"undone: {data.ids[item]} is unlabeled again\n")
+            else:
+                out.write(f"undone: {data.ids[item]} is no longer skipped\n")
+            if i > 0 and queue[i - 1].item == item:
+                i -= 1  # back to it: the counter shows its own place again
+            else:
+                queue.insert(i, seen.get(item, store.Pick(item, None, None, None, None)))
         elif key[:1].isdigit():
             number = keys.number(key) if len(classes) > 9 and keys.tty else key
             if not number.isdigit() or not 1 <= int(number) <= len(classes):
                 out.write(f"no class {number}: press 1-{len(classes)}, s, u or q\n")
                 continue
-            store.set_label(conn, pick.item, int(number) - 1, who=who)
-            undo.append(pick.item)
+            annotations.give(conn, pick.item, int(number) - 1, who=who, source="label")
+            undo.append((pick.item, "label"))
             given += 1
             out.write(f"-> {classes[int(number) - 1]} (saved)\n")
             i += 1
         else:
-            out.write(f"press 1-{len(classes)} for a class, s, u or q\n")
+            shown = repr(key) if key.strip() else "Enter" if key in ("", "\n", "\r") else "space"
+            out.write(f"{shown} is not a key here: press 1-{len(classes)} for a class, "
+                      f"s to skip, u to undo or q to quit\n")
         out.flush()
     return given, False
 
 
-def _show(out: TextIO, data, pick: store.Pick, classes, round_: int, at: int, size: int,
+def _show(out: TextIO, data, pick: store.Pick, classes, round_: int, where: str,
           labeled: int) -> None:
-    out.write(f"\n--- round {round_} | {at + 1}/{size} | {labeled} labeled | id "
+    out.write(f"\n--- round {round_} | {where} | {labeled} labeled | id "
               f"{data.ids[pick.item]} ---\n")
     out.write(textwrap.fill(display_text(data.contents[pick.item]), width=78) + "\n")
     if pick.predicted is not None:

@@ -146,11 +146,12 @@ def write_labels_in(conn: sqlite3.Connection, entries: Iterable[tuple[int, int]]
     added = unchanged = replaced = 0
     for item, label in entries:
         old = conn.execute("SELECT label FROM labels WHERE item = ?", (item,)).fetchone()
+        if old is not None and old[0] != label and not overwrite:
+            raise ProjectError(f"item {item} is labeled {old[0]} already, not {label}")
+        write_annotation(conn, item, who, label, round_=round_, source=source, at=stamp)
         if old is not None and old[0] == label:
             unchanged += 1
             continue
-        if old is not None and not overwrite:
-            raise ProjectError(f"item {item} is labeled {old[0]} already, not {label}")
         conn.execute("INSERT OR REPLACE INTO labels (item, label, who, at, round, source) "
                      "VALUES (?, ?, ?, ?, ?, ?)", (item, label, who, stamp, round_, source))
         conn.execute("INSERT INTO label_events (item, label, who, at, round, source) "
@@ -160,6 +161,21 @@ def write_labels_in(conn: sqlite3.Connection, entries: Iterable[tuple[int, int]]
         else:
             replaced += 1
     return LabelChange(added, unchanged, replaced)
+
+
+def write_annotation(conn: sqlite3.Connection, item: int, who: str, label: int | None, *,
+                     round_: int, source: str, at: str | None = None) -> bool:
+    """Record ``who``'s own answer for ``item`` (a class index, or None: skipped in
+    ``round_``) inside an open transaction; False when it was that already."""
+    row = conn.execute("SELECT label, round FROM annotations WHERE item = ? AND who = ?",
+                       (item, who)).fetchone()
+    if row is not None and row[0] == label and (label is not None or row[1] == round_):
+        return False
+    seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM annotations").fetchone()[0]
+    conn.execute("INSERT OR REPLACE INTO annotations (item, who, label, at, round, source, seq) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)", (item, who, label, at or now(), round_,
+                                                  source, seq))
+    return True
 
 
 def set_label(conn: sqlite3.Connection, item: int, label: int, *, who: str,
@@ -173,6 +189,7 @@ def remove_label(conn: sqlite3.Connection, item: int, *, who: str, source: str =
     """Forget an item's label (undo); the history keeps both events. False if it had none."""
     with transaction(conn):
         gone = conn.execute("DELETE FROM labels WHERE item = ?", (item,)).rowcount
+        conn.execute("DELETE FROM annotations WHERE item = ? AND who = ?", (item, who))
         if gone:
             conn.execute("INSERT INTO label_events (item, label, who, at, round, source) "
                          "VALUES (?, NULL, ?, ?, ?, ?)", (item, who, now(),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alden.errors import DataError
-from alden.project import store
+from alden.project import annotations, store
 from alden.project.store import LabelChange, classes, transaction, write_labels_in
 from alden.project.workspace import user_name
 
@@ -26,6 +26,7 @@ class LabelRow:
     id: str
     label: str
     problem: str | None = None  # set when the row itself is malformed
+    answers: tuple[tuple[str, str], ...] = ()  # Label Studio: (annotator, label), oldest first
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class TeachResult:
     blank: int
     skipped: tuple[str, ...]
     new_classes: tuple[str, ...]
+    conflicts: tuple[str, ...] = ()  # annotators disagreeing, and what the rule made of it
 
 
 def read_label_file(path: str | Path, *, id_column: str = "id",
@@ -117,7 +119,8 @@ def _read_jsonl(path: Path, text: str, id_column: str, label_column: str) -> lis
 
 def _read_label_studio(path: Path, text: str, id_column: str,
                        label_column: str) -> list[LabelRow]:
-    """Label Studio's JSON export: the newest annotation's first choice of each task."""
+    """Label Studio's JSON export: each annotator's first choice of each task (``answers``,
+    oldest first); ``label`` is the newest one."""
     try:
         tasks = json.loads(text)
     except json.JSONDecodeError as err:
@@ -132,20 +135,34 @@ def _read_label_studio(path: Path, text: str, id_column: str,
         data = task.get("data", task)
         if not isinstance(data, dict) or id_column not in data:
             raise DataError(f"{path}, {where}: no {id_column!r} in the task's data")
-        choice = _cell(task.get(label_column))
-        for annotation in task.get("annotations") or []:
+        given = []
+        for n, annotation in enumerate(task.get("annotations") or [], start=1):
             if isinstance(annotation, dict) and not annotation.get("was_cancelled"):
                 for result in annotation.get("result") or []:
                     choices = (result.get("value") or {}).get("choices") or []
                     if choices:
-                        choice = _cell(choices[0])
-        rows.append(LabelRow(where, _cell(data[id_column]), choice))
+                        when = annotation.get("updated_at") or annotation.get("created_at")
+                        given.append((str(when or ""), n, _annotator(annotation, n),
+                                      _cell(choices[0])))
+        given.sort()  # oldest first: by time where the export has it, else in list order
+        answers = tuple((who, label) for _, _, who, label in given)
+        choice = answers[-1][1] if answers else _cell(task.get(label_column))
+        rows.append(LabelRow(where, _cell(data[id_column]), choice, answers=answers))
     return rows
+
+
+def _annotator(annotation: dict[str, Any], n: int) -> str:
+    """Who gave a Label Studio annotation: its user's email or id, else its place."""
+    who = annotation.get("completed_by")
+    if isinstance(who, dict):
+        who = who.get("email") or who.get("id")
+    return f"labelstudio:{who}" if who not in (None, "") else f"labelstudio:annotation {n}"
 
 
 def teach(conn: sqlite3.Connection, rows: Sequence[LabelRow], *, source: str, who: str,
           skip_bad: bool = False, add_classes: bool = False, overwrite: bool = False,
-          on_write: Callable[[int], None] | None = None) -> TeachResult:
+          on_write: Callable[[int], None] | None = None,
+          on_conflict: str | None = None) -> TeachResult:
     """Check every row against the project, then write all labels in one transaction.
 
     Bad rows (unknown id, unknown label, one id with two labels, a label differing from the
@@ -154,7 +171,16 @@ def teach(conn: sqlite3.Connection, rows: Sequence[LabelRow], *, source: str, wh
     an empty label are counted as blank and left out. Labels must be among the project's
     classes; a project without classes takes the first file's labels as its classes, and
     ``add_classes`` lets a file add new ones.
+
+    A Label Studio task that several annotators answered keeps every answer (the
+    ``annotations`` table). When they disagree, the task is a bad row unless ``on_conflict``
+    says what to do: ``latest`` (the newest answer), ``majority`` (a tie is left open) or
+    ``skip`` (left open: listed on the status page of ``alden serve`` until resolved); the
+    label stays what it was while open, and ``conflicts`` says what happened to each.
     """
+    if on_conflict is not None:
+        annotations.by_rule((), on_conflict)  # an unknown rule fails before anything is read
+    notes: list[str] = []
     with transaction(conn):
         positions = {k: i for i, k in conn.execute("SELECT pos, id FROM items")}
         known = classes(conn)
@@ -165,15 +191,29 @@ def teach(conn: sqlite3.Connection, rows: Sequence[LabelRow], *, source: str, wh
         good: dict[str, LabelRow] = {}
         conflicted: set[str] = set()
         blank = 0
+        answered: dict[str, LabelRow] = {}  # tasks with several answers: all of them kept
         for row in rows:
+            several = len({label for _, label in row.answers}) > 1
+            if several and row.id in positions and not row.problem:
+                row, note = _disagreement(row, on_conflict)
+                if row is None:
+                    problems.append(note)
+                    continue
+                notes.append(note)
             if row.problem:
                 problems.append(f"{row.where}: {row.problem}")
             elif not row.id:
                 problems.append(f"{row.where}: the id is empty")
             elif row.id not in positions:
                 problems.append(f"{row.where}: unknown id {row.id!r}")
+            elif (unknown := [a for _, a in row.answers if a not in known]) and not adopt:
+                problems.append(f"{row.where}: unknown label {unknown[0]!r} for id {row.id!r}; "
+                                f"the classes are {', '.join(map(repr, known))} (give "
+                                f"--add-classes to add it)")
             elif not row.label:
-                blank += 1
+                blank += 0 if several else 1
+                if several:
+                    answered[row.id] = row
             elif row.label not in known and not adopt:
                 problems.append(f"{row.where}: unknown label {row.label!r} for id {row.id!r}; "
                                 f"the classes are {', '.join(map(repr, known))} (give "
@@ -189,17 +229,59 @@ def teach(conn: sqlite3.Connection, rows: Sequence[LabelRow], *, source: str, wh
                                 f"(give --overwrite to replace it)")
             else:
                 good.setdefault(row.id, row)
+                if row.answers:
+                    answered[row.id] = row
         if problems and not skip_bad:
             raise DataError(_problem_list(source, problems))
         keep = [r for i, r in good.items() if i not in conflicted]  # which label is right?
-        new_classes = tuple(sorted({r.label for r in keep} - set(known)))
+        new_classes = tuple(sorted({r.label for r in keep} | {
+            a for r in answered.values() for _, a in r.answers} - set(known)))
         store.insert_classes(conn, new_classes)
         index = {name: i for i, name in enumerate(classes(conn))}
         if on_write is not None:
             on_write(len(keep))
-        change = write_labels_in(conn, ((positions[r.id], index[r.label]) for r in keep),
-                                 who=who, source=source, overwrite=overwrite)
-    return TeachResult(len(rows), change, blank, tuple(problems), new_classes)
+        round_ = store.current_round(conn)
+        for row in answered.values():  # every annotator's answer, under their own name
+            for name, label in row.answers:
+                store.write_annotation(conn, positions[row.id], name, index[label],
+                                       round_=round_, source=source)
+        change = write_labels_in(conn, ((positions[r.id], index[r.label]) for r in keep
+                                        if not r.answers), who=who, source=source,
+                                 overwrite=overwrite)
+        for row in (r for r in keep if r.answers):  # given by whoever answered it last
+            name = [n for n, label in row.answers if label == row.label][-1]
+            more = write_labels_in(conn, [(positions[row.id], index[row.label])], who=name,
+                                   source=source, overwrite=overwrite)
+            change = LabelChange(*(a + b for a, b in zip(
+                (change.added, change.unchanged, change.replaced),
+                (more.added, more.unchanged, more.replaced), strict=True)))
+        for row in answered.values():
+            disputed = len({label for _, label in row.answers}) > 1
+            if disputed and row.label and row.id not in conflicted:
+                annotations.resolve_in(conn, positions[row.id], index[row.label], who=who,
+                                       rule=str(on_conflict))
+            elif disputed:
+                annotations.settle(conn, positions[row.id], source=source)  # stays open
+    return TeachResult(len(rows), change, blank, tuple(problems), new_classes, tuple(notes))
+
+
+def _disagreement(row: LabelRow, rule: str | None) -> tuple[LabelRow | None, str]:
+    """A task whose annotators disagree: the row with the label ``rule`` picks (blank: left
+    open), and a note; (None, the problem) without a rule."""
+    said = ", ".join(f"{who}: {label!r}" for who, label in row.answers)
+    if rule is None:
+        return None, (f"{row.where}: annotators disagree on id {row.id!r} ({said}); give "
+                      f"--on-conflict latest, majority or skip")
+    given = [annotations.Answer(who, label, n, "", "") for n, (who, label)
+             in enumerate(row.answers)]
+    chosen = annotations.by_rule(given, rule)
+    if chosen is None:
+        why = "a tie" if rule == "majority" else "--on-conflict skip"
+        return (LabelRow(row.where, row.id, "", answers=row.answers),
+                f"{row.where}: id {row.id!r}: {said}; left open ({why}): resolve it on the "
+                f"status page of `alden serve`")
+    return (LabelRow(row.where, row.id, chosen, answers=row.answers),
+            f"{row.where}: id {row.id!r}: {said}; {chosen!r} by --on-conflict {rule}")
 
 
 def _problem_list(source: str, problems: Sequence[str], shown: int = 20) -> str:
@@ -211,13 +293,14 @@ def _problem_list(source: str, problems: Sequence[str], shown: int = 20) -> str:
 def teach_file(folder: str | Path, path: str | Path, *, id_column: str = "id",
                label_column: str = "label", skip_bad: bool = False, add_classes: bool = False,
                overwrite: bool = False, who: str | None = None,
-               on_write: Callable[[int], None] | None = None) -> TeachResult:
+               on_write: Callable[[int], None] | None = None,
+               on_conflict: str | None = None) -> TeachResult:
     """Import labels from a file: all rows checked first, then one transaction."""
     rows = read_label_file(path, id_column=id_column, label_column=label_column)
     conn = store.connect(folder)
     try:
         return teach(conn, rows, source=f"teach {Path(path).name}", who=who or user_name(),
                            skip_bad=skip_bad, add_classes=add_classes, overwrite=overwrite,
-                           on_write=on_write)
+                           on_write=on_write, on_conflict=on_conflict)
     finally:
         conn.close()

@@ -1,0 +1,266 @@
+"""Annotators: each person's own answer per item, their disagreements, and the one label per
+item that training uses.
+
+Every answer is kept in ``annotations`` (one row per item and person: a class, or a skip for
+one round). The ``labels`` table holds the resolved label: the answer when everyone who
+answered agrees; when they disagree, the label stays what it was (nothing is overwritten
+silently) and the item is an open disagreement until someone resolves it (``resolve``: from
+the status page, or by a rule: ``latest`` answer, ``majority`` of answers). ``give`` and
+``undo`` are one transaction each, and a request carrying a client id that was answered
+before changes nothing (a retry never counts twice).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from alden.errors import ProjectError
+from alden.project import store
+from alden.project.store import now, transaction
+
+RULES = ("latest", "majority", "skip")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One person's label for an item, in the order given (``seq``)."""
+
+    who: str
+    label: int
+    seq: int
+    at: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """An item whose annotators disagree, with the label training uses now (or None)."""
+
+    item: int
+    answers: tuple[Answer, ...]
+    label: int | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a request did: "labeled", "skipped", "conflict", "unlabeled", "nothing"; the item
+    it touched; whether it was a retry of a request answered before."""
+
+    outcome: str
+    item: int | None
+    duplicate: bool = False
+
+
+def answers(conn: sqlite3.Connection, item: int) -> list[Answer]:
+    """Every label given for ``item`` (skips left out), in the order given."""
+    return [Answer(*r) for r in conn.execute(
+        "SELECT who, label, seq, at, source FROM annotations WHERE item = ? AND label IS NOT "
+        "NULL ORDER BY seq", (item,))]
+
+
+def by_rule(given: Sequence[Answer], rule: str) -> int | None:
+    """The label a rule picks among disagreeing answers: the ``latest`` given, the
+    ``majority`` (None on a tie), or None for ``skip`` (left for a person to resolve)."""
+    if rule not in RULES:
+        raise ProjectError(f"unknown conflict rule {rule!r}; choose one of {', '.join(RULES)}")
+    if not given or rule == "skip":
+        return None
+    if rule == "latest":
+        return max(given, key=lambda a: a.seq).label
+    counts = Counter(a.label for a in given).most_common()
+    return counts[0][0] if len(counts) == 1 or counts[0][1] > counts[1][1] else None
+
+
+def _set_label(conn: sqlite3.Connection, item: int, label: int | None, who: str,
+               source: str) -> None:
+    """The resolved label (None: none), with its event in the history."""
+    round_, stamp = store.current_round(conn), now()
+    if label is None:
+        if conn.execute("DELETE FROM labels WHERE item = ?", (item,)).rowcount == 0:
+            return
+    else:
+        conn.execute("INSERT OR REPLACE INTO labels (item, label, who, at, round, source) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", (item, label, who, stamp, round_, source))
+    conn.execute("INSERT INTO label_events (item, label, who, at, round, source) "
+                 "VALUES (?, ?, ?, ?, ?, ?)", (item, label, who, stamp, round_, source))
+
+
+def settle(conn: sqlite3.Connection, item: int, *, source: str) -> str:
+    """Bring ``labels`` and ``conflicts`` in line with the answers for ``item``, inside the
+    caller's transaction: agreement sets the label, disagreement keeps it and stays listed."""
+    given = answers(conn, item)
+    row = conn.execute("SELECT label FROM labels WHERE item = ?", (item,)).fetchone()
+    current = row[0] if row else None
+    distinct = {a.label for a in given}
+    if len(distinct) <= 1:
+        conn.execute("DELETE FROM conflicts WHERE item = ?", (item,))
+        label = distinct.pop() if distinct else None
+        if label != current:
+            who = given[-1].who if given else "undo"
+            _set_label(conn, item, label, who, source)
+        return "labeled" if given else "unlabeled"
+    latest = given[-1]
+    resolved = conn.execute("SELECT label FROM conflicts WHERE item = ?", (item,)).fetchone()
+    if resolved is None:
+        conn.execute("INSERT INTO conflicts (item, opened) VALUES (?, ?)", (item, now()))
+    elif resolved[0] is not None and resolved[0] != latest.label:
+        conn.execute("UPDATE conflicts SET opened = ?, label = NULL, who = NULL, at = NULL, "
+                     "rule = NULL WHERE item = ?", (now(), item))
+    return "conflict"  # the label stays what it was (none: unlabeled) until resolved
+
+
+def _replay(conn: sqlite3.Connection, client_id: str | None) -> Outcome | None:
+    if client_id is None:
+        return None
+    row = conn.execute("SELECT response FROM requests WHERE client_id = ?",
+                       (client_id,)).fetchone()
+    if row is None:
+        return None
+    done = json.loads(row[0])
+    return Outcome(done["outcome"], done["item"], duplicate=True)
+
+
+def _remember(conn: sqlite3.Connection, client_id: str | None, who: str,
+              outcome: Outcome) -> Outcome:
+    if client_id is not None:
+        conn.execute("INSERT INTO requests (client_id, who, at, response) VALUES (?, ?, ?, ?)",
+                     (client_id, who, now(), json.dumps({"outcome": outcome.outcome,
+                                                         "item": outcome.item})))
+    return outcome
+
+
+def check_item(conn: sqlite3.Connection, item: int, label: int | None) -> None:
+    """An error unless ``item`` is an item of the project and ``label`` one of its classes."""
+    if conn.execute("SELECT 1 FROM items WHERE pos = ?", (item,)).fetchone() is None:
+        raise ProjectError(f"no item {item} in this project")
+    if label is not None and conn.execute("SELECT 1 FROM classes WHERE idx = ?",
+                                          (label,)).fetchone() is None:
+        raise ProjectError(f"no class {label} in this project")
+
+
+def give(conn: sqlite3.Connection, item: int, label: int | None, *, who: str,
+         source: str = "label", client_id: str | None = None) -> Outcome:
+    """``who`` labels ``item`` (a class index; None: skips it this round), in one
+    transaction, committed before this returns."""
+    with transaction(conn):
+        again = _replay(conn, client_id)
+        if again is not None:
+            return again
+        check_item(conn, item, label)
+        store.write_annotation(conn, item, who, label, round_=store.current_round(conn),
+                               source=source)
+        outcome = "skipped" if label is None else settle(conn, item, source=source)
+        return _remember(conn, client_id, who, Outcome(outcome, item))
+
+
+def withdraw(conn: sqlite3.Connection, item: int, *, who: str, source: str = "undo") -> bool:
+    """Take back ``who``'s answer for ``item`` in one transaction; False if there was none."""
+    with transaction(conn):
+        return _withdraw(conn, item, who, source)
+
+
+def _withdraw(conn: sqlite3.Connection, item: int, who: str, source: str) -> bool:
+    gone = conn.execute("DELETE FROM annotations WHERE item = ? AND who = ?",
+                        (item, who)).rowcount
+    if gone:
+        settle(conn, item, source=source)
+    return bool(gone)
+
+
+def undo(conn: sqlite3.Connection, *, who: str, client_id: str | None = None,
+         source: str = "undo") -> Outcome:
+    """Take back ``who``'s latest answer (label or skip) in the current batch."""
+    with transaction(conn):
+        again = _replay(conn, client_id)
+        if again is not None:
+            return again
+        round_ = store.current_round(conn)
+        row = conn.execute(
+            "SELECT item FROM annotations WHERE who = ? AND round = ? AND item IN (SELECT item "
+            "FROM round_items WHERE round = ?) ORDER BY seq DESC LIMIT 1",
+            (who, round_, round_)).fetchone()
+        if row is None:
+            return _remember(conn, client_id, who, Outcome("nothing", None))
+        _withdraw(conn, row[0], who, source)
+        return _remember(conn, client_id, who, Outcome("unlabeled", row[0]))
+
+
+def resolve(conn: sqlite3.Connection, item: int, label: int, *, who: str,
+            rule: str = "page") -> None:
+    """Settle a disagreement: ``label`` becomes the item's label; every answer is kept."""
+    with transaction(conn):
+        check_item(conn, item, label)
+        if len({a.label for a in answers(conn, item)}) < 2:
+            raise ProjectError(f"item {item} has no disagreement to resolve")
+        resolve_in(conn, item, label, who=who, rule=rule)
+
+
+def resolve_in(conn: sqlite3.Connection, item: int, label: int, *, who: str, rule: str) -> None:
+    """``resolve`` inside an open transaction."""
+    row = conn.execute("SELECT label FROM labels WHERE item = ?", (item,)).fetchone()
+    if row is None or row[0] != label:
+        _set_label(conn, item, label, who, f"resolve {rule}")
+    conn.execute("INSERT OR REPLACE INTO conflicts (item, opened, label, who, at, rule) VALUES "
+                 "(?, COALESCE((SELECT opened FROM conflicts WHERE item = ?), ?), ?, ?, ?, ?)",
+                 (item, item, now(), label, who, now(), rule))
+
+
+def disagreements(conn: sqlite3.Connection, *, resolved: bool = False) -> list[Disagreement]:
+    """Items whose annotators gave different labels: the open ones (or the resolved ones)."""
+    rows = conn.execute(
+        "SELECT a.item FROM annotations a LEFT JOIN conflicts c ON c.item = a.item "
+        "WHERE a.label IS NOT NULL GROUP BY a.item HAVING COUNT(DISTINCT a.label) > 1 AND "
+        + ("MAX(c.label) IS NOT NULL" if resolved else "MAX(c.label) IS NULL")
+        + " ORDER BY a.item").fetchall()
+    out = []
+    for (item,) in rows:
+        label = conn.execute("SELECT label FROM labels WHERE item = ?", (item,)).fetchone()
+        out.append(Disagreement(item, tuple(answers(conn, item)), label[0] if label else None))
+    return out
+
+
+def skipped(conn: sqlite3.Connection, who: str, round_: int) -> set[int]:
+    """Items ``who`` skipped in ``round_``."""
+    return {r[0] for r in conn.execute(
+        "SELECT item FROM annotations WHERE who = ? AND round = ? AND label IS NULL",
+        (who, round_))}
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One annotator's place in the current batch: its picks in order, which of them the
+    annotator has labeled or skipped, and the next one to show."""
+
+    round: int
+    picks: tuple[store.Pick, ...]
+    labeled: frozenset[int]
+    skipped: frozenset[int]
+
+    @property
+    def done(self) -> int:
+        return len(self.labeled | self.skipped)
+
+    @property
+    def current(self) -> store.Pick | None:
+        return next((p for p in self.picks if p.item not in self.labeled
+                     and p.item not in self.skipped), None)
+
+
+def queue(conn: sqlite3.Connection, who: str) -> Queue:
+    """``who``'s place in the latest batch (read in one snapshot)."""
+    conn.execute("BEGIN")  # one snapshot (a read: it takes no write lock)
+    try:
+        round_ = store.current_round(conn)
+        picks = tuple(store.round_picks(conn, round_)) if round_ else ()
+        mine = conn.execute("SELECT item, label, round FROM annotations WHERE who = ?",
+                            (who,)).fetchall()
+    finally:
+        conn.execute("COMMIT")
+    items = {p.item for p in picks}
+    labeled = frozenset(i for i, lab, _ in mine if lab is not None and i in items)
+    skips = frozenset(i for i, lab, r in mine if lab is None and r == round_ and i in items)
+    return Queue(round_, picks, labeled, skips)

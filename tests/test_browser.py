@@ -1,0 +1,157 @@
+"""`alden serve` in a real browser: headless Chromium from the OS packages, driven by Selenium
+through the OS's chromedriver (nothing downloads a browser). Skipped, saying why, only where
+chromium or chromedriver is missing (`make venv` installs them where it runs as root)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from webutil import XSS, labels, sentences, start_server, web_project
+
+from alden.project import annotations, store
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.chrome.options import Options  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--window-size=1100,900")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="no chromium/chromedriver on PATH: install the OS packages `chromium` and "
+           "`chromium-driver` (apt-get install -y chromium chromium-driver)")
+
+
+@pytest.fixture
+def browser(tmp_path):
+    options = Options()
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chrome-profile'}")
+    options.binary_location = CHROMIUM
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def served(request):
+    """A live `alden serve` for a project made by the test; stopped after it."""
+    procs = []
+
+    def serve(folder: Path, *args: str) -> str:
+        proc, url = start_server(folder, *args)
+        procs.append(proc)
+        return url
+
+    yield serve
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except Exception:
+            proc.kill()
+        proc.stdout.close()
+
+
+def wait_text(driver, element_id: str, text: str, timeout: float = 30) -> str:
+    """Wait until the element's text contains ``text``; its text."""
+    WebDriverWait(driver, timeout).until(
+        lambda d: text in d.find_element(By.ID, element_id).text)
+    return driver.find_element(By.ID, element_id).text
+
+
+def press(driver, keys: str) -> None:
+    driver.find_element(By.TAG_NAME, "body").send_keys(keys)
+
+
+def test_label_a_batch_with_the_keyboard_then_the_next_batch(tmp_path, browser, served):
+    folder = web_project(tmp_path / "p", sentences(20), picks=4)
+    url = served(folder, "--k", "3")
+    browser.get(url)
+    name = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "name"))
+    WebDriverWait(browser, 30).until(lambda d: name.is_displayed())
+    name.send_keys("ann\n")  # asked once
+    wait_text(browser, "counter", "Item 1 of 4")
+    assert browser.find_element(By.CSS_SELECTOR, "#text .word.pick").text  # ALDEN's word
+    press(browser, "2")
+    wait_text(browser, "counter", "Item 2 of 4 · 1 labeled, 0 skipped")
+    press(browser, "s")
+    wait_text(browser, "counter", "Item 3 of 4 · 1 labeled, 1 skipped")
+    press(browser, "u")  # takes back the skip: item 2 again, and the counter says so
+    wait_text(browser, "counter", "Item 2 of 4 · 1 labeled, 0 skipped")
+    assert browser.find_element(By.ID, "item-id").text == "id t1"
+    press(browser, "x")
+    assert "is not a key here: press 1-2 for a class" in wait_text(browser, "message", "x")
+    press(browser, "9")
+    wait_text(browser, "message", "no class 9")
+    press(browser, "1")
+    wait_text(browser, "counter", "Item 3 of 4")
+    browser.refresh()  # a reload resumes where the annotator was
+    wait_text(browser, "counter", "Item 3 of 4 · 2 labeled, 0 skipped")
+    assert "labeling as ann" in browser.find_element(By.ID, "who").text
+    press(browser, "2")
+    wait_text(browser, "counter", "Item 4 of 4")
+    press(browser, "s")
+    wait_text(browser, "counter", "Batch done")
+    assert labels(folder) == {0: 1, 1: 0, 2: 1}
+    browser.find_element(By.ID, "query").click()
+    wait_text(browser, "counter", "Item 1 of 3")
+    assert "round 2" in browser.find_element(By.ID, "batch-info").text
+    assert "round 2: cold start" in browser.find_element(By.ID, "job").text
+    press(browser, "1")
+    wait_text(browser, "counter", "Item 2 of 3")
+    conn = store.connect(folder)
+    assert [r["round"] for r in store.rounds(conn)] == [1, 2]
+    second = [p.item for p in store.round_picks(conn, 2)]
+    assert not {0, 1, 2} & set(second) and store.labels(conn).as_dict()[second[0]] == 0
+    assert conn.execute("SELECT DISTINCT who, source FROM labels").fetchall() == [
+        ("ann", "serve")]
+    conn.close()
+
+
+def test_xss_items_run_nothing(tmp_path, browser, served):
+    folder = web_project(tmp_path / "p", [*XSS, *sentences(5)], picks=3, heat=False)
+    conn = store.connect(folder)
+    annotations.give(conn, 0, 0, who="<img src=x onerror=window.__xss=9>")
+    annotations.give(conn, 0, 1, who="bob")  # a disagreement: the status page lists it
+    conn.close()
+    url = served(folder, "--annotator", "ann")
+    browser.get(url)
+    for n, text in enumerate(XSS):
+        wait_text(browser, "counter", f"Item {n + 1} of 3")
+        shown = browser.find_element(By.ID, "text")
+        assert shown.text == text  # the markup is shown as text
+        assert shown.find_elements(By.CSS_SELECTOR, "img, svg, script") == []
+        press(browser, "1")
+    wait_text(browser, "counter", "Batch done")
+    assert browser.execute_script("return window.__xss") is None
+    browser.get(url + "status")
+    table = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "open"))
+    assert XSS[0] in table.text and "<img src=x onerror=window.__xss=9>: neg" in table.text
+    assert table.find_elements(By.CSS_SELECTOR, "img, svg, script") == []
+    assert browser.execute_script("return window.__xss") is None
+    browser.find_element(By.CSS_SELECTOR, "button.resolve[data-label='1']").click()
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "no-open"))
+    assert labels(folder)[0] == 1
+
+
+def test_screenshot_of_the_label_page(tmp_path, browser, served):
+    texts = ["the cast is fine but the plot is long and dull , a story told too slowly .",
+             *sentences(10)]
+    folder = web_project(tmp_path / "p", texts, picks=4)
+    browser.get(served(folder, "--annotator", "ann"))
+    wait_text(browser, "counter", "Item 1 of 4")
+    path = tmp_path / "label-page.png"
+    assert browser.save_screenshot(str(path))
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    print(f"screenshot: {path}")
