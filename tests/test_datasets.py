@@ -191,10 +191,13 @@ BAD_TEXT_FILES = {
                              r"no column 'y'; the columns are 'text', 'label'"),
     "one class only": ("text,label\nhi,a\nho,a\n", {"label_column": "label"},
                        r"column 'label' holds one class only \('a'\)"),
-    "empty text": ("text,label\nhi,a\n,b\n", {"label_column": "label"},
-                   r"e\.csv, line 3: column 'text' has an empty text"),
-    "whitespace text": ("text,label\nhi,a\n  \t ,b\nho,b\n", {"label_column": "label"},
-                        r"e\.csv, line 3: column 'text' has an empty text"),
+    "empty text, strict": ("text,label\nhi,a\n,b\n", {"label_column": "label", "strict": True},
+                           r"e\.csv, line 3: column 'text' has an empty text; leave out --strict"),
+    "whitespace text, strict": ("text,label\nhi,a\n  \t ,b\nho,b\n",
+                                {"label_column": "label", "strict": True},
+                                r"e\.csv, line 3: column 'text' has an empty text"),
+    "every text empty": ("text,label\n,a\n \t,b\n", {"label_column": "label"},
+                         r"e\.csv, line 2: column 'text' has an empty text \(and 1 more\)"),
     "NaN label": ("text,label\nhi,1\nho,NaN\n", {"label_column": "label"},
                   r"e\.csv, line 3: column 'label' has no label \(NaN\)"),
     "blank label": ("text,label\nhi,1\nho,\n", {"label_column": "label"},
@@ -244,7 +247,7 @@ def test_utf8_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
 
 @pytest.mark.parametrize(("content", "message"), [
     ("", r"j\.jsonl is empty"),
-    ('{"text": "hi"}\n{"text": oops}\n', r"j\.jsonl, line 2: not JSON"),
+    ('{"text": "hi"}\n{"text": oops}\n', r"j\.jsonl, line 2: not valid JSON"),
     ('{"text": "hi"}\n[1, 2]\n', r"j\.jsonl, line 2: expected a JSON object"),
     ('{"text": "hi", "label": 1}\n{"text": "ho", "label": null}\n',
      r"j\.jsonl, line 2: column 'label' has no label"),
@@ -254,7 +257,7 @@ def test_utf8_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
 def test_bad_json_lines(tmp_path, content, message):
     path = write(tmp_path / "j.jsonl", content)
     with pytest.raises(DataError, match=message):
-        load_dataset(path, label_column="label")
+        load_dataset(path, label_column="label", strict=True)
 
 
 @pytest.mark.parametrize(("files", "message"), [
@@ -302,7 +305,7 @@ def test_bad_input_through_the_cli_is_one_line_without_traceback(tmp_path, monke
     command.register_cli = register_cli
     monkeypatch.setitem(sys.modules, "alden._load_command", command)
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("_load_command",))
-    path = write(tmp_path / "e.csv", "text\nhi\n \n")
+    path = write(tmp_path / "e.csv", "text\nhi\nho,extra\n")
     assert cli.main(["load", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "line 3" in err and "Traceback" not in err

@@ -15,9 +15,21 @@ COMMAND_MODULES: tuple[str, ...] = (
     "experiments.figure1", "project.web.cli")
 
 
+def version() -> str:
+    """The installed package's version (its metadata), or "unknown" when not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("alden")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alden", description="Deep active learning by model interpretability.")
+    parser.add_argument("--version", action="version", version=f"alden {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"alden.{name}").register_cli(sub)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,13 +12,19 @@ from sklearn import datasets as sklearn_datasets
 
 from alden.data import download as dl
 from alden.data.download import CORNELL_URL, Remote
-from alden.data.tabular import (
-    TABLES,
+from alden.data.files import (  # noqa: F401 (read_json_lines re-exported)
+    SUFFIXES,
     Table,
     decode_file,
-    encode_features,
+    read_json_lines,
+    read_table,
+)
+from alden.data.tabular import (
+    TABLES,
+    Column,
+    encode_columns,
     encode_labels,
-    read_delimited,
+    fit_columns,
     read_table_spec,
 )
 from alden.errors import DataError
@@ -44,6 +49,9 @@ class Dataset:
     features: np.ndarray | None = field(default=None, repr=False)
     feature_names: list[str] | None = field(default=None, repr=False)
     tokenized: bool = False  # built-in text sets are already tokenised by their authors
+    lines: list[str] | None = field(default=None, repr=False)  # "FILE, line N" of each item
+    skipped: tuple[str, ...] = ()  # "FILE, line N: why" of each row left out
+    columns: list[Column] | None = field(default=None, repr=False)  # a user table's encoding
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -74,7 +82,6 @@ SKLEARN_SETS: dict[str, Callable] = {
 }
 
 BUILTINS: tuple[str, ...] = (*TEXT_SETS, *TABLES, *SKLEARN_SETS)
-SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".jsonl": None, ".ndjson": None}
 
 
 def data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -88,7 +95,7 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
                  target_column: str | None = None, id_column: str | None = None,
                  label_names: Sequence[str] | None = None, kind: str | None = None,
                  encoding: str = "utf-8", download: bool = True,
-                 progress: bool = True) -> Dataset:
+                 progress: bool = True, strict: bool = False) -> Dataset:
     """Load a built-in set by name (see BUILTINS) or a user's file or folder.
 
     User files, by extension: .csv, .tsv/.tab, .jsonl/.ndjson with a header (or keys);
@@ -117,7 +124,8 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
     table = read_user_table(path, encoding=encoding)
     if target_column is not None or kind == "tabular":
         return table_dataset(table, target_column, id_column, label_names)
-    return text_dataset(table, text_column or "text", label_column, id_column, label_names)
+    return text_dataset(table, text_column or "text", label_column, id_column, label_names,
+                        strict=strict)
 
 
 def load_builtin(name: str, directory: str | os.PathLike | None = None, *,
@@ -165,51 +173,18 @@ def read_text_spec(spec: TextSpec, root: Path, *, download: bool = True,
 
 
 def read_user_table(path: Path, *, encoding: str = "utf-8") -> Table:
-    """A CSV/TSV/JSON Lines file as a Table of strings, the format chosen by the extension."""
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise DataError(f"{path}: unknown file type {suffix or '(none)'}; expected one of "
-                        + ", ".join(SUFFIXES) + " or a folder")
-    if SUFFIXES[suffix] is not None:
-        return read_delimited(path, delimiter=SUFFIXES[suffix], encoding=encoding)
-    return read_json_lines(path, encoding=encoding)
-
-
-def read_json_lines(path: Path, *, encoding: str = "utf-8") -> Table:
-    """JSON Lines, one object per line, as a Table (columns: keys in order of appearance)."""
-    text = decode_file(path, encoding)
-    if not text.strip():
-        raise DataError(f"{path} is empty")
-    records: list[dict] = []
-    lines: list[int] = []
-    for number, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}, line {number}: not JSON ({err.msg})") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{path}, line {number}: expected a JSON object {{...}}, "
-                            f"found {type(record).__name__}")
-        records.append(record)
-        lines.append(number)
-    header = list(dict.fromkeys(key for record in records for key in record))
-
-    def cell(value: object) -> str:
-        if value is None:
-            return ""
-        return value if isinstance(value, str) else json.dumps(value)
-
-    rows = [[cell(record.get(key)) for key in header] for record in records]
-    return Table(path, header, rows, lines)
+    """A CSV/TSV/JSON Lines file as a Table of strings (``alden.data.files.read_table``)."""
+    if Path(path).suffix.lower() not in SUFFIXES:
+        raise DataError(f"{path}: unknown file type {Path(path).suffix or '(none)'}; expected "
+                        "one of " + ", ".join(SUFFIXES) + " or a folder")
+    return read_table(path, encoding=encoding)
 
 
 def read_ids(table: Table, id_column: str | None) -> list[str]:
     """Ids from ``id_column`` (non-empty, unique), else each row's line number in the file."""
     if id_column is None:
         return [str(line) for line in table.lines]
-    col = table.column(id_column)
+    col = table.column(id_column, "--id-column")
     seen: dict[str, int] = {}
     ids = []
     for i, row in enumerate(table.rows):
@@ -224,41 +199,60 @@ def read_ids(table: Table, id_column: str | None) -> list[str]:
     return ids
 
 
-def read_labels(table: Table, label_column: str | None,
-                label_names: Sequence[str] | None) -> tuple[np.ndarray, tuple[str, ...]]:
+def read_labels(table: Table, label_column: str | None, label_names: Sequence[str] | None,
+                option: str = "--label-column") -> tuple[np.ndarray, tuple[str, ...]]:
     """Class ids and names from ``label_column``, or all -1 for an unlabeled pool."""
     if label_column is None:
         return np.full(len(table.rows), -1, dtype=np.int64), tuple(label_names or ())
-    col = table.column(label_column)
+    col = table.column(label_column, option)
     where = [table.where(i) for i in range(len(table.rows))]
     return encode_labels([row[col] for row in table.rows], where, source=table.path,
                          column=label_column, label_names=label_names)
 
 
 def text_dataset(table: Table, text_column: str, label_column: str | None,
-                 id_column: str | None, label_names: Sequence[str] | None) -> Dataset:
-    """A text Dataset from a user's table; every row needs a non-blank text."""
-    col = table.column(text_column)
+                 id_column: str | None, label_names: Sequence[str] | None, *,
+                 strict: bool = False) -> Dataset:
+    """A text Dataset from a user's table. A row with an empty text is left out and listed
+    in ``skipped`` ("FILE, line N: ..."); with ``strict`` it is an error instead."""
+    col = table.column(text_column, "--text-column (or --target-column for a table)")
     texts = [row[col].strip() for row in table.rows]
-    for i, text in enumerate(texts):
-        if not text:
-            raise DataError(f"{table.where(i)}: column {text_column!r} has an empty text")
+    empty = [i for i, text in enumerate(texts) if not text]
+    if empty and (strict or len(empty) == len(texts)):
+        more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+        hint = "; leave out --strict to skip such rows" if strict else ""
+        raise DataError(f"{table.where(empty[0])}: column {text_column!r} has an empty "
+                        f"text{more}{hint}")
+    skipped = tuple(f"{table.where(i)}: column {text_column!r} has an empty text"
+                    for i in empty)
+    if empty:
+        keep = [i for i in range(len(texts)) if texts[i]]
+        table = Table(table.path, table.header, [table.rows[i] for i in keep],
+                      [table.lines[i] for i in keep],
+                      [table.files[i] for i in keep] if table.files else None)
+        texts = [texts[i] for i in keep]
     labels, names = read_labels(table, label_column, label_names)
     return Dataset(table.path.stem, "text", labels, names, read_ids(table, id_column),
-                   texts=texts)
+                   texts=texts, lines=[table.where(i) for i in range(len(table.rows))],
+                   skipped=skipped)
 
 
 def table_dataset(table: Table, target_column: str | None, id_column: str | None,
                   label_names: Sequence[str] | None) -> Dataset:
-    """A tabular Dataset: every column but the target and id is a feature (detected types)."""
-    skip = {table.column(c) for c in (target_column, id_column) if c is not None}
+    """A tabular Dataset: every column but the target and id is a feature (detected types);
+    ``columns`` keeps how each was encoded, to encode later files the same way."""
+    skip = {table.column(c, option) for c, option in ((target_column, "--target-column"),
+                                                      (id_column, "--id-column"))
+            if c is not None}
     columns = [i for i in range(len(table.header)) if i not in skip]
     if not columns:
         raise DataError(f"{table.path}: no feature columns besides the target and id")
-    features, feature_names = encode_features(table, columns)
-    labels, names = read_labels(table, target_column, label_names)
+    fitted = fit_columns(table, columns)
+    labels, names = read_labels(table, target_column, label_names, "--target-column")
     return Dataset(table.path.stem, "tabular", labels, names, read_ids(table, id_column),
-                   features=features, feature_names=feature_names)
+                   features=encode_columns(table, fitted),
+                   feature_names=[n for c in fitted for n in c.feature_names()],
+                   lines=[table.where(i) for i in range(len(table.rows))], columns=fitted)
 
 
 def read_folder(path: Path, *, encoding: str = "utf-8",

@@ -6,8 +6,6 @@ fitted later on the training pool only (``make_preprocessor``), never on the tes
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from alden.data.download import UCI_URL, Remote
+from alden.data.files import Table, decode_file, read_delimited  # noqa: F401 (re-exported)
 from alden.errors import DataError
 
 # Cells that mean "no value" in a user's file (compared lower-cased, stripped).
@@ -30,76 +29,6 @@ def make_preprocessor() -> Pipeline:
     # keep_empty_features: a column missing everywhere in the pool keeps its place (as 0).
     return Pipeline([("impute", SimpleImputer(strategy="mean", keep_empty_features=True)),
                      ("scale", StandardScaler())])
-
-
-@dataclass(frozen=True)
-class Table:
-    """A file's rows of strings, each with the file and line it starts on."""
-
-    path: Path
-    header: list[str]
-    rows: list[list[str]]
-    lines: list[int]  # line of the row in its file
-    files: list[Path] | None = None  # the file of each row when files were stacked
-
-    def where(self, i: int) -> str:
-        """'file, line N' of row ``i``, for error messages."""
-        return f"{self.files[i] if self.files else self.path}, line {self.lines[i]}"
-
-    def column(self, name: str) -> int:
-        """Index of column ``name``; a DataError listing the columns there are otherwise."""
-        if name not in self.header:
-            raise DataError(f"{self.path}: no column {name!r}; the columns are "
-                            + ", ".join(repr(c) for c in self.header))
-        return self.header.index(name)
-
-
-def decode_file(path: Path, encoding: str = "utf-8") -> str:
-    """Read a whole text file; undecodable bytes are a DataError naming the line."""
-    data = Path(path).read_bytes()
-    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-    try:
-        return data.decode(codec)
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}, line {line}: byte {data[err.start]:#04x} is not valid {encoding}; "
-            "if the file has another encoding, say so (encoding='latin-1', "
-            "on the command line --encoding latin-1)") from None
-    except LookupError:
-        raise DataError(f"unknown encoding {encoding!r} for {path}") from None
-
-
-def read_delimited(path: Path, *, delimiter: str = ",", header: Sequence[str] | None = None,
-                   encoding: str = "utf-8", skip_lines: int = 0,
-                   skipinitialspace: bool = False) -> Table:
-    """Parse a CSV/TSV file: its first row is the header unless ``header`` names the columns."""
-    text = decode_file(path, encoding)
-    if not text.strip():
-        raise DataError(f"{path} is empty")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
-                        skipinitialspace=skipinitialspace)
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    start = 1
-    try:
-        for row in reader:
-            line, start = start, reader.line_num + 1
-            if line <= skip_lines or not row:  # an empty line; "  " is an empty value
-                continue
-            if header is None:
-                header = [cell.strip() for cell in row]
-                continue
-            if len(row) != len(header):
-                raise DataError(f"{path}, line {line}: {len(row)} fields, expected "
-                                f"{len(header)} like the header")
-            rows.append(row)
-            lines.append(line)
-    except csv.Error as err:
-        raise DataError(f"{path}, line {reader.line_num}: {err}") from None
-    if not rows:
-        raise DataError(f"{path} has a header but no rows")
-    return Table(Path(path), list(header), rows, lines)
 
 
 def is_missing(value: str) -> bool:
@@ -134,42 +63,93 @@ def parse_numbers(values: Sequence[str], absent: np.ndarray) -> np.ndarray | Non
     return numbers if np.isfinite(numbers[~absent]).all() else None
 
 
-def encode_features(table: Table, columns: Sequence[int], *,
-                    categorical: Sequence[int] | None = None,
-                    missing: frozenset[str] = MISSING) -> tuple[np.ndarray, list[str]]:
-    """Float features (N, F): numeric columns as is, categorical ones one-hot.
+@dataclass(frozen=True)
+class Column:
+    """How one table column becomes features: a number (``categories`` None) or one-hot over
+    ``categories``. Fitted on the pool's file, it encodes any later file the same way."""
+
+    name: str
+    categories: tuple[str, ...] | None = None
+
+    def feature_names(self) -> list[str]:
+        if self.categories is None:
+            return [self.name]
+        return [f"{self.name}={c}" for c in self.categories]
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "categories": None if self.categories is None
+                else list(self.categories)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Column:
+        cats = data.get("categories")
+        return cls(str(data["name"]), None if cats is None else tuple(str(c) for c in cats))
+
+
+def fit_columns(table: Table, columns: Sequence[int], *, categorical: Sequence[int] | None = None,
+                missing: frozenset[str] = MISSING) -> list[Column]:
+    """The encoding of ``columns``: which are numbers and the categories of the others.
 
     Which columns are categorical comes from the schema (``categorical``) or, when None, from
     the values (a column with any non-number). Categories are the file's sorted values, so the
-    encoding does not depend on the split. A missing categorical is NaN in all its one-hot
-    columns: the pool-fitted mean imputer then fills in the category frequencies.
+    encoding does not depend on the split.
     """
-    blocks: list[np.ndarray] = []
-    names: list[str] = []
+    fitted = []
     for col in columns:
         values = [row[col].strip() for row in table.rows]
         absent = np.array([v.lower() in missing for v in values], dtype=bool)
-        numbers = parse_numbers(values, absent)
-        numeric = numbers is not None if categorical is None else col not in categorical
-        if numeric:
-            if numbers is None:  # the schema says numeric, the file disagrees: say where
+        numeric = (parse_numbers(values, absent) is not None if categorical is None
+                   else col not in categorical)
+        cats = None if numeric else tuple(sorted({v for v, a in zip(values, absent, strict=True)
+                                                  if not a}))
+        fitted.append(Column(table.header[col], cats))
+    return fitted
+
+
+def encode_columns(table: Table, fitted: Sequence[Column], *, missing: frozenset[str] = MISSING
+                   ) -> np.ndarray:
+    """Float features (N, F) of ``table`` by the fitted columns, found by name.
+
+    A missing value is NaN (a missing category: NaN in all its one-hot columns, so the
+    pool-fitted mean imputer fills in the category frequencies); a column the table lacks is
+    missing everywhere; a category the pool never had is 0 in every one-hot column.
+    """
+    blocks: list[np.ndarray] = []
+    n = len(table.rows)
+    for column in fitted:
+        width = len(column.categories) if column.categories is not None else 1
+        if column.name not in table.header:
+            blocks.append(np.full((n, width), np.nan))
+            continue
+        col = table.header.index(column.name)
+        values = [row[col].strip() for row in table.rows]
+        absent = np.array([v.lower() in missing for v in values], dtype=bool)
+        if column.categories is None:
+            numbers = parse_numbers(values, absent)
+            if numbers is None:  # the pool says numeric, the file disagrees: say where
                 i = next(i for i in np.flatnonzero(~absent)
                          if parse_numbers([values[i]], np.zeros(1, dtype=bool)) is None)
-                raise DataError(f"{table.where(i)}: column {table.header[col]!r} holds "
+                raise DataError(f"{table.where(i)}: column {column.name!r} holds "
                                 f"{values[i]!r}, expected a number")
-            block = numbers[:, None]
-            names.append(table.header[col])
-        else:
-            categories = sorted({v for v, a in zip(values, absent, strict=True) if not a})
-            index = {c: i for i, c in enumerate(categories)}
-            block = np.zeros((len(values), len(categories)))
-            present = np.flatnonzero(~absent)
-            block[present, [index[values[i]] for i in present]] = 1.0
-            block[absent] = np.nan
-            names += [f"{table.header[col]}={c}" for c in categories]
+            blocks.append(numbers[:, None])
+            continue
+        index = {c: i for i, c in enumerate(column.categories)}
+        block = np.zeros((n, width))
+        known = [i for i in np.flatnonzero(~absent) if values[i] in index]
+        block[known, [index[values[i]] for i in known]] = 1.0
+        block[absent] = np.nan
         blocks.append(block)
-    features = np.hstack(blocks) if blocks else np.zeros((len(table.rows), 0))
-    return features, names
+    return np.hstack(blocks) if blocks else np.zeros((n, 0))
+
+
+def encode_features(table: Table, columns: Sequence[int], *,
+                    categorical: Sequence[int] | None = None,
+                    missing: frozenset[str] = MISSING) -> tuple[np.ndarray, list[str]]:
+    """Float features (N, F) and their names: numeric columns as is, categorical ones
+    one-hot (``fit_columns`` then ``encode_columns`` on the same table)."""
+    fitted = fit_columns(table, columns, categorical=categorical, missing=missing)
+    names = [name for column in fitted for name in column.feature_names()]
+    return encode_columns(table, fitted, missing=missing), names
 
 
 def encode_labels(values: Sequence[object], where: Sequence[str], *, source: object,

@@ -19,6 +19,13 @@ import numpy as np
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 
+# The longest text a model reads, in words (tokens): longer texts are cut to their first
+# MAX_WORDS. The paper's sets stay whole (the longest Subj sentence has 120 tokens, MR 59),
+# while one huge text (a 1 MB cell) cannot make every row of the encoded pool as wide as
+# itself: the pool is at most N x MAX_WORDS ids. `alden init --max-words` and
+# `alden benchmark --max-words` change it.
+MAX_WORDS = 200
+
 # The tokenizer for raw user text, after NFKC normalisation and lower-casing. Alternatives
 # are tried in order at each position:
 #   1. a number with decimal or thousands separators, kept whole: 3.5, 10,000

@@ -12,6 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
+from alden.cli_types import positive
 from alden.experiments.benchmark import check_names, make_grid, run_benchmark
 from alden.experiments.report import write_report
 from alden.experiments.run_files import RESULTS
@@ -62,8 +63,11 @@ def register_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "demo", help="a 10-minute comparison of strategies on Subj, with plot and table",
         description=__doc__.splitlines()[2].strip() if __doc__ else None)
-    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
-    p.add_argument("--data-dir", default=None, help="where the data sets are (else $ALDEN_DATA)")
+    p.add_argument("--out", default="runs/demo", metavar="FOLDER",
+                   help="output folder (default runs/demo)")
+    p.add_argument("--workers", type=positive, default=2, metavar="N",
+                   help="local worker processes (default 2)")
+    p.add_argument("--data-dir", default=None, metavar="FOLDER",
+                   help="where the data sets are (else $ALDEN_DATA)")
     p.add_argument("--quiet", action="store_true", help="print nothing, show no progress")
     p.set_defaults(func=_demo_command)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from alden.atomic import replacing, write_atomic
+from alden.cli_types import non_negative, whole
 from alden.errors import AldenError
 
 REPRESENTATIONS = ("coreset", "badge", "interpretations")
@@ -117,11 +118,14 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """``alden figure1 [--out DIR] [--seed S] [--output proba|logits] [--n N]``."""
     p = subparsers.add_parser("figure1", help="reproduce the paper's Figure 1 and its ARIs",
                               description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="figure1", help="output folder (default: ./figure1)")
-    p.add_argument("--seed", type=int, default=0, help="data, training and k-means seed")
+    p.add_argument("--out", default="figure1", metavar="FOLDER",
+                   help="output folder (default: ./figure1)")
+    p.add_argument("--seed", type=non_negative, default=0, metavar="N",
+                   help="data, training and k-means seed")
     p.add_argument("--output", choices=("proba", "logits"), default="logits",
                    help="differentiate the logits (default) or the class probabilities")
-    p.add_argument("--n", type=int, default=2000, help="number of synthetic points")
+    p.add_argument("--n", type=whole(100), default=2000, metavar="N",
+                   help="number of synthetic points, at least 100 (default 2000)")
     p.set_defaults(func=_run_cli)
 
 

@@ -1,0 +1,94 @@
+"""Checked option types for every `alden` subcommand, and counts in words.
+
+Each type turns an option's text into a value or fails with argparse's one-line usage error
+("argument --folds: must be a whole number of at least 2, got 1"), before any work starts.
+Use them as ``type=`` in ``add_argument``; ``plural`` writes "1 item", "2 items".
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+
+def whole(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
+    """A whole number in [minimum, maximum] (either bound may be open)."""
+    if minimum is not None and maximum is not None:
+        wanted = f"a whole number from {minimum} to {maximum}"
+    elif minimum is not None:
+        wanted = f"a whole number of at least {minimum}"
+    elif maximum is not None:
+        wanted = f"a whole number of at most {maximum}"
+    else:
+        wanted = "a whole number"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}") from None
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {value}")
+        return value
+
+    parse.__name__ = "whole number"  # what argparse names in its own messages
+    return parse
+
+
+positive = whole(1)
+non_negative = whole(0)
+port = whole(1, 65535)
+
+
+def fraction(*, zero: bool = False) -> Callable[[str], float]:
+    """A number in (0, 1] (with ``zero``: [0, 1])."""
+    wanted = "a number from 0 to 1" if zero else "a number above 0 and at most 1"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}") from None
+        if not math.isfinite(value) or value > 1 or value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text.strip()}")
+        return value
+
+    parse.__name__ = "fraction"
+    return parse
+
+
+def positive_number(text: str) -> float:
+    """A finite number above 0."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text.strip()}")
+    return value
+
+
+def seed_list(text: str) -> list[int]:
+    """Seeds like ``0,3,7``: whole numbers of at least 0, each once."""
+    parts = text.replace(",", " ").split()
+    try:
+        seeds = [int(s) for s in parts]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"expected seeds like 0,3,7 (whole numbers of at "
+                                         f"least 0), got {text!r}")
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"each seed once, got {text!r}")
+    return seeds
+
+
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """``n`` and the noun in the right number: "1 label", "2 labels", "1 query", "0 queries"."""
+    if n == 1:
+        return f"{n} {noun}"
+    if many is None:
+        many = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" \
+            else noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
+    return f"{n} {many}"
