@@ -167,7 +167,7 @@ def test_first_query_is_a_cold_start(proj, capsys):
     folder, _, _ = proj
     assert main(["query", str(folder), "--k", "6"]) == 0
     out = capsys.readouterr().out
-    assert "cold start (0 label(s), fewer than 10)" in out and "round 1" in out
+    assert "cold start (0 labels, fewer than 10)" in out and "round 1" in out
     rows = list(csv.DictReader(open(folder / "batches" / "round-0001.csv", encoding="utf-8")))
     assert [r["label"] for r in rows] == [""] * 6
     assert len({r["id"] for r in rows}) == 6
@@ -253,12 +253,12 @@ def test_teach_bad_rows_write_nothing(proj, tmp_path, capsys):
                     [["doc001", "pos"], ["doc999", "pos"], ["doc002", "meh"]])
     assert main(["teach", str(folder), str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "bad.csv: 2 bad row(s), nothing was written" in err
+    assert "bad.csv: 2 bad rows, nothing was written" in err
     assert "line 3: unknown id 'doc999'" in err and "line 4: unknown label 'meh'" in err
     assert "Traceback" not in err and labels_of(folder) == {}
     assert main(["teach", str(folder), str(bad), "--skip-bad"]) == 0
     out = capsys.readouterr().out
-    assert "1 new labels" in out and "skipped 2 bad row(s)" in out
+    assert "1 new label," in out and "skipped 2 bad rows" in out
     assert labels_of(folder) == {1: 1}
 
 
@@ -275,7 +275,7 @@ def test_status_counts_cross_validation_and_curve(proj, tmp_path, capsys, monkey
     teach_all(folder, truth, ids[:12], tmp_path, "a.csv")
     project_query.query(folder, 4)  # round 1: the next labels belong to it
     teach_all(folder, truth, ids[12:24], tmp_path, "b.csv")
-    assert main(["status", str(folder), "--folds", "3"]) == 0
+    assert main(["status", str(folder), "--folds", "3", "--full-curve"]) == 0
     out = capsys.readouterr().out
     assert "60 items, 24 labeled, 36 unlabeled" in out
     assert "neg                      12   50%" in out
@@ -391,14 +391,6 @@ def test_tabular_project(tmp_path):
                     [["", "green", "2.5", "0"], ["big", "red", "-2.5", "0.1"]])
     result = project_predict.predict(tmp_path / "p", new, id_column="key")
     assert result.proba.shape == (2, 2) and result.ids == ["2", "3"]
-
-
-def test_align_features_matches_the_pool_encoding():
-    settings = {"feature_names": ["size", "colour=blue", "colour=red"],
-                "impute": [1.0, 0.5, 0.5], "mean": [1.0, 0.5, 0.5], "scale": [2.0, 0.5, 0.5]}
-    new = np.array([[3.0, 1.0, 0.0], [np.nan, 0.0, 1.0]])  # size, colour=red, colour=green
-    x = project_predict.align_features(new, ["size", "colour=red", "colour=green"], settings)
-    np.testing.assert_allclose(x, [[1.0, -1.0, 1.0], [0.0, -1.0, -1.0]])
 
 
 # ---- reliability: processes killed or running at once ------------------------------------

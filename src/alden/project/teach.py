@@ -3,8 +3,6 @@ write its labels into the project in one checked transaction (``teach_file``, ``
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -12,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alden.cli_types import plural
 from alden.errors import DataError
 from alden.project import annotations, store
 from alden.project.store import LabelChange, classes, transaction, write_labels_in
@@ -43,78 +42,53 @@ class TeachResult:
 
 def read_label_file(path: str | Path, *, id_column: str = "id",
                     label_column: str = "label") -> list[LabelRow]:
-    """Read ids and labels from CSV, TSV, JSON Lines, or Label Studio's JSON export."""
+    """Read ids and labels from CSV, TSV, JSON Lines, or Label Studio's JSON export.
+
+    CSV, TSV and JSON Lines go through ``alden.data.files``, the reader of ``init``, so a
+    row's line here is the line ``init`` and every other message gives it.
+    """
+    from alden.data.files import decode_file, parse_delimited, parse_json_lines
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = path.read_bytes()[:err.start].count(b"\n") + 1
-        raise DataError(f"{path}, line {line}: not UTF-8 text ({err.reason}); save the file "
-                        f"as UTF-8") from err
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv", ".txt"):
-        return _read_table(path, text, "\t" if suffix == ".tsv" else ",", id_column,
-                           label_column)
-    if suffix in (".jsonl", ".ndjson"):
-        return _read_jsonl(path, text, id_column, label_column)
+    if suffix not in (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json"):
+        raise DataError(f"{path}: unknown file type {suffix!r}; expected .csv, .tsv, .jsonl or "
+                        f".json (Label Studio export)")
+    text = decode_file(path, option=None)
     if suffix == ".json":
         return _read_label_studio(path, text, id_column, label_column)
-    raise DataError(f"{path}: unknown file type {suffix!r}; expected .csv, .tsv, .jsonl or "
-                    f".json (Label Studio export)")
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty; expected a header with columns "
+                        f"{id_column!r} and {label_column!r}")
+    if suffix in (".jsonl", ".ndjson"):
+        table = parse_json_lines(path, text)
+    else:
+        table = parse_delimited(path, text, delimiter="\t" if suffix == ".tsv" else ",",
+                                ragged=True, need_rows=False)
+    for column in (id_column, label_column):
+        if column not in table.header and (suffix not in (".jsonl", ".ndjson")
+                                           or column == id_column):
+            table.column(column, "--id-column" if column == id_column else "--label-column")
+    at_id = table.header.index(id_column)
+    at_label = table.header.index(label_column) if label_column in table.header else None
+    rows = []
+    for line, cells in zip(table.lines, table.rows, strict=True):
+        where = f"line {line}"
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(table.header):
+            rows.append(LabelRow(where, "", "", f"{len(cells)} fields, expected "
+                                 f"{len(table.header)} as in the header"))
+            continue
+        rows.append(LabelRow(where, cells[at_id].strip(),
+                             cells[at_label].strip() if at_label is not None else ""))
+    return rows
 
 
 def _cell(value: Any) -> str:
     return "" if value is None else str(value).strip()
-
-
-def _read_table(path: Path, text: str, delimiter: str, id_column: str,
-                label_column: str) -> list[LabelRow]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise DataError(f"{path}: the file is empty; expected a header with columns "
-                        f"{id_column!r} and {label_column!r}") from None
-    except csv.Error as err:
-        raise DataError(f"{path}, line 1: {err}") from err
-    for column in (id_column, label_column):
-        if column not in header:
-            raise DataError(f"{path}: no column {column!r}; the columns are "
-                            f"{', '.join(map(repr, header))}")
-    at_id, at_label = header.index(id_column), header.index(label_column)
-    rows = []
-    try:
-        for cells in reader:
-            where = f"line {reader.line_num}"
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) != len(header):
-                rows.append(LabelRow(where, "", "", f"{len(cells)} fields, expected "
-                                     f"{len(header)} as in the header"))
-                continue
-            rows.append(LabelRow(where, cells[at_id].strip(), cells[at_label].strip()))
-    except csv.Error as err:
-        raise DataError(f"{path}, line {reader.line_num}: {err}") from err
-    return rows
-
-
-def _read_jsonl(path: Path, text: str, id_column: str, label_column: str) -> list[LabelRow]:
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}, {where}: not valid JSON ({err.msg})") from err
-        if not isinstance(record, dict) or id_column not in record:
-            raise DataError(f"{path}, {where}: expected a JSON object with keys "
-                            f"{id_column!r} and {label_column!r}")
-        rows.append(LabelRow(where, _cell(record[id_column]), _cell(record.get(label_column))))
-    return rows
 
 
 def _read_label_studio(path: Path, text: str, id_column: str,
@@ -286,7 +260,7 @@ def _disagreement(row: LabelRow, rule: str | None) -> tuple[LabelRow | None, str
 
 def _problem_list(source: str, problems: Sequence[str], shown: int = 20) -> str:
     more = f"\n  ... and {len(problems) - shown} more" if len(problems) > shown else ""
-    return (f"{source}: {len(problems)} bad row(s), nothing was written (fix them, or give "
+    return (f"{source}: {plural(len(problems), 'bad row')}, nothing was written (fix them, or give "
             f"--skip-bad to write the good rows):\n  " + "\n  ".join(problems[:shown]) + more)
 
 
