@@ -62,7 +62,7 @@ def test_piped_answers_label_skip_undo_quit(tmp_path):
     # item 0 -> neg; item 1 skipped; item 2 -> pos, undone, shown again -> neg; then quit
     assert labels(folder) == {0: 0, 2: 0}
     assert "undone: t2 is unlabeled again" in out and "press 1-2 for a class" in out
-    assert "no class 9" in out and "labeled 2 item(s) this session" in out
+    assert "no class 9" in out and "labeled 2 items this session" in out
     assert "why: reason 0" in out and "[1] neg  [2] pos" in out
     conn = store.connect(folder)
     events = conn.execute("SELECT item, label FROM label_events ORDER BY seq").fetchall()
@@ -81,7 +81,7 @@ def test_a_finished_batch_requeries(tmp_path):
     folder = make_project(tmp_path / "p", picks=2)
     out = run_piped(folder, "1\n2\n2\nq\n", batch=3)
     assert "retraining on 2 labels and picking the next 3 items" in out
-    assert "cold start: 2 label(s), fewer than 10" in out
+    assert "cold start: 2 labels, fewer than 10" in out
     conn = store.connect(folder)
     assert [r["round"] for r in store.rounds(conn)] == [1, 2]
     second = [p.item for p in store.round_picks(conn, 2)]

@@ -294,7 +294,7 @@ def test_teach_reports_every_bad_row_and_writes_nothing(tmp_path):
     with pytest.raises(DataError) as err:
         teach_file(conn, path)
     message = str(err.value)
-    for expected in ["l.csv: 6 bad row(s), nothing was written",
+    for expected in ["l.csv: 6 bad rows, nothing was written",
                      "line 3: unknown id 'nope'",
                      "line 4: unknown label 'maybe' for id 'id2'; the classes are 'neg', 'pos'",
                      "line 6: id 'id3' is labeled 'neg' here but 'pos' on line 5",

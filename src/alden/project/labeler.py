@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from alden.cli_types import plural
 from alden.errors import AldenError
 from alden.project import annotations, store
 from alden.project.query import query, reason_text
@@ -121,8 +122,8 @@ def run(folder, *, batch: int = 10, strategy: str | None = None, model: str | No
                     if len(store.labels(conn)) >= len(data.ids):
                         out.write("every item is labeled.\n")
                         break
-                    out.write(f"retraining on {len(store.labels(conn))} labels and picking "
-                              f"the next {batch} items...\n")
+                    out.write(f"retraining on {plural(len(store.labels(conn)), 'label')} and "
+                              f"picking the next {plural(batch, 'item')}...\n")
                     out.flush()
                     result = query(folder, batch, strategy=strategy, model=model, conn=conn)
                     if result.cold_start:
@@ -136,7 +137,8 @@ def run(folder, *, batch: int = 10, strategy: str | None = None, model: str | No
                 if given == 0:
                     out.write("nothing was labeled in this batch; stopping.\n")
                     break
-        out.write(f"labeled {total} item(s) this session; {len(store.labels(conn))} in all.\n")
+        out.write(f"labeled {plural(total, 'item')} this session; "
+                  f"{len(store.labels(conn))} in all.\n")
         out.flush()
         return 0
     finally:
