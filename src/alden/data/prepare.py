@@ -9,7 +9,7 @@ from sklearn.model_selection import train_test_split
 
 from alden.data.datasets import Dataset
 from alden.data.pool import Pool
-from alden.data.text import Vocab, embedding_matrix, tokenize_texts, train_word2vec
+from alden.data.text import MAX_WORDS, Vocab, embedding_matrix, tokenize_texts, train_word2vec
 from alden.errors import DataError
 
 _SEED_MAX = 2**32 - 1  # scikit-learn's random_state takes ints in [0, 2**32 - 1]
@@ -37,6 +37,8 @@ class Prepared:
     embeddings: np.ndarray | None = field(default=None, repr=False)
     texts: list[str] | None = field(default=None, repr=False)
     preprocessor: object | None = field(default=None, repr=False)
+    cut: tuple[int, ...] = ()  # items whose text was longer than max_len words, cut to it
+    max_len: int | None = None  # the longest text, in words, the encoding keeps
 
     def pool(self) -> Pool:
         """A fresh Pool over ``train_idx`` (pool index i is item ``train_idx[i]``), nothing
@@ -71,8 +73,7 @@ def split_indices(labels: np.ndarray, seed: int,
     fractions = _check_fractions(fractions)
     if (labels < 0).any():
         raise DataError(f"{int((labels < 0).sum())} of {len(labels)} items have no label; a "
-                        "train/validation/test split needs every label "
-                        "(a pool without labels goes through prepare_unlabeled)")
+                        "train/validation/test split needs every item labeled")
     _check_class_sizes(labels, fractions)
     rng = np.random.default_rng(seed)
     parts: tuple[list, list, list] = ([], [], [])
@@ -147,11 +148,13 @@ def seed_set(pool_or_labels: Pool | np.ndarray, fraction: float, rng: np.random.
 
 def prepare(dataset: Dataset, seed: int, *,
             fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
-            embedding_dim: int = 100, min_count: int = 1, max_len: int | None = None,
+            embedding_dim: int = 100, min_count: int = 1, max_len: int | None = MAX_WORDS,
             cache: bool = True) -> Prepared:
     """Split ``dataset`` by ``seed`` and encode it with statistics of the training pool only.
 
-    Text: vocabulary and word2vec from the pool's sentences (other words map to ``<unk>``).
+    Text: vocabulary and word2vec from the pool's sentences (other words map to ``<unk>``),
+    each text cut to its first ``max_len`` words (``Prepared.cut`` lists those cut; None
+    keeps every word).
     Tables: imputer + scaler fitted on the pool's rows, applied to all rows.
     """
     _check_dataset(dataset)
@@ -161,7 +164,7 @@ def prepare(dataset: Dataset, seed: int, *,
 
 
 def prepare_unlabeled(dataset: Dataset, seed: int, *, embedding_dim: int = 100,
-                      min_count: int = 1, max_len: int | None = None,
+                      min_count: int = 1, max_len: int | None = MAX_WORDS,
                       cache: bool = True) -> Prepared:
     """Encode a pool for the labeling workflow: no split, labels may be unknown (-1).
 
@@ -198,13 +201,17 @@ def _encode(dataset: Dataset, seed: int, train: np.ndarray, val: np.ndarray,
         if dataset.texts is None:
             raise DataError(f"text data set {dataset.name!r} has no texts")
         tokens = tokenize_texts(dataset.texts, dataset.tokenized)
+        if max_len is not None and max_len < 1:
+            raise DataError(f"the longest text must be at least 1 word, got {max_len}")
         pool_tokens = [tokens[i] for i in train]
+        cut = tuple(i for i, t in enumerate(tokens) if max_len is not None and len(t) > max_len)
+        tokens = [t[:max_len] for t in tokens] if cut else tokens
         vocab = Vocab.build(pool_tokens, min_count=min_count)
         vectors = train_word2vec(pool_tokens, seed=seed, dim=embedding_dim,
                                  min_count=min_count, cache=cache)
         embeddings = embedding_matrix(vocab, vectors, np.random.default_rng(seed))
         return Prepared(x=vocab.encode(tokens, max_len), vocab=vocab, embeddings=embeddings,
-                        **common)
+                        cut=cut, max_len=max_len, **common)
     if dataset.kind == "tabular":
         if dataset.features is None:
             raise DataError(f"tabular data set {dataset.name!r} has no features")
