@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from alden.stopping import normalised_entropy, prediction_change
+from alden.strategies.interpretation import coverage_left
 
 STOP_SET = 1000   # Bloodgood & Vijay-Shanker 2009 used stop sets of a few thousand
 CHECK_SET = 200   # what a practitioner might label at random to check the model
@@ -64,16 +65,3 @@ class CriteriaRecorder:
                            if self.coverage and pool.is_text and len(unlabeled) else None)
         self.rows.append(row)
         return time.perf_counter() - start
-
-
-def coverage_left(learner, pool) -> float:
-    """The largest ALDEN diversity (Eq. 9) among the pool's unlabeled items for the current
-    labeled set: what ALDEN's next pick would score, whatever strategy picked so far."""
-    from alden.kernels import alden_greedy_picks
-    from alden.models.outputs import DEFAULT_OUTPUT
-    from alden.strategies.base import pool_tokens
-
-    interpretations = learner.token_interpretations(pool.x, output=DEFAULT_OUTPUT)
-    picks = alden_greedy_picks(pool_tokens(pool), interpretations, learner.word_embeddings(),
-                               pool.labeled, 1)
-    return float(picks[0].diversity)

@@ -59,6 +59,25 @@ CREATE TABLE requests (                     -- requests answered, by the client'
     response TEXT NOT NULL                  -- JSON, answered again to a retry
 );
 """,
+    # 3: when to stop, and how good the model is (issue 15). Check items are drawn at random
+    # and never trained on (their labels stay in ``labels``); each trained model's
+    # predictions on a fixed stop set and the quantities the stopping criteria read.
+    3: """
+CREATE TABLE check_items (
+    item INTEGER PRIMARY KEY REFERENCES items(pos),
+    added_at TEXT NOT NULL
+);
+CREATE TABLE stop_records (                -- one per labeled state and model
+    labels_key TEXT NOT NULL,               -- fingerprint of the labels trained on
+    model TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    n_labeled INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    predictions TEXT NOT NULL,              -- JSON list: predicted class per stop-set item
+    quantities TEXT NOT NULL,               -- JSON: uncertainty, check accuracy, coverage
+    PRIMARY KEY (labels_key, model)
+);
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS, default=1)
 APPLICATION_ID = 0x616C646E  # "aldn": tells an alden project from any other SQLite file

@@ -23,6 +23,7 @@ import numpy as np
 from alden.atomic import write_atomic
 from alden.errors import AldenError
 from alden.project import store
+from alden.project.check_set import open_pool, record_state
 from alden.project.workspace import (
     ProjectData,
     check_model,
@@ -75,7 +76,7 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     # Bad specs, and strategies that cannot work on this kind of data, fail before training.
     chosen = strategy_from_spec(strategy or settings["strategy"], data.kind)
     strategy = strategy_spec(chosen)
-    pool = data.pool()
+    pool, keep = open_pool(data)  # check items are never picked
     if len(pool.unlabeled) == 0:
         raise AldenError(f"{folder}: every item is labeled; nothing is left to query")
     k = min(k, len(pool.unlabeled))
@@ -87,7 +88,8 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
 
         features = (sentence_means(data.x, data.embeddings) if data.kind == "text"
                     else data.x.astype(np.float64))
-        picked, distances = kcenter_greedy_picks(features, pool.labeled, k)
+        picked, distances = kcenter_greedy_picks(features[keep], pool.labeled, k)
+        picked = keep[picked]
         picks = [store.Pick(int(i), float(d), Reason("cold_start", float(d), first=(
             n == 0 and len(pool.labeled) == 0)), None, None)
             for n, (i, d) in enumerate(zip(picked, distances, strict=True))]
@@ -98,7 +100,7 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
         learner = train(data, model, seed * 1000 + round_guess)
         selection = chosen.select(
             learner, pool, k, np.random.default_rng([seed, round_guess]))
-        indices = np.asarray(selection.indices, dtype=np.int64)
+        indices = keep[np.asarray(selection.indices, dtype=np.int64)]
         proba = learner.predict_proba(data.x[indices])
         reasons = selection.reasons or [None] * len(indices)
         picks = [store.Pick(int(i), float(s), r, int(p.argmax()), float(p.max()))
@@ -120,6 +122,8 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     round_ = store.add_round(conn, strategy=used, model=model, n_labeled=len(data.labels),
                              picks=picks, info={"k": k, "cold_start": cold},
                              before_commit=write_out)
+    if learner is not None:  # what the stopping criteria read (alden status)
+        record_state(conn, data, learner, model, round_)
     return QueryResult(data.kind, round_, used, model, len(data.labels), cold, tuple(picks),
                        written["files"], written["model_file"])
 

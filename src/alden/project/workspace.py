@@ -29,6 +29,7 @@ import scipy.sparse
 from alden.data.pool import Pool
 from alden.errors import AldenError, ProjectError
 from alden.project import store
+from alden.project.check_set import check_items, split_labels
 
 if TYPE_CHECKING:
     from alden.models.learner import Learner
@@ -149,7 +150,9 @@ class ProjectData:
     classes: tuple[str, ...]
     x: np.ndarray
     embeddings: np.ndarray | None
-    labels: store.Labels
+    labels: store.Labels  # the training labels: check items' are in check_labels
+    check: tuple[int, ...] = ()  # items set aside to measure accuracy, never trained on
+    check_labels: store.Labels = store.Labels((), (), ())  # the labels given to them so far
 
     @property
     def kind(self) -> str:
@@ -180,8 +183,10 @@ def read_project(conn: sqlite3.Connection, folder: str | Path) -> ProjectData:
     if len(x) != len(ids):
         raise ProjectError(f"{encoding / 'x.npy'} holds {len(x)} items, the database "
                            f"{len(ids)}: the project is damaged")
+    check = check_items(conn)
+    labels, check_labels = split_labels(store.labels(conn), check)
     return ProjectData(folder, store.settings(conn), ids, store.item_contents(conn),
-                       store.classes(conn), x, embeddings, store.labels(conn))
+                       store.classes(conn), x, embeddings, labels, check, check_labels)
 
 
 def _row_text(row: dict[str, Any]) -> str:

@@ -133,3 +133,16 @@ class Dami:
                           "input Jacobians")
         picks, dists = kcenter_greedy_picks(jacobian, pool.labeled, n)
         return Selection(picks, dists, [Reason("dami", float(d)) for d in dists])
+
+
+def coverage_left(learner: TextGradientLearner, pool: Pool) -> float:
+    """The largest ALDEN diversity (Eq. 9) among the pool's unlabeled items for its labeled
+    set: what ALDEN's next pick would score, whichever strategy picked so far; read by the
+    interpretation-coverage stopping criterion (``alden.stopping``). One interpretation pass
+    over the pool. 0.0 when nothing is left unlabeled."""
+    if len(pool.unlabeled) == 0:
+        return 0.0
+    interpretations = learner.token_interpretations(pool.x, output=DEFAULT_OUTPUT)
+    picks = alden_greedy_picks(pool_tokens(pool), interpretations, learner.word_embeddings(),
+                               pool.labeled, 1)
+    return float(picks[0].diversity)
