@@ -117,11 +117,15 @@ def test_check_plateau_needs_gains_the_check_set_cannot_tell_from_noise():
 
 
 def test_interpretation_coverage_stops_when_the_largest_diversity_stops_falling():
-    rows = _rows(coverage=[1.0, 0.8, 0.6, 0.55, 0.545, 0.54])
-    # drops over two rounds relative to 1.0: 0.4, 0.25, 0.055, 0.01
-    assert stopping.stop_round("interpretation_coverage", rows) == 5
-    assert stopping.interpretation_coverage(rows[:2]).stop is None
-    assert stopping.interpretation_coverage(_rows(coverage=[0.0, 0.0, 0.0])).stop is None
+    rows = _rows(coverage=[1.0, 0.8, 0.6, 0.5, 0.45, 0.44, 0.43, 0.45, 0.44])
+    # window 3: drops of the mean (rounds r-5..r-3 against r-2..r) over the first value:
+    # r=5: 0.8 - 0.4633 = 0.337; r=6: 0.633 - 0.44 = 0.193; r=7: 0.5167 - 0.4367 = 0.08;
+    # r=8: 0.4633 - 0.44 = 0.0233; r=9 would be next
+    assert stopping.stop_round("interpretation_coverage", rows) is None
+    assert stopping.stop_round("interpretation_coverage", rows + [{"coverage": 0.44}]) == 9
+    assert stopping.interpretation_coverage(rows[:5]).stop is None
+    assert stopping.interpretation_coverage(rows, tolerance=0.03).stop is True
+    assert stopping.interpretation_coverage(_rows(coverage=[0.0] * 6)).stop is None
 
 
 def test_evaluate_gives_every_criterion_and_no_data_says_nothing():

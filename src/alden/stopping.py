@@ -218,20 +218,23 @@ def _tail(z: float) -> float:
 
 
 def interpretation_coverage(rows: Sequence[dict], tolerance: float = 0.02,
-                            window: int = 2) -> Verdict:
+                            window: int = 3) -> Verdict:
     """Stop when the largest ALDEN diversity left in the unlabeled pool (Eq. 9: how unlike
-    any labeled reading of its words an item's most unusual word is read) has fallen by less
-    than ``tolerance`` of its first value over the last ``window`` rounds: labeling has
-    stopped reaching readings the labeled set does not cover. This project's own criterion."""
+    any labeled reading of its words an item's most unusual word is read) has stopped
+    falling: its mean over the last ``window`` rounds is lower than over the ``window``
+    before by less than ``tolerance`` of its first value. Labeling has stopped reaching
+    readings the labeled set does not cover. Means over windows, because each round's model
+    is trained afresh and reads words at a scale of its own. This project's own criterion."""
     values = _series(rows, "coverage")
     name = "interpretation_coverage"
-    if len(values) < window + 1 or values[0] <= 0:
+    if len(values) < 2 * window or values[0] <= 0:
         return Verdict(name, None, None, tolerance,
-                       f"needs interpretation coverage from {window + 1} rounds")
-    drop = float((values[-window - 1] - values[-1]) / values[0])
+                       f"needs interpretation coverage from {2 * window} rounds")
+    drop = float((values[-2 * window:-window].mean() - values[-window:].mean()) / values[0])
     return Verdict(name, drop < tolerance, drop, tolerance,
                    f"the largest diversity left fell by {_pct(max(drop, 0.0))} of its first "
-                   f"value over the last {window} rounds (stop below {_pct(tolerance)})")
+                   f"value, mean of the last {window} rounds against the {window} before "
+                   f"(stop below {_pct(tolerance)})")
 
 
 CRITERIA: dict[str, Callable[[Sequence[dict]], Verdict]] = {
@@ -251,10 +254,13 @@ def evaluate(rows: Sequence[dict]) -> list[Verdict]:
     return [criterion(rows) for criterion in CRITERIA.values()]
 
 
-def stop_round(name: str, rows: Sequence[dict]) -> int | None:
-    """The first round (index into ``rows``) after which criterion ``name`` says stop, or
-    None if it never does."""
-    criterion = CRITERIA[name]
+def stop_round(criterion: str | Callable[[Sequence[dict]], Verdict], rows: Sequence[dict]
+               ) -> int | None:
+    """The first round (index into ``rows``) after which ``criterion`` (a name of
+    :data:`CRITERIA`, or a function such as ``functools.partial(kappa_average,
+    threshold=0.9)``) says stop, or None if it never does."""
+    if isinstance(criterion, str):
+        criterion = CRITERIA[criterion]
     for r in range(len(rows)):
         if criterion(rows[:r + 1]).stop:
             return r

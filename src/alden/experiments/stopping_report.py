@@ -10,6 +10,7 @@ at its end (nothing saved, nothing lost) and is counted as not stopping.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,11 @@ def load_criteria(results_dir: str | Path, finished: set[tuple]) -> dict[tuple, 
             if 0 in rows and sorted(rows) == list(range(rows[0]["rounds"]))}
 
 
-def stopping_rows(records: list[dict], criteria: dict[tuple, list[dict]]) -> list[dict]:
-    """One row per run and criterion: where it stops and what stopping there saves/loses."""
+def stopping_rows(records: list[dict], criteria: dict[tuple, list[dict]],
+                  functions: dict[str, Callable] | None = None) -> list[dict]:
+    """One row per run and criterion: where it stops and what stopping there saves/loses.
+    ``functions``: criteria by name (default: ``alden.stopping.CRITERIA`` as they are)."""
+    functions = CRITERION_FUNCTIONS if functions is None else functions
     results: dict[tuple, dict[int, dict]] = defaultdict(dict)
     for record in records:
         results[run_key(record)][record["round"]] = record
@@ -43,8 +47,8 @@ def stopping_rows(records: list[dict], criteria: dict[tuple, list[dict]]) -> lis
         if not rounds or len(rounds) != len(crit_rows):
             continue
         last = rounds[len(rounds) - 1]
-        for name in CRITERION_FUNCTIONS:
-            at = stop_round(name, crit_rows)
+        for name, function in functions.items():
+            at = stop_round(function, crit_rows)
             stop = rounds[at if at is not None else len(rounds) - 1]
             rows.append({"dataset": key[0], "model": key[1], "strategy": key[2],
                          "seed": key[3], "options": key[4], "criterion": name,
@@ -64,7 +68,7 @@ def stopping_summary(rows: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
         groups[(row["dataset"], row["model"], row["options"], row["criterion"])].append(row)
-    order = list(CRITERION_FUNCTIONS)
+    order = list(dict.fromkeys(r["criterion"] for r in rows))
     summary = []
     for (dataset, model, options, criterion), rs in sorted(
             groups.items(), key=lambda kv: (kv[0][:3], order.index(kv[0][3]))):

@@ -18,11 +18,11 @@ from alden.project import store
 from alden.project.check_set import check_accuracy, record_state, stop_rows
 from alden.stopping import DEFAULT_CRITERION, Verdict, evaluate, labels_to_halve, wilson_interval
 
-CV_NOTE = ("cross-validated on the labels picked so far: active learning picks items harder "
-           "or more unusual than the data as a whole, and each fold trains on part of them, "
-           "so this number is usually pessimistic for the items you will predict (optimistic "
-           "if the picks were easy ones). `alden check PROJECT --n 200` sets aside items "
-           "drawn at random for an unbiased estimate.")
+CV_NOTE = ("cross-validated on the items the strategy picked, not on items drawn at random, "
+           "so it can be optimistic or pessimistic for the data you will predict (in "
+           "docs/labeling.md's walkthrough: 0.867 cross-validated, 0.806 on held-out "
+           "sentences). `alden check PROJECT --n 200` sets aside random items for an "
+           "unbiased estimate.")
 
 
 @dataclass(frozen=True)
