@@ -14,6 +14,7 @@ import torch
 
 from alden.data.prepare import seed_set
 from alden.experiments import simulation
+from alden.models.factory import learner_for, train_config
 
 
 def main() -> None:
@@ -36,7 +37,7 @@ def main() -> None:
                 prepared = simulation.prepared_data("subj", None, seed, (0.6, 0.2, 0.2))
                 pool = prepared.pool()
                 idx = seed_set(pool, fraction, np.random.default_rng([seed, 0]))
-                learner = simulation.learner_factory(prepared, "cnn", {"max_epochs": max_epochs})()
+                learner = learner_for(prepared, "cnn", train_config({"max_epochs": max_epochs}))
                 start = time.perf_counter()
                 learner.fit(pool.x[idx], pool.y[idx], *prepared.val(),
                             seed=simulation.fit_seed(seed, 0))

@@ -25,6 +25,7 @@ import torch
 
 from alden.data.prepare import seed_set
 from alden.experiments import simulation
+from alden.models.factory import learner_factory, train_config
 from alden.models.learner import Learner
 from alden.strategies import get_strategy
 
@@ -57,7 +58,7 @@ def timed_validation(log: list[float]):
 def measure(dataset: str, model: str, strategies: list[str], points: list[float],
             seed: int, protocol: simulation.Protocol) -> dict:
     prepared = simulation.prepared_data(dataset, None, seed, protocol.split)
-    new_learner = simulation.learner_factory(prepared, model, dict(protocol.train))
+    new_learner = learner_factory(prepared, model, train_config(dict(protocol.train)))
     pool_size = len(prepared.train_idx)
     rows = []
     for fraction in points:

@@ -22,6 +22,7 @@ import torch
 
 from alden.data.prepare import seed_set
 from alden.experiments import simulation
+from alden.models.factory import learner_factory, train_config
 from alden.strategies import strategy_from_spec
 
 PAPER = ("random", "egl_word", "bald", "coreset", "badge", "alden")
@@ -31,7 +32,7 @@ def profile(dataset: str, model: str, at: float, strategies: list[str], seed: in
             protocol: simulation.Protocol) -> list[dict]:
     """One row per strategy: properties of its batch picked at labeled fraction ``at``."""
     prepared = simulation.prepared_data(dataset, None, seed, tuple(protocol.split))
-    new_learner = simulation.learner_factory(prepared, model, dict(protocol.train))
+    new_learner = learner_factory(prepared, model, train_config(dict(protocol.train)))
     pool = prepared.pool()
     labeled = seed_set(pool, at, np.random.default_rng([seed, 0]))
     pool.mark_labeled(labeled, 0)
@@ -41,7 +42,7 @@ def profile(dataset: str, model: str, at: float, strategies: list[str], seed: in
     lengths = pool.lengths()
     unlabeled = pool.unlabeled
     proba = learner.predict_proba(pool.x[unlabeled])
-    by_index = dict(zip(unlabeled.tolist(), range(len(unlabeled))))
+    by_index = dict(zip(unlabeled.tolist(), range(len(unlabeled)), strict=True))
     n = round(protocol.step * len(pool))
     picks = {name: np.asarray(strategy_from_spec(name).select(
         learner, pool, n, np.random.default_rng([seed, 1])).indices) for name in strategies}

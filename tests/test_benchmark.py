@@ -57,10 +57,10 @@ def test_schedule_rejects_impossible_fractions(args):
         label_schedule(*args)
 
 
-def test_fit_seed_depends_on_seed_and_round_only():
+def test_fit_seed_differs_by_seed_and_round():
+    # pinned values and fold seeds: tests/test_factory.py
     seeds = {simulation.fit_seed(s, r) for s in range(5) for r in range(25)}
     assert len(seeds) == 125
-    assert simulation.fit_seed(3, 7) == simulation.fit_seed(3, 7)
 
 
 def test_options_hash_changes_with_any_option():
@@ -144,7 +144,6 @@ def test_loop_labels_the_scheduled_counts_and_records_each_round():
     assert [r["labeled"] for r in rows] == counts == [12, 24, 36, 48, 60]
     assert [r["round"] for r in rows] == list(range(5))
     assert [(pool.labeled_in == r).sum() for r in range(5)] == [12, 12, 12, 12, 12]
-    assert all(0 <= r["accuracy"] <= 1 for r in rows)
     assert rows[-1]["score_seconds"] == rows[-1]["select_seconds"] == 0  # no query at the end
 
 
@@ -429,7 +428,11 @@ def test_strategy_options_run_under_one_canonical_name(tmp_path):
      "unknown training option epochz"),
     (["--dataset", "wine", "--model", "mlp", "--strategy", "random", "--train", "lr=fast"],
      "training option lr must be a float, got 'fast'"),
-])  # bad numbers (--max-epochs 0, --step 0) stop at the parser: tests/test_cli_options.py
+    (["--dataset", "wine", "--model", "mlp", "--strategy", "random", "--max-epochs", "0"],
+     "max_epochs must be at least 1"),
+    (["--dataset", "wine", "--model", "mlp", "--strategy", "random", "--step", "0"],
+     "step > 0"),
+])
 def test_bad_names_and_options_are_clear_errors(args, message, tmp_path, capsys):
     assert main(["benchmark", *args, "--seeds", "1", "--quiet", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err

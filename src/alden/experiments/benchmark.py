@@ -29,10 +29,10 @@ from alden.experiments.run_files import (
     read_repaired,
     write_options,
 )
-from alden.experiments.simulation import Protocol, RunSpec, round_count, run_one, train_config
+from alden.experiments.simulation import Protocol, RunSpec, round_count, run_one
 from alden.experiments.workers import RunFn, run_locally, run_on_ray
+from alden.models.factory import MODELS, check_model, known_model, train_config
 
-MODELS = ("cnn", "bilstm", "mlp")
 PAPER_DATASETS = ("subj", "mr")
 PAPER_MODELS = ("cnn", "bilstm")
 PAPER_STRATEGIES = ("random", "egl_word", "bald", "coreset", "badge", "alden")
@@ -58,9 +58,9 @@ def check_names(datasets: Iterable[str], models: Iterable[str], strategies: Iter
         strategy_from_spec,
     )
 
+    models = list(models)
     for name in models:
-        if name not in MODELS:
-            raise AldenError(f"unknown model {name!r}: expected one of {', '.join(MODELS)}")
+        known_model(name)
     strategies = list(strategies)
     for spec in strategies:
         if parse_strategy(spec)[0] not in STRATEGIES:
@@ -69,11 +69,8 @@ def check_names(datasets: Iterable[str], models: Iterable[str], strategies: Iter
         strategy_from_spec(spec)  # its options: names, types and values
     for name in datasets:
         kind = load_dataset(name, data_dir).kind  # raises its own error naming valid sets
-        fitting = ("cnn", "bilstm") if kind == "text" else ("mlp",)
         for model in models:
-            if model not in fitting:
-                raise AldenError(f"model {model!r} does not fit {kind} data set {name!r}: "
-                                 f"use {' or '.join(fitting)}")
+            check_model(kind, model, f"{kind} data set {name!r}")
         usable = strategies_for(kind)
         for strategy in strategies:
             if parse_strategy(strategy)[0] not in usable:

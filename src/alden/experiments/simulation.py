@@ -7,7 +7,6 @@ place. ``run_one`` returns the run's deterministic result records and its timing
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
@@ -19,6 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from alden.errors import AldenError
+from alden.models.factory import check_model, fit_seed, learner_factory, train_config
+
+__all__ = ["Protocol", "RunSpec", "fit_seed", "label_schedule", "learner_factory", "round_count",
+           "run_one", "simulate", "train_config"]
 
 
 @dataclass(frozen=True)
@@ -83,12 +86,6 @@ def round_count(init: float, step: float, stop: float) -> int:
         raise AldenError(f"fractions must satisfy 0 < init <= stop <= 1 and step > 0; "
                          f"got init={init}, step={step}, stop={stop}")
     return 1 + max(0, math.ceil((stop - init) / step - 1e-9))
-
-
-def fit_seed(seed: int, round_: int) -> int:
-    """The torch seed of round ``round_``'s training: from (seed, round) only, never the
-    strategy, so every strategy's model starts from the same weights."""
-    return int(np.random.SeedSequence([seed, round_]).generate_state(1)[0])
 
 
 
@@ -187,38 +184,6 @@ def prepared_data(dataset: str, data_dir: str | None, seed: int, split: tuple):
     return prepare(load_dataset(dataset, data_dir), seed, fractions=split)
 
 
-def train_config(train: dict):
-    """``TrainConfig()`` with the overrides ``train``, each checked by name and type."""
-    from alden.models.learner import TrainConfig
-
-    default = TrainConfig()
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(train) - known)
-    if unknown:
-        raise AldenError(f"unknown training option {', '.join(unknown)}: expected some of "
-                         f"{', '.join(sorted(known))}")
-    for key, value in train.items():
-        expected = type(getattr(default, key))
-        fits = isinstance(value, expected) or (expected is float and isinstance(value, int))
-        if not fits or (expected is not bool and isinstance(value, bool)):
-            raise AldenError(f"training option {key} must be a {expected.__name__}, "
-                             f"got {value!r}")
-    return dataclasses.replace(default, **train)
-
-
-def learner_factory(prepared, model: str, train: dict) -> Callable[[], object]:
-    """A function making an untrained learner for ``prepared`` with TrainConfig ``train``."""
-    from alden.models.learner import Learner
-
-    config = train_config(train)
-    n_classes = len(prepared.classes)
-    if prepared.kind == "text":
-        options = {"embeddings": prepared.embeddings, "vocab_size": len(prepared.vocab)}
-    else:
-        options = {"n_features": prepared.x.shape[1]}
-    return lambda: Learner(model, n_classes=n_classes, config=config, **options)
-
-
 def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
             ) -> tuple[list[dict], list[dict], list[dict]]:
     """Run ``spec`` with the real data, learner and strategy: (records, timings, criteria)
@@ -229,14 +194,12 @@ def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
 
     protocol = spec.protocol
     prepared = prepared_data(spec.dataset, spec.data_dir, spec.seed, tuple(protocol.split))
-    if (prepared.kind == "text") != (spec.model != "mlp"):
-        fitting = "cnn or bilstm" if prepared.kind == "text" else "mlp"
-        raise AldenError(f"model {spec.model!r} does not fit {prepared.kind} data set "
-                         f"{spec.dataset!r}: use {fitting}")
+    check_model(prepared.kind, spec.model, f"{prepared.kind} data set {spec.dataset!r}")
     pool = prepared.pool()
     counts = label_schedule(len(pool), protocol.init, protocol.step, protocol.stop)
     recorder = CriteriaRecorder(len(pool), prepared.test(), spec.seed)
-    rows = simulate(pool, learner_factory(prepared, spec.model, dict(protocol.train)),
+    new_learner = learner_factory(prepared, spec.model, train_config(dict(protocol.train)))
+    rows = simulate(pool, new_learner,
                     strategy_from_spec(spec.strategy), counts, prepared.val(), prepared.test(),
                     spec.seed, seed_set, on_round, recorder.observe)
     records, timings = make_records(spec, rows, len(pool))

@@ -1,0 +1,201 @@
+"""The one way both sides build learners: which model fits which data, the training options,
+the learner for a data set, and the seed scheme.
+
+The experiments (one simulated run) and the labeling project both call ``learner_for`` and
+``fit_seed``, so a model trained by ``alden query`` is built, and seeded, as the benchmark's.
+
+Seed scheme: every random choice derives from the user's ``seed`` and a path of small
+integers through NumPy's ``SeedSequence`` (``derive_seed``; NumPy draws use
+``np.random.default_rng([seed, *path])``, the same entropy). Paths in use:
+
+- ``[seed, r]``: the torch seed of the model trained on the labels of rounds 0..r
+  (``fit_seed``), in a simulated run and in a project alike; never the strategy, so every
+  strategy's model of round r starts from the same weights;
+- ``[seed, r, 1 + f]``: fold f of a project's cross-validation on the labels of rounds 0..r;
+- simulation: the seed set draws from ``default_rng([seed, 0])``, the strategy from one
+  ``default_rng([seed, 1])`` for the whole run; project: the strategy of round r from
+  ``default_rng([seed, r])`` (a project lives across processes, so one generator per round);
+- the train/validation/test split: ``default_rng(seed)`` (``alden.data.prepare``).
+
+The committed benchmark grid was made with this scheme: changing it changes its results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from alden.errors import AldenError
+
+if TYPE_CHECKING:  # torch loads only when a learner is built: the project CLI starts fast
+    from alden.models.learner import Learner, TrainConfig
+
+MODELS_BY_KIND: dict[str, tuple[str, ...]] = {"text": ("cnn", "bilstm"), "tabular": ("mlp",)}
+DEFAULT_MODEL: dict[str, str] = {"text": "cnn", "tabular": "mlp"}
+MODELS: tuple[str, ...] = tuple(m for models in MODELS_BY_KIND.values() for m in models)
+
+
+def models_for(kind: str) -> tuple[str, ...]:
+    """The model names that read ``kind`` data ("text" or "tabular")."""
+    if kind not in MODELS_BY_KIND:
+        raise AldenError(f"unknown kind of data {kind!r}: expected one of "
+                         f"{', '.join(MODELS_BY_KIND)}")
+    return MODELS_BY_KIND[kind]
+
+
+def known_model(model: str) -> str:
+    """``model`` if it is a model name at all, else an error listing them."""
+    if model not in MODELS:
+        raise AldenError(f"unknown model {model!r}: expected one of {', '.join(MODELS)}")
+    return model
+
+
+def check_model(kind: str, model: str, what: str | None = None) -> str:
+    """``model`` if it is known and fits ``kind`` data, else an error naming the ones that do.
+
+    ``what`` names the data in the message (default "a {kind} project")."""
+    known_model(model)
+    fitting = models_for(kind)
+    if model not in fitting:
+        raise AldenError(f"model {model!r} does not fit {what or f'a {kind} project'}; "
+                         f"choose one of {', '.join(fitting)}")
+    return model
+
+
+def train_config(overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """``TrainConfig()`` with ``overrides``, each checked by name and type."""
+    from alden.models.learner import TrainConfig
+
+    default = TrainConfig()
+    overrides = dict(overrides or {})
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise AldenError(f"unknown training option {', '.join(unknown)}: expected some of "
+                         f"{', '.join(sorted(known))}")
+    for key, value in overrides.items():
+        expected = type(getattr(default, key))
+        fits = isinstance(value, expected) or (expected is float and isinstance(value, int))
+        if not fits or (expected is not bool and isinstance(value, bool)):
+            raise AldenError(f"training option {key} must be a {expected.__name__}, "
+                             f"got {value!r}")
+    return dataclasses.replace(default, **overrides)
+
+
+class EncodedData(Protocol):
+    """What ``learner_for`` reads: a prepared data set or a project's data both have it."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def classes(self) -> tuple[str, ...]: ...
+    @property
+    def x(self) -> np.ndarray: ...
+    @property
+    def embeddings(self) -> np.ndarray | None: ...
+
+
+def learner_for(data: EncodedData, model: str, config: TrainConfig | None = None,
+                **model_options) -> Learner:
+    """An untrained Learner of ``model`` for ``data``: word2vec embeddings for text, the
+    number of feature columns for tables."""
+    from alden.models.learner import Learner
+
+    check_model(data.kind, model, f"{data.kind} data")
+    if data.kind == "text":
+        sizes: dict[str, Any] = {"embeddings": data.embeddings}
+    else:
+        sizes = {"n_features": int(data.x.shape[1])}
+    return Learner(model, n_classes=len(data.classes), config=config, **sizes, **model_options)
+
+
+def learner_factory(data: EncodedData, model: str, config: TrainConfig | None = None
+                    ) -> Callable[[], Learner]:
+    """A function that makes a new untrained ``learner_for(data, model, config)`` per call."""
+    learner_for(data, model, config)  # a bad name or size fails now, not in the first round
+    return lambda: learner_for(data, model, config)
+
+
+def derive_seed(seed: int, *path: int) -> int:
+    """A 32-bit seed from ``seed`` and ``path`` (NumPy's SeedSequence): independent streams
+    for different paths, the same number for the same ones."""
+    return int(np.random.SeedSequence([int(seed), *map(int, path)]).generate_state(1)[0])
+
+
+def fit_seed(seed: int, round_: int, fold: int | None = None) -> int:
+    """The torch seed of the model trained on the labels of rounds 0..``round_``
+    (or of cross-validation fold ``fold`` on them)."""
+    return derive_seed(seed, round_) if fold is None else derive_seed(seed, round_, 1 + fold)
+
+
+# ---- training without a validation split (the labeling project) -------------------------
+
+REGIMES = ("fixed", "holdout", "holdout-refit")
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelsRegime:
+    """How to train on labels alone, with no validation split (docs/training.md, chosen by
+    ``benchmarks/bench_project_training.py``).
+
+    ``fixed``: ``config.fixed_epochs`` epochs on all labels. ``holdout``: early stopping (the
+    config's rule) on a stratified ``holdout`` share of the labels, never trained on.
+    ``holdout-refit``: the epochs that early stopping kept, then a new model trained on all
+    labels for that many. Below ``min_holdout`` held-back items (or with a class of fewer
+    than 2 labels) the holdout regimes fall back to ``fixed``.
+    """
+
+    name: str = "fixed"
+    holdout: float = 0.2
+    min_holdout: int = 10
+
+    def __post_init__(self) -> None:
+        if self.name not in REGIMES:
+            raise AldenError(f"unknown training regime {self.name!r}: expected one of "
+                             f"{', '.join(REGIMES)}")
+        if not 0 < self.holdout < 1:
+            raise AldenError(f"holdout must lie in (0, 1), got {self.holdout}")
+
+
+def holdout_split(y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held back) positions of ``y``: a stratified ``share`` of each class held back,
+    at least one item of every class on each side; the same for the same seed."""
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    held = []
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        held.append(members[:min(len(members) - 1, max(1, round(share * len(members))))])
+    held_at = np.sort(np.concatenate(held))
+    return np.setdiff1d(np.arange(len(y)), held_at), held_at
+
+
+def kept_epoch(history: list[dict[str, float]]) -> int:
+    """The epoch whose weights early stopping restored: the best check (accuracy, then loss)."""
+    checks = [h for h in history if "val_accuracy" in h]
+    if not checks:
+        raise AldenError("the fit recorded no validation check")
+    return int(min(checks, key=lambda h: (-h["val_accuracy"], h["val_loss"]))["epoch"])
+
+
+def fit_labels(make: Callable[[TrainConfig], Learner], x: np.ndarray, y: np.ndarray, *,
+               seed: int, config: TrainConfig, regime: LabelsRegime) -> Learner:
+    """A learner trained on ``x, y`` with no validation data, by ``regime``.
+
+    ``make(config)`` returns a new untrained learner with that config."""
+    y = np.asarray(y)
+    counts = np.bincount(y)
+    n_held = sum(min(c - 1, max(1, round(regime.holdout * c))) for c in counts if c > 0)
+    if regime.name == "fixed" or n_held < regime.min_holdout or counts[counts > 0].min() < 2:
+        return make(config).fit(x, y, seed=seed)
+    kept, held = holdout_split(y, regime.holdout, seed)
+    stopped = make(config).fit(x[kept], y[kept], x[held], y[held], seed=seed)
+    if regime.name == "holdout":
+        return stopped
+    epochs = kept_epoch(stopped.history)
+    refit = make(dataclasses.replace(config, fixed_epochs=epochs)).fit(x, y, seed=seed)
+    refit.history = [*stopped.history, *({**h, "refit": 1.0} for h in refit.history)]
+    return refit
