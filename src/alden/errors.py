@@ -11,3 +11,7 @@ class DataError(AldenError):
 
 class ProjectError(AldenError):
     """A labeling project on disk is missing, damaged, locked or of another schema version."""
+
+
+class StorageError(AldenError):
+    """The disk or the folder refused a write: full, read-only, or no permission."""

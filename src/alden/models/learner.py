@@ -9,9 +9,12 @@ The per-sample quantities live in ``alden.models.quantities``; the methods here 
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
 import os
+import pickle
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -326,8 +329,10 @@ class Learner:
                    "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
         if self.embeddings is not None:  # the initial vectors, so that a refit starts alike
             payload["initial_embeddings"] = torch.from_numpy(self.embeddings)
+        buffer = io.BytesIO()  # serialised in memory: a full disk then fails as an OSError
+        torch.save(payload, buffer)
         with replacing(path) as tmp:
-            torch.save(payload, tmp)
+            tmp.write_bytes(buffer.getvalue())
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | torch.device | None = None
@@ -339,8 +344,19 @@ class Learner:
             description = json.loads(payload["description"])
         except FileNotFoundError:
             raise AldenError(f"{path}: no such learner file") from None
+        except pickle.UnpicklingError as error:  # Python objects besides the weights?
+            if "Unsupported global" not in str(error):
+                raise AldenError(f"{path}: not a saved alden learner (not a torch file, or a "
+                                 f"damaged one)") from None
+            found = re.search(r"GLOBAL (\S+)", str(error))
+            what = f" ({found.group(1)})" if found else ""
+            raise AldenError(f"{path}: holds Python objects{what} besides weights, and loading "
+                             f"them could run any code; alden loads weights only, so it "
+                             f"does not open this file") from None
         except Exception as error:  # a damaged or foreign file, whatever torch says
-            raise AldenError(f"{path}: not a saved alden learner ({error})") from None
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+            raise AldenError(f"{path}: not a saved alden learner ({reason or type(error).__name__})"
+                             ) from None
         if description.get("format") != FORMAT or description.get("version") != FORMAT_VERSION:
             raise AldenError(f"{path}: not a saved alden learner of version {FORMAT_VERSION}")
         known = {f.name for f in fields(TrainConfig)}

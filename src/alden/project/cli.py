@@ -18,6 +18,7 @@ from pathlib import Path
 
 from alden.atomic import write_atomic
 from alden.errors import AldenError
+from alden.project.backup_cli import check_database, register_backup_cli
 from alden.project.predict import predict
 from alden.project.query import query
 from alden.project.status import status
@@ -104,6 +105,8 @@ def cmd_teach(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """`alden status`: labels so far, rounds, and cross-validated accuracy by round."""
     _use_threads(args)
+    if args.check:
+        check_database(args.project)
     s = status(args.project, folds=args.folds, model=args.model, curve=not args.no_curve)
     labeled = sum(s.counts.values())
     print(f"{args.project}: {s.items} items, {labeled} labeled, {s.items - labeled} unlabeled")
@@ -221,6 +224,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model")
     p.add_argument("--no-curve", action="store_true", help="skip the per-round learning curve")
     p.add_argument("--threads", type=int, help="torch threads (default: every core)")
+    p.add_argument("--check", action="store_true",
+                   help="first check the whole database file (SQLite's integrity_check)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("predict", help="predict labels of a file with the latest model")
@@ -232,4 +237,6 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model")
     p.add_argument("--threads", type=int, help="torch threads (default: every core)")
     p.set_defaults(func=cmd_predict)
+
+    register_backup_cli(sub)  # restore, export
 

@@ -20,7 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from alden.errors import ProjectError
+from alden.atomic import DISK_ERRNOS, disk_error
+from alden.errors import AldenError, ProjectError
+from alden.project import integrity
 
 # Schema changes after version 1: version -> SQL that brings a project from the version
 # before it. Additive only (new tables, new nullable columns), so no label is ever rewritten;
@@ -169,7 +171,7 @@ def _configure(conn: sqlite3.Connection) -> None:
 
 def _raw_connect(path: Path) -> sqlite3.Connection:
     # isolation_level=None: no implicit transactions; `transaction()` opens each one.
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn = integrity.open_connection(path, timeout=BUSY_TIMEOUT_S)
     _configure(conn)
     return conn
 
@@ -189,13 +191,26 @@ def staging(folder: str | Path) -> Iterator[Path]:
     An interrupted ``init`` leaves no half-made project: the folder appears whole or not at all.
     """
     folder = check_new_folder(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as err:
+        if err.errno not in DISK_ERRNOS:
+            raise
+        raise disk_error(err.errno, folder, err.strerror) from err
     try:
         yield tmp
         if folder.exists():
             folder.rmdir()  # empty, checked above
         os.replace(tmp, folder)
+    except OSError as err:  # a full disk, a read-only folder: say so, leave nothing behind
+        if err.errno not in DISK_ERRNOS:
+            raise
+        raise disk_error(err.errno, folder, err.strerror) from err
+    except AldenError as err:  # name the folder asked for, not the temporary one
+        if str(tmp) not in str(err):
+            raise
+        raise type(err)(str(err).replace(str(tmp), str(folder))) from err
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -235,21 +250,31 @@ def create(folder: str | Path, *, ids: Sequence[str], texts: Sequence[str] | Non
     return path
 
 
-def connect(folder: str | Path) -> sqlite3.Connection:
-    """Open an existing project, checking that it is one and that its schema is this version's."""
+def connect(folder: str | Path, *, check: bool = True) -> sqlite3.Connection:
+    """Open an existing project, checking that it is one and that its schema is this version's.
+
+    With ``check`` (the default) a damaged database is refused here (``PRAGMA quick_check``),
+    before any command reads or writes it; ``alden export`` opens without it.
+    """
     path = db_path(folder)
     if not Path(folder).is_dir():
         raise ProjectError(f"{folder}: no such project folder (make one with `alden init`)")
     if not path.is_file():
         raise ProjectError(f"{folder} is not an alden project: {DB_NAME} is missing")
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    integrity.check_file(path)
+    conn = integrity.open_connection(path, timeout=BUSY_TIMEOUT_S)
     try:
         _configure(conn)
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if check and app_id == APPLICATION_ID:
+            integrity.check_sound(conn)
     except sqlite3.DatabaseError as err:
         conn.close()
         raise ProjectError(f"{path} is not a readable SQLite database ({err})") from err
+    except BaseException:
+        conn.close()
+        raise
     if app_id != APPLICATION_ID:
         conn.close()
         raise ProjectError(f"{path} is not an alden project database")
@@ -281,9 +306,13 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction: all of it is committed, or none of it (also on SIGKILL)."""
+    """One write transaction: all of it is committed, or none of it (also on SIGKILL).
+
+    A damaged database is never written to: the transaction starts with SQLite's quick check.
+    """
     conn.execute("BEGIN IMMEDIATE")  # take the write lock now, waiting up to the busy timeout
     with _open_transaction(conn):
+        integrity.check_sound(conn)
         yield conn
 
 
@@ -291,10 +320,14 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 def _open_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
+        conn.execute("COMMIT")  # a full disk may refuse the commit itself: roll back then
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except (sqlite3.Error, ProjectError):
+                pass  # SQLite rolled back already; the first error is the one to report
         raise
-    conn.execute("COMMIT")
 
 
 def integrity_check(conn: sqlite3.Connection) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 from alden.atomic import write_atomic
 from alden.errors import AldenError
 from alden.project import store
+from alden.project.backup import make_backup
 from alden.project.check_set import open_pool, record_state
 from alden.project.workspace import (
     ProjectData,
@@ -58,6 +59,7 @@ def query(folder: str | Path, k: int, *, strategy: str | None = None, model: str
     own = conn is None
     conn = conn or store.connect(folder)
     try:
+        make_backup(conn, folder, "query")
         return _query(conn, Path(folder), k, strategy, model, out)
     finally:
         if own:

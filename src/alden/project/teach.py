@@ -13,6 +13,7 @@ from typing import Any
 from alden.cli_types import plural
 from alden.errors import DataError
 from alden.project import annotations, store
+from alden.project.backup import make_backup
 from alden.project.store import LabelChange, classes, transaction, write_labels_in
 from alden.project.workspace import user_name
 
@@ -273,6 +274,7 @@ def teach_file(folder: str | Path, path: str | Path, *, id_column: str = "id",
     rows = read_label_file(path, id_column=id_column, label_column=label_column)
     conn = store.connect(folder)
     try:
+        make_backup(conn, folder, "teach")
         return teach(conn, rows, source=f"teach {Path(path).name}", who=who or user_name(),
                            skip_bad=skip_bad, add_classes=add_classes, overwrite=overwrite,
                            on_write=on_write, on_conflict=on_conflict)

@@ -1,0 +1,306 @@
+"""Copies of the project's database, putting one back, and the labels out as a file.
+
+``make_backup`` runs before each ``teach`` and each ``query``: SQLite's backup API copies the
+database as one consistent snapshot (even while another command writes), into
+``PROJECT/backups/project-STAMP-WHY.db``; the newest ``KEEP`` copies are kept, and a copy
+identical to the newest one is not kept twice. A damaged database is never copied in.
+``restore`` checks a backup in full, saves the current file first (a backup when it is
+sound, else a byte-for-byte ``damaged-STAMP.db`` beside them) and puts the backup in place
+in one transaction. ``export_labels`` writes every label (id, label, annotator, time,
+round) as CSV or JSON Lines; on a damaged database it reads what it can, row by row, and
+recovers labels whose row is unreadable from the label history.
+"""
+
+from __future__ import annotations
+
+import csv
+import filecmp
+import io
+import json
+import os
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from alden.atomic import DISK_ERRNOS, _sync_folder, disk_error, write_atomic
+from alden.errors import DataError, ProjectError
+from alden.project import db, integrity
+from alden.project.integrity import BACKUPS
+
+KEEP = 5  # backups kept: the newest five
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """One backup file: when and why it was made, and what it holds (None: unreadable)."""
+
+    path: Path
+    size: int
+    labels: int | None
+    rounds: int | None
+    problem: str | None  # why it cannot be restored, or None when it is sound
+
+
+def backups(folder: str | Path) -> list[Path]:
+    """The project's backups, oldest first (their names start with a UTC time stamp)."""
+    return sorted((Path(folder) / BACKUPS).glob("project-*.db"))
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def make_backup(conn: sqlite3.Connection, folder: str | Path, why: str, *,
+                keep: int = KEEP) -> Path:
+    """Copy the (sound) database to PROJECT/backups and keep the newest ``keep`` copies."""
+    folder = Path(folder)
+    integrity.check_sound(conn)  # a damaged copy must never push a sound one out
+    target = folder / BACKUPS
+    final = target / f"project-{_stamp()}-{why}.db"
+    tmp = None
+    try:
+        target.mkdir(exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target, prefix=".copy-", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        with integrity.explained(final):
+            copy = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.backup(copy)  # one step: a consistent snapshot of the database
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+            finally:
+                copy.close()
+        older = backups(folder)
+        if older and filecmp.cmp(older[-1], tmp, shallow=False):
+            return older[-1]  # nothing changed since the newest copy
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+        _sync_folder(target)
+        for old in backups(folder)[:-keep]:
+            old.unlink(missing_ok=True)
+        return final
+    except OSError as err:
+        if err.errno not in DISK_ERRNOS:
+            raise
+        raise disk_error(err.errno, final, err.strerror or str(err)) from err
+    finally:
+        if tmp is not None:
+            for leftover in (tmp, Path(f"{tmp}-journal")):
+                leftover.unlink(missing_ok=True)
+
+
+def inspect(path: Path) -> BackupInfo:
+    """Open a backup read-only and check it in full (``PRAGMA integrity_check``)."""
+    size = path.stat().st_size
+    conn = None
+    try:
+        integrity.check_file(path)
+        conn = integrity.open_connection(path, timeout=db.BUSY_TIMEOUT_S, read_only=True)
+        if conn.execute("PRAGMA application_id").fetchone()[0] != db.APPLICATION_ID:
+            return BackupInfo(path, size, None, None, "not an alden project database")
+        problems = integrity.full_check(conn)
+        if problems:
+            return BackupInfo(path, size, None, None, "; ".join(problems[:3]))
+        labels = conn.execute("SELECT COUNT(*) FROM labels").fetchone()[0]
+        rounds = conn.execute("SELECT COUNT(*) FROM rounds").fetchone()[0]
+        return BackupInfo(path, size, labels, rounds, None)
+    except ProjectError as err:
+        return BackupInfo(path, size, None, None, str(err).split(";")[0])
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What `restore` did: the backup put back, where the replaced file was saved."""
+
+    source: Path
+    labels: int
+    saved: Path | None  # a backup of the replaced database (it was sound)
+    damaged_copy: Path | None  # a raw copy of the replaced database (it was not)
+
+
+def find_backup(folder: Path, name: str) -> Path:
+    """A backup by its name in PROJECT/backups, or by a path."""
+    for candidate in (folder / BACKUPS / name, Path(name)):
+        if candidate.is_file():
+            return candidate
+    have = ", ".join(p.name for p in backups(folder)) or "none"
+    raise ProjectError(f"no backup {name!r} in {folder / BACKUPS} (backups there: {have}); "
+                       f"`alden restore {folder} --list` shows them")
+
+
+def restore(folder: str | Path, name: str) -> Restored:
+    """Put a backup in place of the project's database: checked first, all or nothing."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ProjectError(f"{folder}: no such project folder")
+    source = find_backup(folder, name)
+    info = inspect(source)
+    if info.problem:
+        raise ProjectError(f"{source} cannot be restored ({info.problem}); nothing was "
+                           f"changed. `alden restore {folder} --list` shows the backups.")
+    path = db.db_path(folder)
+    saved = damaged_copy = None
+    if path.is_file():
+        try:
+            conn = db.connect(folder)
+        except ProjectError:  # damaged, or unreadable: keep its bytes, for the record
+            damaged_copy = folder / BACKUPS / f"damaged-{_stamp()}.db"
+            damaged_copy.parent.mkdir(exist_ok=True)
+            integrity.copy_aside(path, damaged_copy)
+        else:
+            try:
+                saved = make_backup(conn, folder, "before-restore", keep=KEEP + 1)
+            finally:
+                conn.close()
+    _put_back(source, path)
+    return Restored(source, info.labels or 0, saved, damaged_copy)
+
+
+def _put_back(source: Path, path: Path) -> None:
+    """Copy ``source`` over the database at ``path`` in one transaction (SQLite's backup API
+    into the live file); a file SQLite cannot open at all is replaced by a rename."""
+    src = integrity.open_connection(source, timeout=db.BUSY_TIMEOUT_S, read_only=True)
+    try:
+        try:
+            dst = integrity.open_connection(path, timeout=db.BUSY_TIMEOUT_S)
+            try:
+                src.backup(dst)
+                dst.execute("PRAGMA journal_mode = WAL")
+                integrity.check_sound(dst)
+                return
+            finally:
+                dst.close()
+        except (sqlite3.Error, ProjectError):
+            pass  # the file is too damaged to write into: replace it whole instead
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=".restore-", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            copy = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                src.backup(copy)
+                copy.execute("PRAGMA journal_mode = WAL")
+            finally:
+                copy.close()
+            for stale in ("-wal", "-shm"):  # they belong to the damaged file
+                Path(f"{path}{stale}").unlink(missing_ok=True)
+            os.replace(tmp, path)
+            _sync_folder(path.parent)
+        finally:
+            for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+                leftover.unlink(missing_ok=True)
+    finally:
+        src.close()
+
+
+# ---- export -------------------------------------------------------------------------------
+
+COLUMNS = ("id", "label", "annotator", "time", "round")
+MAX_MISSES = 20_000  # unreadable rows in a row that end a salvage walk
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What `export` wrote; on a damaged database, what it recovered and what it could not."""
+
+    path: Path
+    rows: int
+    damaged: bool
+    recovered: int  # labels whose row was unreadable, taken from the label history
+    lost: tuple[int, ...]  # item positions whose label could not be read at all
+
+
+def export_labels(folder: str | Path, out: str | Path) -> Exported:
+    """Write every label as CSV or JSON Lines (by ``out``'s suffix), damaged database or not."""
+    folder, out = Path(folder), Path(out)
+    if out.suffix.lower() not in (".csv", ".jsonl"):
+        raise DataError(f"{out}: export writes .csv or .jsonl, not {out.suffix or 'no suffix'!r}")
+    path = db.db_path(folder)
+    if not path.is_file():
+        raise ProjectError(f"{folder} is not an alden project: {db.DB_NAME} is missing")
+    integrity.check_file(path)
+    conn = integrity.open_connection(path, timeout=db.BUSY_TIMEOUT_S, read_only=True)
+    try:
+        if conn.execute("PRAGMA application_id").fetchone()[0] != db.APPLICATION_ID:
+            raise ProjectError(f"{path} is not an alden project database")
+        try:
+            rows = conn.execute(
+                "SELECT i.id, COALESCE(c.name, 'class ' || l.label), l.who, l.at, l.round "
+                "FROM labels l JOIN items i ON i.pos = l.item LEFT JOIN classes c "
+                "ON c.idx = l.label ORDER BY l.item").fetchall()
+            damaged, recovered, lost = bool(integrity.full_check(conn)), 0, []
+        except ProjectError:  # damaged pages: read what can be read, row by row
+            damaged = True
+            rows, recovered, lost = _salvage(conn)
+    finally:
+        conn.close()
+    write_atomic(out, _render(rows, out.suffix.lower()))
+    return Exported(out, len(rows), damaged, recovered, tuple(lost))
+
+
+def _render(rows: list[tuple], suffix: str) -> str:
+    if suffix == ".jsonl":
+        return "".join(json.dumps(dict(zip(COLUMNS, r, strict=True)), ensure_ascii=False)
+                       + "\n" for r in rows)
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    return table.getvalue()
+
+
+def _lookup(conn: sqlite3.Connection, sql: str, key: int) -> tuple | None | Exception:
+    """One row by its key: the row, None when absent, the error when unreadable."""
+    try:
+        return conn.execute(sql, (key,)).fetchone()
+    except (ProjectError, sqlite3.DatabaseError) as err:
+        return err
+
+
+def _walk(conn: sqlite3.Connection, sql: str, start: int):
+    """(key, row or error) for keys start, start+1, ... up to the first absent key; a run of
+    ``MAX_MISSES`` unreadable keys in a row ends the walk too (a damaged last page)."""
+    key, misses = start, 0
+    while misses < MAX_MISSES and (row := _lookup(conn, sql, key)) is not None:
+        misses = 0 if isinstance(row, tuple) else misses + 1
+        yield key, row
+        key += 1
+
+
+def _salvage(conn: sqlite3.Connection) -> tuple[list[tuple], int, list[int]]:
+    """Labels read one row at a time, skipping damaged pages; rows lost there are taken from
+    the label history (its latest readable event per item) where it can be read."""
+    try:
+        names = dict(conn.execute("SELECT idx, name FROM classes").fetchall())
+    except (ProjectError, sqlite3.DatabaseError):
+        names = {}
+    walked = list(_walk(conn, "SELECT id FROM items WHERE pos = ?", 0))
+    ids = {pos: row[0] for pos, row in walked if isinstance(row, tuple)}
+    labels: dict[int, tuple] = {}
+    unreadable = []
+    for item in range(len(walked)):
+        row = _lookup(conn, "SELECT label, who, at, round FROM labels WHERE item = ?", item)
+        if isinstance(row, tuple):
+            labels[item] = row
+        elif row is not None:
+            unreadable.append(item)
+    history = {row[0]: row[1:] for _, row in _walk(
+        conn, "SELECT item, label, who, at, round FROM label_events WHERE seq = ?", 1)
+        if isinstance(row, tuple)}
+    recovered, lost = 0, []
+    for item in unreadable:
+        event = history.get(item)
+        if event is None:
+            lost.append(item)
+        elif event[0] is not None:  # None: the label was removed (undo)
+            labels[item] = event
+            recovered += 1
+    rows = [(ids.get(item, f"#{item}"), names.get(label, f"class {label}"), who, at, round_)
+            for item, (label, who, at, round_) in sorted(labels.items())]
+    return rows, recovered, lost
