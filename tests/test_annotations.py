@@ -67,7 +67,7 @@ def test_undo_takes_back_skips_and_labels_latest_first(conn):
     annotations.give(conn, 0, 1, who="ann")
     annotations.give(conn, 1, None, who="ann")
     q = annotations.queue(conn, "ann")
-    assert (q.done, q.current.item, len(q.picks)) == (2, 2, 4)
+    assert (q.done, q.labeled, q.skipped, q.current.item, q.size) == (2, 1, 1, 2, 4)
     assert annotations.undo(conn, who="ann").item == 1
     assert annotations.queue(conn, "ann").current.item == 1
     assert annotations.undo(conn, who="ann").item == 0
@@ -128,6 +128,7 @@ def test_label_studio_on_conflict_rules(tmp_path, rule, label, open_):
     expected = {1: 1, 2: 0} | ({0: label} if label is not None else {})
     assert store.labels(conn).as_dict() == expected
     assert result.change.added == len(expected) and len(result.conflicts) == 1
+    assert result.new_classes == ()  # neg and pos are the project's classes already
     assert [d.item for d in annotations.disagreements(conn)] == ([0] if open_ else [])
     assert conn.execute("SELECT who, label FROM annotations WHERE item = 0 ORDER BY seq"
                         ).fetchall() == [("labelstudio:1", 1), ("labelstudio:2", 0)]
@@ -137,15 +138,37 @@ def test_label_studio_on_conflict_rules(tmp_path, rule, label, open_):
 
 
 def test_an_old_project_gains_the_tables_and_keeps_its_labels(tmp_path):
-    folder = make_project(tmp_path / "p")
-    conn = store.connect(folder)
-    annotations.give(conn, 0, 1, who="ann")
-    conn.close()
-    raw = sqlite3.connect(folder / "project.db")  # back to version 1, as an old alden left it
-    raw.executescript("DROP TABLE annotations; DROP TABLE conflicts; DROP TABLE requests; "
-                      "PRAGMA user_version = 1;")
+    from alden.project import db
+
+    folder = tmp_path / "old"
+    folder.mkdir()
+    raw = sqlite3.connect(folder / db.DB_NAME)  # a project as alden left it at version 1
+    raw.executescript(db.SCHEMA + f"""
+        INSERT INTO items (pos, id, text) VALUES (0, 'a', 'good'), (1, 'b', 'bad');
+        INSERT INTO classes VALUES (0, 'neg'), (1, 'pos');
+        INSERT INTO labels VALUES (0, 1, 'ann', '2026-01-01T00:00:00+00:00', 0, 'label');
+        PRAGMA application_id = {db.APPLICATION_ID}; PRAGMA user_version = 1;""")
     raw.close()
     conn = store.connect(folder)
     assert conn.execute("SELECT item, who, label FROM annotations").fetchall() == [(0, "ann", 1)]
     assert store.labels(conn).as_dict() == {0: 1}
+    assert annotations.give(conn, 0, 0, who="bob").outcome == "conflict"  # ann's label kept
+    assert store.labels(conn).as_dict() == {0: 1}
+    conn.close()
+
+
+def test_teach_command_takes_on_conflict(tmp_path, capsys):
+    from alden.cli import main
+
+    folder = make_project(tmp_path / "p")
+    path = export(tmp_path / "ls.json", [(0, [(1, "pos"), (2, "neg"), (3, "neg")])])
+    assert main(["teach", str(folder), str(path)]) == 2
+    assert "annotators disagree on id 't0'" in capsys.readouterr().err
+    assert main(["teach", str(folder), str(path), "--on-conflict", "majority"]) == 0
+    out = capsys.readouterr().out
+    assert "annotators disagreed on 1 task(s) (every answer is kept):" in out
+    assert "'neg' by --on-conflict majority" in out
+    conn = store.connect(folder)
+    assert store.labels(conn).as_dict() == {0: 0}
+    assert conn.execute("SELECT rule FROM conflicts").fetchall() == [("majority",)]
     conn.close()

@@ -12,7 +12,8 @@ from webutil import XSS, labels, sentences, start_server, web_project
 
 from alden.project import annotations, store
 
-webdriver = pytest.importorskip("selenium.webdriver")
+pytest.importorskip("fastapi", reason="`alden serve` needs the web extra: pip install -e '.[web]'")
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extra")
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402

@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import signal
 
-import httpx
 import pytest
-from fastapi.testclient import TestClient
-from webutil import XSS, csrf_of, labels, sentences, start_server, web_project
 
-from alden.errors import ProjectError
-from alden.project import annotations, store
-from alden.project.web.app import create_app
-from alden.project.web.security import MAX_BODY, Guard
+pytest.importorskip("fastapi", reason="`alden serve` needs the web extra: pip install -e '.[web]'")
+import httpx  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from webutil import XSS, csrf_of, labels, sentences, start_server, web_project  # noqa: E402
+
+from alden.errors import ProjectError  # noqa: E402
+from alden.project import annotations, store  # noqa: E402
+from alden.project.web.app import create_app  # noqa: E402
+from alden.project.web.security import MAX_BODY, Guard  # noqa: E402
 
 
 def signed_in(app, name: str | None = "ann") -> tuple[TestClient, dict[str, str]]:
@@ -246,3 +248,37 @@ def test_sigkill_mid_labeling_loses_no_acknowledged_label(tmp_path):
     assert store.integrity_check(conn) == "ok"
     assert store.labels(conn).as_dict() == acked
     conn.close()
+
+
+def test_estimate_accuracy_runs_as_a_job(project):
+    app = create_app(project)
+    client, h = signed_in(app)
+    r = client.post("/api/evaluate", json={}, headers=h).json()
+    assert r["started"]
+    again = client.post("/api/evaluate", json={}, headers=h).json()  # one job at a time
+    view = app.state.jobs.wait()
+    assert view["state"] == "done" and "too few labels to estimate accuracy" in view["message"]
+    assert not again["started"] or again["job"]["number"] == 2
+    assert client.get("/curve.png").status_code == 404  # no curve drawn yet
+
+
+def test_serve_off_loopback_prints_a_token_and_refuses_without_it(project, capsys):
+    from alden.cli import main
+
+    assert main(["serve", str(project.parent / "missing")]) == 2
+    assert "no such project folder" in capsys.readouterr().err
+    proc, url = start_server(project, "--host", "0.0.0.0")
+    try:
+        token = url.split("?token=")[1]
+        assert len(token) >= 24
+        local = url.split("?")[0].replace("0.0.0.0", "127.0.0.1")
+        with httpx.Client(timeout=30, follow_redirects=False) as client:
+            assert client.get(local).status_code == 403
+            assert client.get(local + "api/state").status_code == 403
+            r = client.get(f"{local}?token={token}")
+            assert r.status_code == 303 and "alden_access" in r.headers["set-cookie"]
+            assert client.get(local + "api/state").json()["size"] == 5  # the cookie now
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()

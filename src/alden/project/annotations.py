@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from alden.errors import ProjectError
 from alden.project import store
 from alden.project.store import now, transaction
+from alden.strategies.reasons import stored_reason
 
 RULES = ("latest", "majority", "skip")
 
@@ -232,35 +233,51 @@ def skipped(conn: sqlite3.Connection, who: str, round_: int) -> set[int]:
 
 @dataclass(frozen=True)
 class Queue:
-    """One annotator's place in the current batch: its picks in order, which of them the
-    annotator has labeled or skipped, and the next one to show."""
+    """One annotator's place in the current batch: its size, how many of its items the
+    annotator has labeled or skipped, and the next one to show (the first in pick order that
+    is neither)."""
 
     round: int
-    picks: tuple[store.Pick, ...]
-    labeled: frozenset[int]
-    skipped: frozenset[int]
+    size: int
+    labeled: int
+    skipped: int
+    current: store.Pick | None
 
     @property
     def done(self) -> int:
-        return len(self.labeled | self.skipped)
-
-    @property
-    def current(self) -> store.Pick | None:
-        return next((p for p in self.picks if p.item not in self.labeled
-                     and p.item not in self.skipped), None)
+        return self.labeled + self.skipped
 
 
 def queue(conn: sqlite3.Connection, who: str) -> Queue:
-    """``who``'s place in the latest batch (read in one snapshot)."""
+    """``who``'s place in the latest batch, read in one snapshot by a few indexed queries
+    (it is asked after every label, so it reads no more than the one item it shows)."""
     conn.execute("BEGIN")  # one snapshot (a read: it takes no write lock)
     try:
         round_ = store.current_round(conn)
-        picks = tuple(store.round_picks(conn, round_)) if round_ else ()
-        mine = conn.execute("SELECT item, label, round FROM annotations WHERE who = ?",
-                            (who,)).fetchall()
+        size = conn.execute("SELECT COUNT(*) FROM round_items WHERE round = ?",
+                            (round_,)).fetchone()[0]
+        labeled, skips = conn.execute(
+            "SELECT COALESCE(SUM(a.label IS NOT NULL), 0), "
+            "COALESCE(SUM(a.label IS NULL AND a.round = ?), 0) FROM round_items r "
+            "JOIN annotations a ON a.item = r.item AND a.who = ? WHERE r.round = ?",
+            (round_, who, round_)).fetchone()
+        row = conn.execute(
+            "SELECT r.item, r.score, r.reason, r.predicted, r.confidence FROM round_items r "
+            "WHERE r.round = ? AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item = "
+            "r.item AND a.who = ? AND (a.label IS NOT NULL OR a.round = ?)) "
+            "ORDER BY r.rank LIMIT 1", (round_, who, round_)).fetchone()
     finally:
         conn.execute("COMMIT")
-    items = {p.item for p in picks}
-    labeled = frozenset(i for i, lab, _ in mine if lab is not None and i in items)
-    skips = frozenset(i for i, lab, r in mine if lab is None and r == round_ and i in items)
-    return Queue(round_, picks, labeled, skips)
+    current = None
+    if row is not None:
+        item, score, reason, predicted, confidence = row
+        current = store.Pick(item, score, stored_reason(reason), predicted, confidence)
+    return Queue(round_, size, labeled, skips, current)
+
+
+def open_count(conn: sqlite3.Connection) -> int:
+    """How many disagreements are open."""
+    return conn.execute(
+        "SELECT COUNT(*) FROM (SELECT a.item FROM annotations a LEFT JOIN conflicts c ON "
+        "c.item = a.item WHERE a.label IS NOT NULL GROUP BY a.item HAVING COUNT(DISTINCT "
+        "a.label) > 1 AND MAX(c.label) IS NULL)").fetchone()[0]

@@ -209,8 +209,8 @@ def teach(conn: sqlite3.Connection, rows: Sequence[LabelRow], *, source: str, wh
         if problems and not skip_bad:
             raise DataError(_problem_list(source, problems))
         keep = [r for i, r in good.items() if i not in conflicted]  # which label is right?
-        new_classes = tuple(sorted({r.label for r in keep} | {
-            a for r in answered.values() for _, a in r.answers} - set(known)))
+        given = {r.label for r in keep} | {a for r in answered.values() for _, a in r.answers}
+        new_classes = tuple(sorted(given - set(known)))
         store.insert_classes(conn, new_classes)
         index = {name: i for i, name in enumerate(classes(conn))}
         if on_write is not None:

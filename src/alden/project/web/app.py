@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,9 @@ def create_app(folder: str | Path, *, host: str = "127.0.0.1", annotator: str | 
     guard = guard or Guard.for_host(host)
     default_name = clean_name(annotator) if annotator else None
     jobs = Jobs()
+    # Writers of this server take turns here, woken at once, instead of in SQLite's busy
+    # handler, which polls with sleeps of up to 100 ms (measured: p95 latency with 8 clients).
+    write_turn = threading.Lock()
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True))
     static = {name: (HERE / "static" / name).read_bytes() for name in STATIC}
@@ -99,17 +103,18 @@ def create_app(folder: str | Path, *, host: str = "127.0.0.1", annotator: str | 
             raise AldenError("say who you are first (your name is asked once)")
         return name
 
-    def state(request: Request, **extra: Any) -> dict[str, Any]:
-        name = who(request)
-        with connect() as conn:
-            classes = store.classes(conn)
-            q = annotations.queue(conn, name or "")
-            current = q.current
-            total = len(store.labels(conn))
-            open_ = len(annotations.disagreements(conn))
+    def state(request: Request, conn=None, **extra: Any) -> dict[str, Any]:
+        if conn is None:
+            with connect() as own:
+                return state(request, own, **extra)
+        name = who(request)  # an answer and the state after it share one connection
+        classes = store.classes(conn)
+        q = annotations.queue(conn, name or "")
+        current = q.current
+        total = conn.execute("SELECT COUNT(*) FROM labels").fetchone()[0]
+        open_ = annotations.open_count(conn)
         return {"annotator": name, "classes": list(classes), "round": q.round,
-                "size": len(q.picks), "done": q.done, "labeled": len(q.labeled),
-                "skipped": len(q.skipped),
+                "size": q.size, "done": q.done, "labeled": q.labeled, "skipped": q.skipped,
                 "position": q.done + 1 if current is not None else None,
                 "item": item_view(texts, current, classes) if current else None,
                 "total_labeled": total, "items": len(texts.ids), "disagreements": open_,
@@ -157,24 +162,27 @@ def create_app(folder: str | Path, *, host: str = "127.0.0.1", annotator: str | 
         if body.label is None:
             raise AldenError("a label needs its class")
         with connect() as conn:
-            done = annotations.give(conn, body.item, body.label, who=name, source="serve",
-                                    client_id=body.client_id)
-        return state(request, ack=done.__dict__)
+            with write_turn:
+                done = annotations.give(conn, body.item, body.label, who=name,
+                                        source="serve", client_id=body.client_id)
+            return state(request, conn, ack=done.__dict__)
 
     @app.post("/api/skip")
     def skip(body: Answer, request: Request) -> dict[str, Any]:
         name = need_who(request)
         with connect() as conn:
-            done = annotations.give(conn, body.item, None, who=name, source="serve",
-                                    client_id=body.client_id)
-        return state(request, ack=done.__dict__)
+            with write_turn:
+                done = annotations.give(conn, body.item, None, who=name, source="serve",
+                                        client_id=body.client_id)
+            return state(request, conn, ack=done.__dict__)
 
     @app.post("/api/undo")
     def undo(body: Undo, request: Request) -> dict[str, Any]:
         name = need_who(request)
         with connect() as conn:
-            done = annotations.undo(conn, who=name, client_id=body.client_id)
-        return state(request, ack=done.__dict__)
+            with write_turn:
+                done = annotations.undo(conn, who=name, client_id=body.client_id)
+            return state(request, conn, ack=done.__dict__)
 
     @app.post("/api/query")
     def next_batch(body: Batch) -> dict[str, Any]:
@@ -226,7 +234,7 @@ def create_app(folder: str | Path, *, host: str = "127.0.0.1", annotator: str | 
     @app.post("/api/resolve")
     def resolve(body: Resolution, request: Request) -> dict[str, Any]:
         name = need_who(request)
-        with connect() as conn:
+        with connect() as conn, write_turn:
             annotations.resolve(conn, body.item, body.label, who=name)
         return {"resolved": body.item}
 
