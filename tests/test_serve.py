@@ -103,11 +103,15 @@ def test_the_heat_map_and_the_reason(project):
 
 
 def test_csrf_origin_host_and_size_are_checked(project):
-    client, h = signed_in(create_app(project))
+    app = create_app(project)
+    client, h = signed_in(app)
     body = {"item": 0, "label": 1, "client_id": "z" * 16}
     assert client.post("/api/label", json=body).status_code == 403  # no CSRF token
     r = client.post("/api/label", json=body, headers={"X-CSRF-Token": "0" * 40})
     assert r.status_code == 403 and "CSRF" in r.text
+    other, h_other = signed_in(app, "eve")  # a valid token, but another session's
+    r = client.post("/api/label", json=body, headers=h_other)
+    assert r.status_code == 403 and other.get("/api/state").status_code == 200
     r = client.post("/api/label", json=body, headers={**h, "Origin": "http://evil.example"})
     assert r.status_code == 403 and "another site" in r.text
     r = client.get("/api/state", headers={"Host": "evil.example:8765"})  # DNS rebinding
@@ -137,6 +141,12 @@ def test_bad_requests_say_what_is_wrong(project):
                     headers=h)
     assert r.status_code == 400 and r.json()["error"] == "no class 7 in this project"
     r = client.post("/api/label", json={"item": 0, "label": 1, "client_id": "../x"}, headers=h)
+    assert r.status_code == 422
+    r = client.post("/api/label", json={"item": 2**70, "label": 1, "client_id": "k" * 16},
+                    headers=h)
+    assert r.status_code == 422
+    r = client.post("/api/label", content=b"{not json", headers={**h, "Content-Type":
+                                                                 "application/json"})
     assert r.status_code == 422
     r = client.post("/api/annotator", json={"name": "a\x00b"}, headers=h)
     assert r.status_code == 400

@@ -36,9 +36,12 @@ STATIC = {"app.js": "text/javascript", "status.js": "text/javascript", "style.cs
 CLIENT_ID = r"^[A-Za-z0-9_-]{8,64}$"
 
 
+BIG = 2**31  # item and class numbers are far below; larger ones are refused as invalid
+
+
 class Answer(BaseModel):
-    item: int = Field(ge=0)
-    label: int | None = Field(default=None, ge=0)
+    item: int = Field(ge=0, lt=BIG)
+    label: int | None = Field(default=None, ge=0, lt=BIG)
     client_id: str = Field(pattern=CLIENT_ID)
 
 
@@ -55,8 +58,8 @@ class Batch(BaseModel):
 
 
 class Resolution(BaseModel):
-    item: int = Field(ge=0)
-    label: int = Field(ge=0)
+    item: int = Field(ge=0, lt=BIG)
+    label: int = Field(ge=0, lt=BIG)
 
 
 def clean_name(name: str) -> str:
