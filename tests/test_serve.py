@@ -292,3 +292,15 @@ def test_serve_off_loopback_prints_a_token_and_refuses_without_it(project, capsy
         proc.kill()
         proc.wait()
         proc.stdout.close()
+
+
+def test_the_commands_work_on_the_project_while_it_is_served(project, tmp_path):
+    from alden.project.teach import teach_file
+
+    client, h = signed_in(create_app(project))
+    client.post("/api/label", json={"item": 0, "label": 1, "client_id": "w" * 16}, headers=h)
+    path = tmp_path / "labels.csv"
+    path.write_text("id,label\nt1,neg\nt2,pos\n")
+    assert teach_file(project, path, who="cli").change.added == 2  # while the app is open
+    s = client.get("/api/state").json()
+    assert s["total_labeled"] == 3 and s["item"]["id"] == "t1"  # ann still labels t1 herself
