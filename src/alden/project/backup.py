@@ -73,7 +73,7 @@ def make_backup(conn: sqlite3.Connection, folder: str | Path, why: str, *,
             finally:
                 copy.close()
         older = backups(folder)
-        if older and filecmp.cmp(older[-1], tmp, shallow=False):
+        if older and _same(older[-1], tmp):
             return older[-1]  # nothing changed since the newest copy
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -90,6 +90,14 @@ def make_backup(conn: sqlite3.Connection, folder: str | Path, why: str, *,
         if tmp is not None:
             for leftover in (tmp, Path(f"{tmp}-journal")):
                 leftover.unlink(missing_ok=True)
+
+
+def _same(old: Path, new: Path) -> bool:
+    """Whether two copies are byte for byte equal (False if another command just pruned one)."""
+    try:
+        return filecmp.cmp(old, new, shallow=False)
+    except FileNotFoundError:
+        return False
 
 
 def inspect(path: Path) -> BackupInfo:
