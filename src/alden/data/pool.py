@@ -26,6 +26,10 @@ class Pool:
     classes: tuple[str, ...]
     vocab: tuple[str, ...] | None = None  # token id -> word, for text (reasons, ALDEN)
     texts: list[str] | None = field(default=None, repr=False)  # raw text, for reasons
+    # Text encoded as word pieces (a pretrained encoder's tokenizer): continues[id] is True
+    # for a vocabulary id that continues the word before it ("##ing"); None: every token is
+    # a word. ALDEN reads it to merge pieces into whole words.
+    continues: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.x)

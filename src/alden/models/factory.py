@@ -36,6 +36,9 @@ if TYPE_CHECKING:  # torch loads only when a learner is built: the project CLI s
 MODELS_BY_KIND: dict[str, tuple[str, ...]] = {"text": ("cnn", "bilstm"), "tabular": ("mlp",)}
 DEFAULT_MODEL: dict[str, str] = {"text": "cnn", "tabular": "mlp"}
 MODELS: tuple[str, ...] = tuple(m for models in MODELS_BY_KIND.values() for m in models)
+# The encoder family (issue 12): "minilm" and "encoder:NAME_OR_PATH", text only, built by
+# alden.models.encoder_learner; its names are open-ended, so they are matched, not listed.
+ENCODER_MODELS = ("minilm", "encoder:NAME_OR_PATH")
 
 
 def models_for(kind: str) -> tuple[str, ...]:
@@ -48,8 +51,11 @@ def models_for(kind: str) -> tuple[str, ...]:
 
 def known_model(model: str) -> str:
     """``model`` if it is a model name at all, else an error listing them."""
-    if model not in MODELS:
-        raise AldenError(f"unknown model {model!r}: expected one of {', '.join(MODELS)}")
+    from alden.models.encoder_weights import is_encoder
+
+    if model not in MODELS and not is_encoder(model):
+        raise AldenError(f"unknown model {model!r}: expected one of "
+                         f"{', '.join((*MODELS, *ENCODER_MODELS))}")
     return model
 
 
@@ -57,9 +63,11 @@ def check_model(kind: str, model: str, what: str | None = None) -> str:
     """``model`` if it is known and fits ``kind`` data, else an error naming the ones that do.
 
     ``what`` names the data in the message (default "a {kind} project")."""
+    from alden.models.encoder_weights import is_encoder
+
     known_model(model)
-    fitting = models_for(kind)
-    if model not in fitting:
+    fitting = models_for(kind) + (ENCODER_MODELS if kind == "text" else ())
+    if model not in fitting and not (kind == "text" and is_encoder(model)):
         raise AldenError(f"model {model!r} does not fit {what or f'a {kind} project'}; "
                          f"choose one of {', '.join(fitting)}")
     return model
@@ -102,9 +110,18 @@ def learner_for(data: EncodedData, model: str, config: TrainConfig | None = None
                 **model_options) -> Learner:
     """An untrained Learner of ``model`` for ``data``: word2vec embeddings for text, the
     number of feature columns for tables."""
+    from alden.models.encoder_weights import is_encoder
     from alden.models.learner import Learner
 
     check_model(data.kind, model, f"{data.kind} data")
+    if is_encoder(model):
+        from alden.models.encoder_learner import encoder_learner_for
+
+        return encoder_learner_for(data, model, config, **model_options)
+    encoded_for = getattr(data, "settings", {}).get("encoder")
+    if encoded_for:  # a project encoded as an encoder's word pieces (issue 12)
+        raise AldenError(f"this project's items are encoded for {encoded_for}; model "
+                         f"{model!r} needs a project made with its own vocabulary")
     if data.kind == "text":
         sizes: dict[str, Any] = {"embeddings": data.embeddings}
     else:

@@ -359,6 +359,10 @@ class Learner:
                              ) from None
         if description.get("format") != FORMAT or description.get("version") != FORMAT_VERSION:
             raise AldenError(f"{path}: not a saved alden learner of version {FORMAT_VERSION}")
+        if description.get("family") == "encoder":  # a sentence encoder (issue 12)
+            from alden.models.encoder_learner import EncoderLearner
+
+            return EncoderLearner.from_saved(payload, description, path, device)
         known = {f.name for f in fields(TrainConfig)}
         config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
                                 for k, v in description["config"].items() if k in known})

@@ -12,6 +12,7 @@ import numpy as np
 from alden.data.pool import Pool
 from alden.errors import AldenError
 from alden.kernels import AldenPick, alden_greedy_picks, kcenter_greedy_picks, top_k
+from alden.kernels.pieces import MergedWords, merge_pieces
 from alden.models.outputs import DEFAULT_OUTPUT, check_output
 from alden.strategies.base import (
     TABULAR,
@@ -71,11 +72,14 @@ class Alden:
     scored 0.4-1.0 points more normalised AUC over 3 seeds (docs/results.md)."""
 
     output: str = DEFAULT_OUTPUT
+    unit: str = "word"
     name: ClassVar[str] = "alden"
     data: ClassVar[str] = TEXT
 
     def __post_init__(self) -> None:
         check_output(self.output)
+        if self.unit not in UNITS:
+            raise AldenError(f"alden: unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
 
     def select(self, learner: TextGradientLearner, pool: Pool, n: int,
                rng: np.random.Generator) -> Selection:
@@ -89,10 +93,47 @@ class Alden:
         interpretations = learner.token_interpretations(pool.x, output=self.output)
         embeddings = learner.word_embeddings()
         tokens = pool_tokens(pool)
-        picks = alden_greedy_picks(tokens, interpretations, embeddings, pool.labeled, n)
+        if pool.continues is None:  # every token is a word (the word models)
+            picks = alden_greedy_picks(tokens, interpretations, embeddings, pool.labeled, n)
+            return Selection([p.index for p in picks], [p.diversity for p in picks],
+                             [alden_reason(pool, p, tokens[p.index], interpretations[p.index])
+                              for p in picks])
+        merged = merge_pieces(tokens, interpretations, pool.continues, embeddings,
+                              pool.vocab or ())
+        if self.unit == "word":
+            picks = alden_greedy_picks(merged.tokens, merged.interpretations,
+                                       merged.embeddings, pool.labeled, n)
+        else:
+            picks = alden_greedy_picks(tokens, interpretations, embeddings, pool.labeled, n)
         return Selection([p.index for p in picks], [p.diversity for p in picks],
-                         [alden_reason(pool, p, tokens[p.index], interpretations[p.index])
-                          for p in picks])
+                         [piece_reason(pool, p, merged, self.unit) for p in picks])
+
+
+UNITS = ("word", "piece")  # ALDEN's "word" on word pieces: whole words, or each piece
+
+
+def piece_reason(pool: Pool, pick: AldenPick, merged: MergedWords, unit: str) -> Reason:
+    """The reason of an ALDEN pick on a word-piece pool, naming whole words: the word
+    (pieces merged) that made the pick, the labeled word compared, and every word of the
+    item with the size of its summed interpretation."""
+    i = pick.index
+    words = pool.vocab or ()
+    heat = {"words": tuple(merged.text(int(w), words) for w in merged.tokens[i]),
+            "interpretations": tuple(float(v) for v in np.linalg.norm(
+                np.asarray(merged.interpretations[i], dtype=np.float64), axis=1))}
+    if pick.position < 0:
+        return Reason("alden", float(pick.diversity), **heat)
+    if unit == "word":
+        position, compared = pick.position, merged.text(pick.compared_word, words)
+    else:
+        position = int(merged.word_of_piece[i][pick.position])
+        compared = (heat["words"][position] if pick.compared_word == pick.word
+                    else merged.text(pick.compared_word, words).removeprefix("##"))
+    word = heat["words"][position]
+    if unit == "word" and pick.compared_word == pick.word:
+        compared = word
+    return Reason("alden", float(pick.diversity), word=word, position=int(position),
+                  compared_word=compared, **heat)
 
 
 def alden_reason(pool: Pool, pick: AldenPick, tokens: np.ndarray | None = None,

@@ -1,0 +1,77 @@
+"""A labeling project on a sentence encoder (the tiny BERT of test_encoder): init encodes
+the items as its word pieces, query starts cold on pooled embeddings then picks with ALDEN
+and says why in whole words, predict and status work, and a word model is refused."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers", reason="the alden[encoders] extra is not installed")
+pytest.importorskip("sentence_transformers", reason="the alden[encoders] extra is not installed")
+from test_encoder import SENTENCES, make_tiny_encoder
+
+from alden.cli import main
+from alden.project import store
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_project_on_an_encoder(tmp_path, capsys):
+    model = "encoder:" + str(make_tiny_encoder(tmp_path / "bert"))
+    texts = SENTENCES * 2
+    ids = [f"s{i:02d}" for i in range(len(texts))]
+    data = _csv(tmp_path / "docs.csv", ["id", "text"], list(zip(ids, texts, strict=True)))
+    folder = tmp_path / "p"
+    assert main(["init", str(folder), "--data", str(data), "--id-column", "id",
+                 "--classes", "neg,pos", "--model", model]) == 0
+    assert main(["query", str(folder), "--k", "12"]) == 0  # cold start on pooled embeddings
+    batch = sorted((folder / "batches").glob("round-*.csv"))[-1]
+    rows = list(csv.DictReader(open(batch, encoding="utf-8")))
+    for row in rows:
+        row["label"] = ("neg", "pos")[int(row["id"][1:]) % 3 != 0]
+    answered = _csv(tmp_path / "answered.csv", list(rows[0]), [list(r.values()) for r in rows])
+    assert main(["teach", str(folder), str(answered)]) == 0
+    capsys.readouterr()
+    assert main(["query", str(folder), "--k", "3"]) == 0  # ALDEN on the encoder
+    batch = sorted((folder / "batches").glob("round-*.jsonl"))[-1]
+    picked = [json.loads(line) for line in open(batch, encoding="utf-8")]
+    assert len(picked) == 3
+    conn = store.connect(folder)
+    try:
+        settings = store.settings(conn)
+    finally:
+        conn.close()
+    assert settings["model"] == model and settings["encoder"] == model
+    out = capsys.readouterr().out
+    assert "##" not in out  # reasons name whole words
+    new = _csv(tmp_path / "new.csv", ["id", "text"], [["n1", "a clever and warm story"],
+                                                      ["n2", "boring and clumsy"]])
+    assert main(["predict", str(folder), "--data", str(new), "--out",
+                 str(tmp_path / "pred.csv")]) == 0
+    assert len(list(csv.DictReader(open(tmp_path / "pred.csv", encoding="utf-8")))) == 2
+    assert main(["status", str(folder), "--no-curve"]) == 0
+    assert main(["query", str(folder), "--k", "2", "--model", "cnn"]) == 2  # other encoding
+    assert "encoded for" in capsys.readouterr().err
+    assert np.load(folder / "encoding" / "x.npy").dtype == np.int64
