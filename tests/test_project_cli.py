@@ -227,7 +227,7 @@ def test_query_takes_a_strategy_variant_and_refuses_a_bad_one(proj, tmp_path, ca
 def test_query_refuses_a_strategy_for_the_other_kind_before_training(proj, monkeypatch, capsys):
     folder, _, _ = proj
     monkeypatch.setattr(project_query, "too_few_labels", lambda data: None)  # would train
-    monkeypatch.setattr(project_query, "train", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(project_query, "current_model", lambda *a, **k: pytest.fail("trained"))
     assert main(["query", str(folder), "--k", "3", "--strategy", "dami"]) == 2
     assert "strategy 'dami'" in capsys.readouterr().err and "tables only" in \
         str(pytest.raises(AldenError, project_query.query, folder, 3, strategy="dami").value)

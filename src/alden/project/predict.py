@@ -14,15 +14,8 @@ import numpy as np
 
 from alden.errors import AldenError
 from alden.project import store
-from alden.project.workspace import (
-    ProjectData,
-    check_model,
-    load_model,
-    read_project,
-    save_model,
-    too_few_labels,
-    train,
-)
+from alden.project.trained import current_model, delete_files, save_model
+from alden.project.workspace import ProjectData, check_model, read_project, too_few_labels
 
 
 @dataclass(frozen=True)
@@ -50,18 +43,12 @@ def predict(folder: str | Path, data_file: str | Path, *, text_column: str | Non
         if why:
             raise AldenError(f"{folder}: cannot train a model yet ({why}); label more items "
                              f"with `alden query` and `alden teach` or `alden label`")
-        latest = store.latest_model(conn)
-        key = store.labels_key(conn)
-        trained_now = latest is None or latest["labels_key"] != key or (
-            model is not None and latest["model"] != model)
+        name = check_model(data.kind, model or data.settings["model"])
+        learner, file = current_model(conn, data, name)  # one model per labeled state
+        trained_now = file is None
         if trained_now:
-            name = check_model(data.kind, model or data.settings["model"])
-            round_ = store.current_round(conn)
-            learner = train(data, name, int(data.settings["seed"]) * 1000 + round_)
-            file = save_model(conn, data, learner, name, round_)
-        else:
-            file = latest["file"]
-            learner = load_model(folder / file)
+            file, stale = save_model(conn, data, learner, name, store.current_round(conn))
+            delete_files(folder, stale)
         ids, x = encode_new(data, Path(data_file), text_column=text_column,
                             id_column=id_column)
         return Prediction(ids, learner.predict_proba(x), data.classes, file, trained_now)

@@ -22,18 +22,16 @@ import numpy as np
 
 from alden.atomic import write_atomic
 from alden.errors import AldenError
+from alden.models.factory import check_model
 from alden.project import store
-from alden.project.backup import make_backup
 from alden.project.check_set import open_pool, record_state
+from alden.project.trained import current_model, delete_files, save_model
 from alden.project.workspace import (
     ProjectData,
-    check_model,
     display_text,
     read_project,
-    save_model,
     sentence_means,
     too_few_labels,
-    train,
 )
 from alden.strategies.reasons import Reason, describe
 
@@ -59,7 +57,6 @@ def query(folder: str | Path, k: int, *, strategy: str | None = None, model: str
     own = conn is None
     conn = conn or store.connect(folder)
     try:
-        make_backup(conn, folder, "query")
         return _query(conn, Path(folder), k, strategy, model, out)
     finally:
         if own:
@@ -84,7 +81,7 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     k = min(k, len(pool.unlabeled))
     seed = int(settings["seed"])
     cold = too_few_labels(data)
-    learner = None
+    learner, cached = None, None
     if cold:
         from alden.kernels import kcenter_greedy_picks
 
@@ -97,9 +94,10 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
             for n, (i, d) in enumerate(zip(picked, distances, strict=True))]
         used = "cold-start"
     else:
-        # Seeds from the number of rounds so far: the same project state, the same batch.
+        # The model of these labels (trained once per labeled state, shared with predict);
+        # the strategy draws from (seed, round): the same project state, the same batch.
         round_guess = store.current_round(conn) + 1
-        learner = train(data, model, seed * 1000 + round_guess)
+        learner, cached = current_model(conn, data, model)
         selection = chosen.select(
             learner, pool, k, np.random.default_rng([seed, round_guess]))
         indices = keep[np.asarray(selection.indices, dtype=np.int64)]
@@ -109,12 +107,14 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
                  for i, s, r, p in zip(indices, selection.scores, reasons, proba, strict=True)]
         used = strategy
 
-    written: dict[str, Any] = {}
+    written: dict[str, Any] = {"stale": []}
 
     def write_out(round_: int) -> dict[str, Any]:
         """Model and batch files, written while the round's number is held by the lock."""
-        written["model_file"] = None if learner is None else save_model(
-            conn, data, learner, model, round_, in_transaction=True)
+        written["model_file"] = cached
+        if learner is not None and cached is None:
+            written["model_file"], written["stale"] = save_model(
+                conn, data, learner, model, round_, in_transaction=True)
         written["files"] = write_batch(data, picks, round_,
                                        Path(out) if out else folder / "batches",
                                        version=f"round {round_} {model}")
@@ -126,6 +126,7 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
                              before_commit=write_out)
     if learner is not None:  # what the stopping criteria read (alden status)
         record_state(conn, data, learner, model, round_)
+    delete_files(folder, written["stale"])  # pruned models, once their rows are gone
     return QueryResult(data.kind, round_, used, model, len(data.labels), cold, tuple(picks),
                        written["files"], written["model_file"])
 

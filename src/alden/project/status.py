@@ -17,7 +17,8 @@ import numpy as np
 
 from alden.atomic import replacing
 from alden.project import store
-from alden.project.workspace import MIN_LABELS, ProjectData, check_model, read_project, train
+from alden.project.trained import train
+from alden.project.workspace import MIN_LABELS, ProjectData, check_model, read_project
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,7 @@ def cross_validate(data: ProjectData, model: str, folds: int,
         data.settings["seed"]))
     scores = []
     for f, (fit_at, test_at) in enumerate(splitter.split(items, y)):
-        learner = train(data, model, int(data.settings["seed"]) * 1000 + 999 - f,
-                        items=items[fit_at])
+        learner = train(data, model, items[fit_at], fold=f)
         scores.append(float((learner.predict(data.x[items[test_at]]) == y[test_at]).mean()))
     return CrossValidation(float(np.mean(scores)), float(np.std(scores)), folds, len(items))
 

@@ -265,6 +265,23 @@ def latest_model(conn: sqlite3.Connection) -> dict[str, Any] | None:
     return dict(zip(keys, row, strict=True)) if row else None
 
 
+def model_rows(conn: sqlite3.Connection, *, key: str | None = None, model: str | None = None
+               ) -> list[dict[str, Any]]:
+    """Recorded model files, newest first; only those of labels ``key`` / ``model`` if given."""
+    where = " AND ".join(w for w, v in (("labels_key = ?", key), ("model = ?", model))
+                         if v is not None)
+    rows = conn.execute("SELECT file, at, round, model, n_labeled, labels_key FROM models "
+                        + (f"WHERE {where} " if where else "") + "ORDER BY rowid DESC",
+                        tuple(v for v in (key, model) if v is not None)).fetchall()
+    keys = ("file", "at", "round", "model", "n_labeled", "labels_key")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def drop_model_in(conn: sqlite3.Connection, file: str) -> None:
+    """Forget a model file's row, inside an open transaction (the caller deletes the file)."""
+    conn.execute("DELETE FROM models WHERE file = ?", (file,))
+
+
 def add_evaluation(conn: sqlite3.Connection, *, key: str, model: str, folds: int, round_: int,
                    n_labeled: int, accuracy: float, std: float) -> None:
     with transaction(conn):

@@ -5,11 +5,11 @@ A project is a folder::
     PROJECT/project.db          items, classes, labels, rounds, settings (alden.project.store)
     PROJECT/encoding/x.npy      the pool encoded for the models (token ids or scaled features)
     PROJECT/encoding/embeddings.npy   word2vec vectors of the vocabulary (text projects)
-    PROJECT/models/*.pt         trained models (Learner.save: weights and JSON, no pickle)
+    PROJECT/models/*.pt         trained models (alden.project.trained: one per labeled state)
     PROJECT/batches/round-NNNN.{csv,jsonl,labelstudio.json}   the batches asked for
     PROJECT/status/learning_curve.png
 
-This module writes and reads the project's own files and its models; the commands
+This module writes and reads the project's own files; the commands
 (project_query, project_status, project_predict) build on it. Text projects default to the
 ALDEN strategy with a TextCNN, tabular ones to DAMI with an MLP. A model is trained only from
 ``MIN_LABELS`` labels in two classes or more (``too_few_labels``).
@@ -21,23 +21,21 @@ import getpass
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import scipy.sparse
 
 from alden.data.pool import Pool
 from alden.errors import AldenError, ProjectError
+from alden.models.factory import DEFAULT_MODEL, MODELS_BY_KIND, check_model
 from alden.project import store
+
+__all__ = ["DEFAULT_MODEL", "MODELS_BY_KIND", "check_model"]  # the factory's, re-exported
 from alden.project.check_set import check_items, split_labels
 
-if TYPE_CHECKING:
-    from alden.models.learner import Learner
-
 MIN_LABELS = 10  # below this many labels (or with one class) a query starts cold
-DEFAULT_MODEL = {"text": "cnn", "tabular": "mlp"}
 DEFAULT_STRATEGY = {"text": "alden", "tabular": "dami"}
-MODELS = {"text": ("cnn", "bilstm"), "tabular": ("mlp",)}
 
 
 def user_name() -> str:
@@ -198,29 +196,6 @@ def display_text(content: Any) -> str:
     return content if isinstance(content, str) else _row_text(content)
 
 
-def check_model(kind: str, model: str) -> str:
-    """The model name if it fits the project's kind, else an error listing the ones that do."""
-    if model not in MODELS[kind]:
-        raise AldenError(f"model {model!r} does not fit a {kind} project; choose one of "
-                         f"{', '.join(MODELS[kind])}")
-    return model
-
-
-def train(data: ProjectData, model: str, seed: int, items: np.ndarray | None = None
-          ) -> Learner:
-    """A Learner trained from scratch on the labeled items (or the given subset of them)."""
-    from alden.models.learner import Learner
-
-    items = np.asarray(data.labels.items if items is None else items, dtype=np.int64)
-    y = np.asarray(data.labels.labels, dtype=np.int64)[
-        np.searchsorted(np.asarray(data.labels.items), items)]
-    if data.kind == "text":
-        learner = Learner(model, n_classes=len(data.classes), embeddings=data.embeddings)
-    else:
-        learner = Learner(model, n_classes=len(data.classes), n_features=data.x.shape[1])
-    return learner.fit(data.x[items], y, seed=seed)
-
-
 def too_few_labels(data: ProjectData) -> str | None:
     """Why a model cannot be trained yet, or None when it can."""
     n, distinct = len(data.labels), len(set(data.labels.labels))
@@ -238,27 +213,3 @@ def sentence_means(x: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
                                      shape=(len(x), len(embeddings)))
     lengths = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1)
     return np.asarray(counts @ embeddings.astype(np.float64)) / lengths[:, None]
-
-
-def save_model(conn: sqlite3.Connection, data: ProjectData, learner: Learner, model: str,
-               round_: int, *, in_transaction: bool = False) -> str:
-    """Save a model trained on ``data.labels`` under models/ and record it."""
-    key = store.fingerprint(data.labels.items, data.labels.labels)
-    file = f"models/{model}-r{round_:04d}-{key[:8]}.pt"
-    (data.folder / "models").mkdir(exist_ok=True)
-    learner.save(data.folder / file)
-    record = store.add_model_in if in_transaction else store.add_model
-    record(conn, file=file, round_=round_, model=model, n_labeled=len(data.labels), key=key)
-    return file
-
-
-def load_model(path: Path) -> Learner:
-    """Load a saved model without unpickling anything; refuse any other file."""
-    from alden.models.learner import Learner
-
-    try:
-        return Learner.load(path)
-    except AldenError as err:
-        raise ProjectError(f"refusing to load the model {path}: it is not a weights-only alden "
-                           f"model file ({err}). Delete it, or run `alden query` to train a "
-                           f"new one.") from None
