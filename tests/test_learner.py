@@ -141,18 +141,34 @@ def test_batches_are_cut_to_their_longest_sentence():
         assert (batch[:, -1] != 0).any()  # the last column holds someone's last token
 
 
-def test_early_stopping_restores_the_best_checked_weights():
-    x, y = toy_text(150, 5)
-    x_val, y_val = toy_text(150, 6)
-    learner = cnn(max_epochs=12, patience=2, lr=3e-2, min_items_per_check=1)
-    learner.fit(x, y, x_val, y_val, seed=0)
-    checks = [h for h in learner.history if "val_accuracy" in h]
-    assert len(checks) == len(learner.history) <= 12
-    best = max(h["val_accuracy"] for h in checks)
-    assert (learner.predict(x_val) == y_val).mean() == pytest.approx(best)
-    if len(checks) < 12:  # stopped early: the last `patience` checks did not improve
-        assert max(h["val_accuracy"] for h in checks[-2:]) <= best
-        assert checks[-3]["val_accuracy"] == best or checks[-3]["val_accuracy"] < best
+# Validation accuracy per check: best at check 2, then 3 checks without improvement, then a
+# better one at check 6. Patience 2 stops after check 4, patience 3 after check 5, and
+# patience 4 reaches check 6 and keeps its weights.
+SCRIPTED = [0.50, 0.70, 0.60, 0.65, 0.68, 0.80, 0.75, 0.74, 0.73, 0.72]
+
+
+def scripted_fit(monkeypatch, patience: int) -> tuple[Learner, list[dict]]:
+    """A small MLP whose validation accuracy follows SCRIPTED; its weights after each epoch."""
+    checks = iter(SCRIPTED)
+    monkeypatch.setattr(Learner, "_validate", lambda self, xv, yv: {
+        "val_loss": 1.0, "val_accuracy": next(checks), "val_seconds": 0.0})
+    x, y = toy_table(40, 5)
+    learner = Learner("mlp", n_classes=2, n_features=5, config=TrainConfig(
+        max_epochs=len(SCRIPTED), patience=patience, min_items_per_check=1, lr=0.05))
+    after: list[dict] = []
+    learner.fit(x, y, *toy_table(20, 6), seed=0,
+                on_epoch=lambda fitted, record: after.append(weights(fitted)))
+    return learner, after
+
+
+@pytest.mark.parametrize("patience,stopped_after,kept", [(2, 4, 2), (3, 5, 2), (4, 10, 6)])
+def test_early_stopping_waits_patience_checks_and_restores_the_best(monkeypatch, patience,
+                                                                    stopped_after, kept):
+    learner, after = scripted_fit(monkeypatch, patience)
+    assert [h["epoch"] for h in learner.history] == list(range(1, stopped_after + 1))
+    assert_same_weights(weights(learner), after[kept - 1])
+    assert not all(torch.equal(a, b) for a, b in zip(
+        after[kept - 1].values(), after[-1].values(), strict=True))  # restoring changed them
 
 
 def test_monitor_loss_keeps_the_lowest_validation_loss():

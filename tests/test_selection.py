@@ -170,6 +170,24 @@ def test_alden_diversity_can_rise_after_a_pick():
     assert picks[0].compared_word == b and picks[0].word == c
 
 
+def test_eq7_retargets_an_unseen_word_to_a_word_labeled_in_the_same_batch():
+    # Eq. (7) and Algorithm 1, line 10: an unlabeled word's neighbour is the nearest word of
+    # the labeled set as it stands at each pick, picks of this batch included. Word a is in
+    # no labeled item; its nearest labeled word is b (10 away), so item 1 starts at
+    # |6 - 0| = 6 and would be picked second. The first pick, item 2, labels word c, 1 away
+    # from a: item 1 is now compared with c, |6 - 7| = 1, and item 3 (5) goes before it.
+    a, b, c, d = 0, 1, 2, 3
+    emb = np.array([[0.0], [10.0], [1.0], [20.0]])
+    tokens = [np.array([b]), np.array([a]), np.array([c]), np.array([d])]
+    interps = [np.array([[0.0]]), np.array([[6.0]]), np.array([[7.0]]), np.array([[5.0]])]
+    picks = alden_greedy_picks(tokens, interps, emb, [0], 3)
+    assert [(p.index, p.diversity, p.compared_word) for p in picks] == [
+        (2, 7.0, b), (3, 5.0, b), (1, 1.0, c)]
+    expected = brute_alden(tokens, interps, emb, [0], 3)
+    assert [(p.index, p.diversity, p.compared_word) for p in picks] == [
+        (i, float(dv), r) for i, dv, _j, _w, r in expected]
+
+
 def test_alden_pick_names_the_representing_token():
     emb = np.eye(4)
     tokens = [np.array([0, 1]), np.array([1, 0, 1]), np.array([2, 0])]
