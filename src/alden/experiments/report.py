@@ -287,7 +287,7 @@ def register_cli(subparsers) -> None:
         description="Learning curves (PNG), normalised AUC table (Markdown, CSV), paired "
                     "comparison of one strategy against the others, and where the time went.")
     p.add_argument("results", metavar="DIR", help="folder holding results.jsonl")
-    p.add_argument("--out", default=None, help="where to write (default: DIR)")
+    p.add_argument("--out", default=None, metavar="FOLDER", help="where to write (default: DIR)")
     p.add_argument("--reference", action="append", metavar="STRATEGY",
                    help="a strategy compared against each other one, paired by seed; "
                         "repeat for several (default alden)")
