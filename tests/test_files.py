@@ -111,6 +111,21 @@ def test_an_empty_text_is_left_out_and_listed_not_the_whole_file(tmp_path):
         load_dataset(path, label_column="label", strict=True)
 
 
+def test_an_empty_line_or_file_in_a_class_folder_is_left_out_and_listed(tmp_path):
+    for folder, files, texts in (
+            ("lines", {"a.txt": "x\n\ny\n", "b.txt": "z\n"}, ["x", "y", "z"]),
+            ("files", {"a/1.txt": "x", "a/2.txt": "  \n", "b/1.txt": "z"}, ["x", "z"])):
+        for name, text in files.items():
+            (tmp_path / folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / folder / name).write_text(text, encoding="utf-8")
+        data = load_dataset(tmp_path / folder)  # was: the whole folder refused
+        assert data.texts == texts and data.labels.tolist() == [0] * (len(texts) - 1) + [1]
+    assert load_dataset(tmp_path / "lines").skipped == (f"{tmp_path / 'lines' / 'a.txt'}, line 2: "
+                                                        "empty text",)
+    assert load_dataset(tmp_path / "files").skipped == (f"{tmp_path / 'files' / 'a' / '2.txt'}: "
+                                                        "empty text",)
+
+
 def test_init_lists_the_rows_left_out_and_strict_refuses(tmp_path, capsys):
     texts = sentences(30)
     texts[4] = "   "

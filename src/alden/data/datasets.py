@@ -15,6 +15,7 @@ from alden.data.download import CORNELL_URL, Remote
 from alden.data.files import (  # noqa: F401 (read_json_lines re-exported)
     SUFFIXES,
     Table,
+    at,
     decode_file,
     read_json_lines,
     read_table,
@@ -118,7 +119,7 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
     if not path.exists():
         raise DataError(f"{path}: no such file or folder (built-in sets: {', '.join(BUILTINS)})")
     if path.is_dir():
-        return read_folder(path, encoding=encoding, label_names=label_names)
+        return read_folder(path, encoding=encoding, label_names=label_names, strict=strict)
     if kind == "tabular" and target_column is None:
         target_column = label_column
     table = read_user_table(path, encoding=encoding)
@@ -256,8 +257,10 @@ def table_dataset(table: Table, target_column: str | None, id_column: str | None
 
 
 def read_folder(path: Path, *, encoding: str = "utf-8",
-                label_names: Sequence[str] | None = None) -> Dataset:
-    """One file per class (a text per line) or one sub-folder per class (a text per file)."""
+                label_names: Sequence[str] | None = None, strict: bool = False) -> Dataset:
+    """One file per class (a text per line) or one sub-folder per class (a text per file).
+
+    An empty line or file is left out and listed in ``skipped`` (``strict``: an error)."""
     entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
     if not entries:
         raise DataError(f"{path} is an empty folder; expected one file or sub-folder per class")
@@ -276,35 +279,38 @@ def read_folder(path: Path, *, encoding: str = "utf-8",
     if unknown:
         raise DataError(f"{path}: classes {', '.join(unknown)} are not among the label names "
                         + ", ".join(names))
-    texts, labels, ids = [], [], []
+    texts, labels, ids, lines, skipped = [], [], [], [], []
     for cls, items in per_class.items():
-        texts += [text for _, text in items]
-        ids += [f"{cls}/{item_id}" for item_id, _ in items]
-        labels += [names.index(cls)] * len(items)
+        for item_id, text, where in items:
+            if not text:
+                skipped.append(f"{where}: empty text")
+                continue
+            texts.append(text)
+            ids.append(f"{cls}/{item_id}")
+            lines.append(where)
+            labels.append(names.index(cls))
+    if skipped and (strict or not texts):
+        hint = "; leave out --strict to skip such texts" if strict else ""
+        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        raise DataError(f"{skipped[0]}{more}{hint}")
     return Dataset(path.name, "text", np.array(labels, dtype=np.int64), names, ids,
-                   texts=texts)
+                   texts=texts, lines=lines, skipped=tuple(skipped))
 
 
-def read_lines(path: Path, encoding: str) -> list[tuple[str, str]]:
-    """(line number, text) for each line of a class file; a blank line is a DataError."""
+def read_lines(path: Path, encoding: str) -> list[tuple[str, str, str]]:
+    """(line number, text, "FILE, line N") for each line of a class file (texts stripped;
+    a blank line gives an empty text)."""
     lines = decode_file(path, encoding).split("\n")
     if lines and not lines[-1].strip():
         lines.pop()  # the newline that ends the last line
     if not lines:
         raise DataError(f"{path} is empty; expected one text per line")
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            raise DataError(f"{path}, line {number}: empty text")
-    return [(str(n), line.strip()) for n, line in enumerate(lines, 1)]
+    return [(str(n), line.strip(), at(path, n)) for n, line in enumerate(lines, 1)]
 
 
-def read_files(folder: Path, encoding: str) -> list[tuple[str, str]]:
-    """(file name, text) for each file of a class folder; an empty file is a DataError."""
+def read_files(folder: Path, encoding: str) -> list[tuple[str, str, str]]:
+    """(file name, text, file) for each file of a class folder (an empty file: empty text)."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
         raise DataError(f"{folder} holds no files; expected one text per file")
-    items = [(p.name, decode_file(p, encoding).strip()) for p in files]
-    for (_, text), p in zip(items, files, strict=True):
-        if not text:
-            raise DataError(f"{p}: empty text")
-    return items
+    return [(p.name, decode_file(p, encoding).strip(), str(p)) for p in files]
