@@ -19,6 +19,7 @@ from pathlib import Path
 from alden.atomic import write_atomic
 from alden.errors import AldenError
 from alden.project.backup_cli import check_database, register_backup_cli
+from alden.project.check_cli import check_lines, register_check_cli
 from alden.project.predict import predict
 from alden.project.query import query
 from alden.project.status import status
@@ -39,6 +40,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"made project {result.folder}: {result.items} {result.kind} items{vocab}")
     print(f"classes: {', '.join(result.classes) or '(none yet: the first teach sets them)'}; "
           f"labels: {result.labels}")
+    if args.check:
+        from alden.project.check_set import add_check
+
+        for line in check_lines(add_check(result.folder, args.check), args.project):
+            print(line)
     print(f"next: alden query {result.folder} --k 20")
     return 0
 
@@ -108,6 +114,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.check:
         check_database(args.project)
     s = status(args.project, folds=args.folds, model=args.model, curve=not args.no_curve)
+    if args.json:  # the same fields for scripts
+        import json
+
+        from alden.project.stopping_status import status_json
+
+        print(json.dumps(status_json(s), indent=1))
+        return 0
     labeled = sum(s.counts.values())
     print(f"{args.project}: {s.items} items, {labeled} labeled, {s.items - labeled} unlabeled")
     for name, n in s.counts.items():
@@ -130,6 +143,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     if s.latest_model:
         m = s.latest_model
         print(f"latest model: {m['file']} ({m['model']}, {m['n_labeled']} labels, {m['at']})")
+    if s.stopping is not None:
+        from alden.project.stopping_status import stopping_lines
+
+        print("\n".join(stopping_lines(s.stopping)))
     return 0
 
 
@@ -182,6 +199,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--embedding-dim", type=int, default=100)
     p.add_argument("--encoding", default="utf-8", help="the data file's text encoding")
+    p.add_argument("--check", type=int, default=None, metavar="N",
+                   help="set aside N items drawn at random to measure accuracy without "
+                        "bias (never trained on; see `alden check`)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("query", help="train on the labels so far and pick the next batch")
@@ -226,6 +246,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch threads (default: every core)")
     p.add_argument("--check", action="store_true",
                    help="first check the whole database file (SQLite's integrity_check)")
+    p.add_argument("--json", action="store_true",
+                   help="print the status as JSON (counts, accuracy, check set, criteria)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("predict", help="predict labels of a file with the latest model")
@@ -239,4 +261,5 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_predict)
 
     register_backup_cli(sub)  # restore, export
+    register_check_cli(sub)  # check
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from alden.atomic import replacing
 from alden.project import store
+from alden.project.stopping_status import StoppingStatus, project_stopping
 from alden.project.trained import train
 from alden.project.workspace import MIN_LABELS, ProjectData, check_model, read_project
 
@@ -70,11 +71,15 @@ class Status:
     curve: list[tuple[int, int, float, float]]  # round, labels, accuracy, std
     plot: Path | None
     latest_model: dict[str, Any] | None
+    stopping: StoppingStatus | None = None  # check-set accuracy and stopping criteria
 
 
 def status(folder: str | Path, *, folds: int = 5, model: str | None = None,
-           curve: bool = True) -> Status:
-    """Counts, class balance, rounds, cross-validated accuracy and the learning curve."""
+           curve: bool = True, stopping: bool = True) -> Status:
+    """Counts, class balance, rounds, cross-validated accuracy and the learning curve;
+    ``stopping``: also the check-set accuracy and the stopping criteria
+    (``stopping_status``; trains and saves the model of the current labels if no query did).
+    """
     folder = Path(folder)
     conn = store.connect(folder)
     try:
@@ -97,7 +102,8 @@ def status(folder: str | Path, *, folds: int = 5, model: str | None = None,
         plot = plot_curve(points, folder / "status" / "learning_curve.png", model) \
             if len(points) >= 1 else None
         return Status(len(data.ids), data.classes, counts, store.rounds(conn), model, accuracy,
-                      majority, why, points, plot, store.latest_model(conn))
+                      majority, why, points, plot, store.latest_model(conn),
+                      project_stopping(conn, data, model) if stopping else None)
     finally:
         conn.close()
 

@@ -1,0 +1,163 @@
+"""The project's check set and stopping status: random items set aside, never trained on or
+picked; status reports their accuracy with an interval and the stopping criteria."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alden.cli import main
+from alden.errors import AldenError
+from alden.project import check_set, store
+from alden.project import query as project_query
+from alden.project import status as project_status
+from alden.project.teach import teach_file
+from alden.project.workspace import read_project
+
+GOOD = ["good", "great", "lovely", "superb", "fine", "warm", "bright"]
+BAD = ["bad", "awful", "dull", "poor", "weak", "cold", "grim"]
+FILLER = ["the", "film", "plot", "was", "a", "and", "very", "story", "cast", "it"]
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _write(path: Path, header, rows) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A 60-sentence text project made with `init --check 12`, and the true labels."""
+    root = tmp_path_factory.mktemp("check")
+    rng = np.random.default_rng(1)
+    ids, texts, truth = [], [], {}
+    for i in range(60):
+        label = ("pos", "neg")[i % 2]
+        words = list(rng.choice(FILLER, 4)) + list(rng.choice(GOOD if label == "pos" else BAD, 2))
+        ids.append(f"d{i:02d}")
+        texts.append(" ".join(words) + ".")
+        truth[ids[-1]] = label
+    data = _write(root / "docs.csv", ["id", "text"], list(zip(ids, texts, strict=True)))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ALDEN_CACHE", str(root / "cache"))
+        assert main(["init", str(root / "p"), "--data", str(data), "--id-column", "id",
+                     "--classes", "neg,pos", "--embedding-dim", "8", "--check", "12"]) == 0
+    return root / "p", truth
+
+
+@pytest.fixture
+def proj(made, tmp_path):
+    folder, truth = made
+    shutil.copytree(folder, tmp_path / "p")
+    return tmp_path / "p", truth
+
+
+def _teach(folder: Path, truth: dict, ids, path: Path):
+    return teach_file(folder, _write(path, ["id", "label"], [[i, truth[i]] for i in ids]))
+
+
+def _data(folder: Path):
+    conn = store.connect(folder)
+    try:
+        return read_project(conn, folder)
+    finally:
+        conn.close()
+
+
+def test_init_check_sets_aside_random_items_as_a_batch(proj):
+    folder, _ = proj
+    data = _data(folder)
+    assert len(data.check) == 12 == len(set(data.check))
+    conn = store.connect(folder)
+    rounds = store.rounds(conn)
+    assert [r["strategy"] for r in rounds] == ["check"] and rounds[0]["size"] == 12
+    assert sorted(p.item for p in store.round_picks(conn, 1)) == list(data.check)
+    conn.close()
+    batch = list(csv.DictReader(open(folder / "batches" / "round-0001.csv", encoding="utf-8")))
+    assert {data.ids.index(r["id"]) for r in batch} == set(data.check)
+    assert all("never trained on" in r["reason"] for r in batch)
+
+
+def test_check_labels_are_kept_apart_and_items_never_picked(proj, tmp_path, capsys):
+    folder, truth = proj
+    data = _data(folder)
+    check_ids = [data.ids[i] for i in data.check]
+    others = [i for i in sorted(truth) if i not in check_ids]
+    _teach(folder, truth, check_ids + others[:14], tmp_path / "a.csv")
+    data = _data(folder)
+    assert len(data.labels) == 14 and len(data.check_labels) == 12
+    assert not set(data.labels.items) & set(data.check)
+    pool, keep = check_set.open_pool(data)
+    assert len(pool) == 48 and not set(keep) & set(data.check)
+    assert pool.texts[0] == data.contents[keep[0]]
+    # a query never picks a check item, and records its model for the criteria
+    for k, name in ((30, "b.csv"), (4, "c.csv")):
+        result = project_query.query(folder, k)
+        picked = [p.item for p in result.picks]
+        assert len(picked) == k and not set(picked) & set(data.check)
+        _teach(folder, truth, [data.ids[i] for i in picked], tmp_path / name)
+    conn = store.connect(folder)
+    rows = check_set.stop_rows(conn, "cnn")
+    conn.close()
+    assert len(rows) == 2 and rows[1]["kappa"] is not None
+    assert rows[0]["check_n"] == 12 and rows[0]["coverage"] is not None
+    # status: the interval, the sentence, every criterion; --json the same fields
+    assert main(["status", str(folder), "--no-curve"]) == 0
+    out = capsys.readouterr().out
+    assert "check accuracy (items drawn at random, never trained on)" in out
+    assert "95% interval" in out and "more check labels would halve it" in out
+    assert "stopping: " in out and "interpretation_coverage" in out
+    assert "note: cross-validated" not in out  # there is a check set
+    Path("/tmp/mine/status_out.txt").write_text(out) if Path("/tmp/mine").is_dir() else None
+    assert main(["status", str(folder), "--no-curve", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["check"]["n"] == 12 and got["check"]["low"] <= got["check"]["accuracy"]
+    assert got["check"]["accuracy"] <= got["check"]["high"]
+    assert len(got["stopping"]["criteria"]) == 6 and got["stopping"]["records"] == 3
+    assert got["stopping"]["sentence"].startswith(("predictions", "too early"))
+
+
+def test_check_command_counts_labeled_items_at_once(proj, tmp_path, capsys):
+    folder, truth = proj
+    _teach(folder, truth, sorted(truth), tmp_path / "all.csv")  # everything labeled
+    assert main(["check", str(folder), "--n", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "10 items drawn at random" in out and "22 in all; 10 of them labeled already" in out
+    data = _data(folder)
+    assert len(data.check) == 22 and len(data.check_labels) == 22 and len(data.labels) == 38
+    with pytest.raises(AldenError, match="only 38 items are not in the check set"):
+        check_set.add_check(folder, 39)
+
+
+def test_status_without_a_check_set_says_cross_validation_is_biased(tmp_path, capsys):
+    data = _write(tmp_path / "d.csv", ["text", "label"],
+                  [[f"{w} film {i}", "pos" if w in GOOD else "neg"]
+                   for i, w in enumerate((GOOD + BAD) * 2)])
+    assert main(["init", str(tmp_path / "q"), "--data", str(data), "--label-column", "label",
+                 "--embedding-dim", "8"]) == 0
+    s = project_status.status(tmp_path / "q", curve=False)
+    assert s.stopping is not None and s.stopping.check is None
+    assert "optimistic or pessimistic" in s.stopping.cv_note
+    assert s.stopping.sentence.startswith("too early")  # one model recorded
