@@ -21,7 +21,8 @@ def positive(text: str) -> int:
 
 def check_lines(result: CheckResult, project: str) -> list[str]:
     """What `check` (and `init --check`) print: what was set aside, what to label next."""
-    lines = [f"check set: {result.added} item{'' if result.added == 1 else 's'} drawn at random and set aside "
+    items = f"{result.added} item{'' if result.added == 1 else 's'}"
+    lines = [f"check set: {items} drawn at random and set aside "
              f"(never trained on, never picked), {result.total} in all; "
              f"{result.labeled} of them labeled already"]
     if result.files:
