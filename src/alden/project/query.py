@@ -24,6 +24,7 @@ from alden.atomic import write_atomic
 from alden.errors import AldenError
 from alden.models.factory import check_model
 from alden.project import store
+from alden.project.backup import make_backup
 from alden.project.check_set import open_pool, record_state
 from alden.project.trained import current_model, delete_files, save_model
 from alden.project.workspace import (
@@ -57,6 +58,7 @@ def query(folder: str | Path, k: int, *, strategy: str | None = None, model: str
     own = conn is None
     conn = conn or store.connect(folder)
     try:
+        make_backup(conn, folder, "query")
         return _query(conn, Path(folder), k, strategy, model, out)
     finally:
         if own:
