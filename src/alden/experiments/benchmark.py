@@ -16,7 +16,9 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from alden.cli_types import fraction, positive, seed_list
 from alden.errors import AldenError
+from alden.experiments.data_options import add_data_options, data_options
 from alden.experiments.run_files import (
     CRITERIA,
     INVOCATIONS,
@@ -47,10 +49,11 @@ def make_grid(datasets: Iterable[str], models: Iterable[str], strategies: Iterab
 
 
 def check_names(datasets: Iterable[str], models: Iterable[str], strategies: Iterable[str],
-                data_dir: str | None = None) -> None:
+                data_dir: str | None = None, data: tuple = ()) -> None:
     """Fail before any run on an unknown or unfitting model, strategy or dataset, listing
-    the valid ones."""
+    the valid ones; a file read with the data options ``data`` needs a label on every row."""
     from alden.data.datasets import load_dataset
+    from alden.experiments.data_options import check_labeled, load_options
     from alden.strategies import (
         STRATEGIES,
         parse_strategy,
@@ -68,7 +71,9 @@ def check_names(datasets: Iterable[str], models: Iterable[str], strategies: Iter
                              f"{', '.join(sorted(STRATEGIES))}")
         strategy_from_spec(spec)  # its options: names, types and values
     for name in datasets:
-        kind = load_dataset(name, data_dir).kind  # raises its own error naming valid sets
+        dataset = load_dataset(name, data_dir, **load_options(data))  # names valid sets
+        check_labeled(dataset, name, data)
+        kind = dataset.kind
         for model in models:
             check_model(kind, model, f"{kind} data set {name!r}")
         usable = strategies_for(kind)
@@ -175,13 +180,6 @@ def run_benchmark(specs: list[RunSpec], out_dir: str | os.PathLike, *, run_fn: R
 
 
 
-def _seed_list(text: str) -> list[int]:
-    try:
-        return [int(s) for s in text.replace(",", " ").split()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seeds like 0,3,7, got {text!r}") from None
-
-
 def _key_value(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -202,27 +200,28 @@ def _fractions(text: str) -> tuple[float, float, float]:
     return parts
 
 
-def protocol_from_args(args: argparse.Namespace) -> Protocol:
-    """The Protocol the command-line options describe."""
+def protocol_from_args(args: argparse.Namespace, data: tuple = ()) -> Protocol:
+    """The Protocol the command-line options describe (``data``: its data options)."""
     train = {k: tuple(v) if isinstance(v, list) else v for k, v in (args.train or [])}
     if args.max_epochs is not None:
         train["max_epochs"] = args.max_epochs
     return Protocol(init=args.init, step=args.step, stop=args.stop, split=args.split,
-                    train=tuple(sorted(train.items())))
+                    train=tuple(sorted(train.items())), data=data)
 
 
 def add_protocol_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``benchmark`` and ``demo``: fractions and training overrides."""
-    parser.add_argument("--init", type=float, default=0.02,
+    parser.add_argument("--init", type=fraction(), default=0.02, metavar="FRACTION",
                         help="seed set, as a fraction of the pool (default 0.02)")
-    parser.add_argument("--step", type=float, default=0.02,
+    parser.add_argument("--step", type=fraction(), default=0.02, metavar="FRACTION",
                         help="labeled per round, as a fraction of the pool (default 0.02)")
-    parser.add_argument("--stop", type=float, default=0.5,
+    parser.add_argument("--stop", type=fraction(), default=0.5, metavar="FRACTION",
                         help="stop at this labeled fraction of the pool (default 0.5)")
     parser.add_argument("--split", type=_fractions, default=(0.6, 0.2, 0.2),
+                        metavar="POOL,VAL,TEST",
                         help="pool,validation,test fractions (default 0.6,0.2,0.2)")
-    parser.add_argument("--max-epochs", type=int, default=None,
-                        help="training's maximum epochs per round (TrainConfig.max_epochs)")
+    parser.add_argument("--max-epochs", type=positive, default=None, metavar="N",
+                        help="training's maximum epochs per round (default: the training's)")
     parser.add_argument("--train", type=_key_value, action="append", metavar="KEY=VALUE",
                         help="any other TrainConfig field, e.g. --train patience=3")
 
@@ -232,15 +231,14 @@ def _benchmark_command(args: argparse.Namespace) -> int:
         raise AldenError("give --seeds N or --seed-list, not both")
     seeds = args.seed_list if args.seed_list is not None else range(
         args.seeds if args.seeds is not None else 10)
-    if args.workers < 1:
-        raise AldenError(f"--workers must be at least 1, got {args.workers}")
     datasets = args.dataset or list(PAPER_DATASETS)
     models = args.model or list(PAPER_MODELS)
     strategies = args.strategy or list(PAPER_STRATEGIES)
-    check_names(datasets, models, strategies, args.data_dir)
+    data = data_options(args, datasets)
+    check_names(datasets, models, strategies, args.data_dir, data)
     from alden.strategies import canonical_strategy
     strategies = list(dict.fromkeys(canonical_strategy(s) for s in strategies))
-    protocol = protocol_from_args(args)
+    protocol = protocol_from_args(args, data)
     train_config(dict(protocol.train))  # bad training options fail before any run
     specs = make_grid(datasets, models, strategies, seeds, protocol, args.data_dir)
     start = time.perf_counter()
@@ -260,24 +258,31 @@ def register_cli(subparsers) -> None:
         "benchmark", help="simulate active learning on labeled data sets and record curves",
         description="Run the grid datasets x models x strategies x seeds under the paper's "
                     "protocol, appending each finished run to OUT/results.jsonl (resumable).")
-    p.add_argument("--dataset", action="append",
-                   help="data set name or file, repeatable (default: subj and mr)")
-    p.add_argument("--model", action="append",
+    p.add_argument("--dataset", action="append", metavar="NAME|FILE",
+                   help="data set name, or a labeled CSV/TSV/JSON Lines file (see the data "
+                        "options below), repeatable (default: subj and mr)")
+    p.add_argument("--model", action="append", metavar="NAME",
                    help=f"one of {', '.join(MODELS)}, repeatable (default: cnn and bilstm)")
-    p.add_argument("--strategy", action="append",
+    p.add_argument("--strategy", action="append", metavar="NAME",
                    help=f"strategy name, repeatable, with options as NAME:KEY=VALUE[,KEY=VALUE] "
                         f"(e.g. alden:output=proba, bald:samples=20); default: "
                         f"{', '.join(PAPER_STRATEGIES)}")
-    p.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 (default 10)")
-    p.add_argument("--seed-list", type=_seed_list, default=None, help="explicit seeds: 0,3,7")
+    p.add_argument("--seeds", type=positive, default=None, metavar="N",
+                   help="run seeds 0..N-1 (default 10)")
+    p.add_argument("--seed-list", type=seed_list, default=None, metavar="S,S,...",
+                   help="explicit seeds: 0,3,7")
     add_protocol_options(p)
-    p.add_argument("--out", required=True, help="folder for results.jsonl and timings.jsonl")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
-    p.add_argument("--threads", type=int, default=None,
+    add_data_options(p)
+    p.add_argument("--out", required=True, metavar="FOLDER",
+                   help="folder for results.jsonl and timings.jsonl")
+    p.add_argument("--workers", type=positive, default=1, metavar="N",
+                   help="local worker processes (default 1)")
+    p.add_argument("--threads", type=positive, default=None, metavar="N",
                    help="torch threads per run (default 1; more helps only on idle cores, "
                         "see docs/protocol.md)")
-    p.add_argument("--ray-address", default=None,
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
                    help='run the runs as Ray tasks on this cluster ("local": start one here)')
-    p.add_argument("--data-dir", default=None, help="where the data sets are (else $ALDEN_DATA)")
+    p.add_argument("--data-dir", default=None, metavar="FOLDER",
+                   help="where the data sets are (else $ALDEN_DATA)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_benchmark_command)

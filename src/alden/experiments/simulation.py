@@ -34,11 +34,18 @@ class Protocol:
     stop: float = 0.5
     split: tuple[float, float, float] = (0.6, 0.2, 0.2)
     train: tuple[tuple[str, object], ...] = ()  # TrainConfig overrides, sorted by name
+    # How a user's file is read (text_column, label_column, target_column, id_column, kind)
+    # and max_words when not the default, sorted by name; () for the built-in sets' defaults.
+    data: tuple[tuple[str, object], ...] = ()
 
     def as_dict(self) -> dict:
-        """Plain JSON-able options (what ``options.json`` stores under the hash)."""
-        return {"init": self.init, "step": self.step, "stop": self.stop,
-                "split": list(self.split), "train": dict(self.train)}
+        """Plain JSON-able options (what ``options.json`` stores under the hash); ``data``
+        only when set, so the hashes of runs without data options stay what they were."""
+        options = {"init": self.init, "step": self.step, "stop": self.stop,
+                   "split": list(self.split), "train": dict(self.train)}
+        if self.data:
+            options["data"] = dict(self.data)
+        return options
 
     @functools.cached_property
     def options_hash(self) -> str:
@@ -176,12 +183,18 @@ def _check_picks(picked: np.ndarray, pool, n: int, strategy) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def prepared_data(dataset: str, data_dir: str | None, seed: int, split: tuple):
-    """The encoded data set and split for (dataset, seed), reused by the runs of a process."""
+def prepared_data(dataset: str, data_dir: str | None, seed: int, split: tuple, *,
+                  data: tuple = ()):
+    """The encoded data set and split for (dataset, seed), reused by the runs of a process.
+    ``data`` holds ``Protocol.data`` (how to read a user's file, max_words)."""
     from alden.data.datasets import load_dataset
     from alden.data.prepare import prepare
+    from alden.data.text import MAX_WORDS
 
-    return prepare(load_dataset(dataset, data_dir), seed, fractions=split)
+    options = dict(data)
+    max_words = options.pop("max_words", MAX_WORDS)
+    return prepare(load_dataset(dataset, data_dir, **options), seed, fractions=split,
+                   max_len=max_words)
 
 
 def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
@@ -193,7 +206,8 @@ def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
     from alden.strategies import strategy_from_spec
 
     protocol = spec.protocol
-    prepared = prepared_data(spec.dataset, spec.data_dir, spec.seed, tuple(protocol.split))
+    prepared = prepared_data(spec.dataset, spec.data_dir, spec.seed, tuple(protocol.split),
+                             data=protocol.data)
     check_model(prepared.kind, spec.model, f"{prepared.kind} data set {spec.dataset!r}")
     pool = prepared.pool()
     counts = label_schedule(len(pool), protocol.init, protocol.step, protocol.stop)
