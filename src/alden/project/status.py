@@ -3,10 +3,19 @@
 Accuracy is estimated by stratified k-fold cross-validation on the labels (a project has no
 test set); each result is kept in the evaluations table, so a labeled set is evaluated once
 per model and number of folds.
+
+What one `status` costs is bounded: by default 2 folds (``DEFAULT_FOLDS``), i.e. two models
+on half the labels each, about the cost of the one model a query trains on all of them
+(benchmarks/bench_status.py measures it), and only for the current labeled set. Points of
+the learning curve for earlier rounds are shown when they were evaluated before (each
+`status` evaluates the labels of its moment, so running it after each round fills the curve
+at no extra cost); ``full_curve`` evaluates the missing ones too. Training shows a progress
+bar once it takes more than a second.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +30,8 @@ from alden.project.stopping_status import StoppingStatus, project_stopping
 from alden.project.trained import train
 from alden.project.workspace import MIN_LABELS, ProjectData, check_model, read_project
 
+DEFAULT_FOLDS = 2
+
 
 @dataclass(frozen=True)
 class CrossValidation:
@@ -32,8 +43,9 @@ class CrossValidation:
 
 
 def cross_validate(data: ProjectData, model: str, folds: int,
-                   items: np.ndarray | None = None) -> CrossValidation:
-    """Accuracy of ``model`` by stratified k-fold cross-validation on the labeled items."""
+                   items: np.ndarray | None = None, on_fit=None) -> CrossValidation:
+    """Accuracy of ``model`` by stratified k-fold cross-validation on the labeled items;
+    ``on_fit()`` is called after each fold's model (for a progress bar)."""
     from sklearn.model_selection import StratifiedKFold
 
     items = np.asarray(data.labels.items if items is None else items, dtype=np.int64)
@@ -45,6 +57,8 @@ def cross_validate(data: ProjectData, model: str, folds: int,
     for f, (fit_at, test_at) in enumerate(splitter.split(items, y)):
         learner = train(data, model, items[fit_at], fold=f)
         scores.append(float((learner.predict(data.x[items[test_at]]) == y[test_at]).mean()))
+        if on_fit is not None:
+            on_fit()
     return CrossValidation(float(np.mean(scores)), float(np.std(scores)), folds, len(items))
 
 
@@ -71,15 +85,25 @@ class Status:
     curve: list[tuple[int, int, float, float]]  # round, labels, accuracy, std
     plot: Path | None
     latest_model: dict[str, Any] | None
+    not_evaluated: tuple[int, ...] = ()  # rounds whose curve point was never evaluated
     stopping: StoppingStatus | None = None  # check-set accuracy and stopping criteria
 
 
-def status(folder: str | Path, *, folds: int = 5, model: str | None = None,
-           curve: bool = True, stopping: bool = True) -> Status:
-    """Counts, class balance, rounds, cross-validated accuracy and the learning curve;
-    ``stopping``: also the check-set accuracy and the stopping criteria
-    (``stopping_status``; trains and saves the model of the current labels if no query did).
+def status(folder: str | Path, *, folds: int | None = None, model: str | None = None,
+           curve: bool = True, full_curve: bool = False, progress: bool = True,
+           stopping: bool = True) -> Status:
+    """Counts, class balance, rounds, cross-validated accuracy and the learning curve.
+
+    Evaluates the current labels (cached by labeled set), reads the curve's other points
+    from the cache and, with ``full_curve``, evaluates the missing ones too. ``stopping``:
+    also the check-set accuracy and the stopping criteria (``stopping_status``; trains and
+    saves the model of the current labels if no query did).
     """
+    from alden.errors import AldenError
+
+    folds = DEFAULT_FOLDS if folds is None else folds
+    if folds < 2:
+        raise AldenError(f"--folds must be at least 2, got {folds}")
     folder = Path(folder)
     conn = store.connect(folder)
     try:
@@ -90,34 +114,64 @@ def status(folder: str | Path, *, folds: int = 5, model: str | None = None,
         why = cv_problem(y)
         accuracy = majority = None
         points: list[tuple[int, int, float, float]] = []
+        missing: list[int] = []
         if why is None:
             majority = float(np.bincount(y).max() / len(y))
-            accuracy = _cached_cv(conn, data, model, folds, store.current_round(conn), None)
             rounds_of = np.asarray(data.labels.rounds)
+            wanted = []  # (round, items) of each curve point that can be evaluated
             for r in sorted(set(rounds_of.tolist())) if curve else []:
-                items = np.asarray(data.labels.items)[rounds_of <= r]
                 if cv_problem(np.asarray(data.labels.labels)[rounds_of <= r]) is None:
-                    cv = _cached_cv(conn, data, model, folds, r, items)
-                    points.append((r, cv.n_labeled, cv.accuracy, cv.std))
+                    wanted.append((r, np.asarray(data.labels.items)[rounds_of <= r]))
+            runs = {key for items in [None, *(i for _, i in wanted if full_curve)]
+                    for key in [_key(data, items)[1]]
+                    if _lookup(conn, data, model, folds, items) is None}
+            from tqdm import tqdm
+
+            fits = folds * len(runs)  # the models to train (a bar once it takes over 1 s)
+            with tqdm(total=fits, desc="cross-validation", unit="model", delay=1.0,
+                      disable=not progress, file=sys.stderr, leave=False) as bar:
+                accuracy = _cached_cv(conn, data, model, folds, store.current_round(conn),
+                                      None, bar.update)
+                for r, items in wanted:
+                    cv = (_cached_cv(conn, data, model, folds, r, items, bar.update)
+                          if full_curve or len(items) == len(y)
+                          else _lookup(conn, data, model, folds, items))
+                    if cv is None:
+                        missing.append(r)
+                    else:
+                        points.append((r, cv.n_labeled, cv.accuracy, cv.std))
         plot = plot_curve(points, folder / "status" / "learning_curve.png", model) \
             if len(points) >= 1 else None
         return Status(len(data.ids), data.classes, counts, store.rounds(conn), model, accuracy,
-                      majority, why, points, plot, store.latest_model(conn),
+                      majority, why, points, plot, store.latest_model(conn), tuple(missing),
                       project_stopping(conn, data, model) if stopping else None)
     finally:
         conn.close()
 
 
-def _cached_cv(conn, data: ProjectData, model: str, folds: int, round_: int,
-               items) -> CrossValidation:
-    """Cross-validation, computed once per labeled set (kept in the evaluations table)."""
+def _key(data: ProjectData, items) -> tuple[np.ndarray, str]:
+    """The labeled items chosen (all by default) and the fingerprint of their labels."""
     chosen = np.asarray(data.labels.items if items is None else items)
     at = np.searchsorted(np.asarray(data.labels.items), chosen)
-    key = store.fingerprint(chosen.tolist(), np.asarray(data.labels.labels)[at].tolist())
+    return chosen, store.fingerprint(chosen.tolist(),
+                                     np.asarray(data.labels.labels)[at].tolist())
+
+
+def _lookup(conn, data: ProjectData, model: str, folds: int, items) -> CrossValidation | None:
+    """The cached cross-validation of a labeled set, or None."""
+    chosen, key = _key(data, items)
     cached = store.evaluation(conn, key=key, model=model, folds=folds)
+    return None if cached is None else CrossValidation(cached[0], cached[1], folds, len(chosen))
+
+
+def _cached_cv(conn, data: ProjectData, model: str, folds: int, round_: int,
+               items, on_fit=None) -> CrossValidation:
+    """Cross-validation, computed once per labeled set (kept in the evaluations table)."""
+    cached = _lookup(conn, data, model, folds, items)
     if cached is not None:
-        return CrossValidation(cached[0], cached[1], folds, len(chosen))
-    cv = cross_validate(data, model, folds, chosen)
+        return cached
+    chosen, key = _key(data, items)
+    cv = cross_validate(data, model, folds, chosen, on_fit)
     store.add_evaluation(conn, key=key, model=model, folds=folds, round_=round_,
                          n_labeled=len(chosen), accuracy=cv.accuracy, std=cv.std)
     return cv
