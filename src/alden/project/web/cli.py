@@ -11,7 +11,14 @@ import argparse
 import socket
 import sys
 
+from alden.cli_types import whole
 from alden.errors import AldenError
+
+DESCRIPTION = """Label a project in a browser: a local web page on the project's database (the
+commands keep working on it meanwhile). The address is printed once the server listens; with
+--port 0 the system picks a free port. On 127.0.0.1 (the default) no token is needed; on any
+other address a new access token is made at each start and printed in the address, and
+requests without it are refused."""
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -59,17 +66,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def register_cli(sub: argparse._SubParsersAction) -> None:
     """Add `serve` to the `alden` command."""
     p = sub.add_parser("serve", help="label in a browser: a local web page on the project",
-                       description=__doc__)
+                       description=DESCRIPTION)
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; any "
                    "other needs the access token printed at start)")
-    p.add_argument("--port", type=int, default=8765, metavar="N",
+    p.add_argument("--port", type=whole(0, 65535), default=8765, metavar="N",
                    help="port (default 8765; 0: any free port, printed)")
     p.add_argument("--annotator", metavar="NAME",
                    help="the name labels are given under until a visitor gives theirs")
-    p.add_argument("--k", type=int, default=10, metavar="N",
+    p.add_argument("--k", type=whole(1, 1000), default=10, metavar="N",
                    help="items per batch for \"Train and pick the next batch\" (default 10)")
     p.add_argument("--log-level", default="warning",
-                   choices=("critical", "error", "warning", "info", "debug"))
+                   choices=("critical", "error", "warning", "info", "debug"),
+                   help="what the server logs (default warning)")
     p.set_defaults(func=cmd_serve)
