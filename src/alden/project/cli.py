@@ -12,17 +12,17 @@ import argparse
 import csv
 import io
 import sys
-import textwrap
 from collections import Counter
 from pathlib import Path
 
 from alden.atomic import write_atomic
-from alden.errors import AldenError
+from alden.cli_types import non_negative, plural, positive, whole
+from alden.data.text import MAX_WORDS
 from alden.project.backup_cli import check_database, register_backup_cli
 from alden.project.check_cli import check_lines, register_check_cli
 from alden.project.predict import predict
 from alden.project.query import query
-from alden.project.status import status
+from alden.project.status import DEFAULT_FOLDS, status
 from alden.project.teach import teach_file
 from alden.project.workspace import init_project
 
@@ -35,9 +35,14 @@ def cmd_init(args: argparse.Namespace) -> int:
                           target_column=args.target_column, id_column=args.id_column,
                           label_column=args.label_column, kind=args.kind,
                           labels_file=args.labels, classes=classes, seed=args.seed,
-                          embedding_dim=args.embedding_dim, encoding=args.encoding)
-    vocab = f", vocabulary of {result.vocab} words" if result.vocab else ""
-    print(f"made project {result.folder}: {result.items} {result.kind} items{vocab}")
+                          embedding_dim=args.embedding_dim, encoding=args.encoding,
+                          max_words=args.max_words, strict=args.strict)
+    vocab = f", vocabulary of {plural(result.vocab, 'word')}" if result.vocab else ""
+    print(f"made project {result.folder}: {plural(result.items, result.kind + ' item')}{vocab}")
+    _list_rows(f"left out {plural(len(result.skipped), 'row')} with an empty text "
+               "(give --strict to refuse the file instead):", result.skipped)
+    _list_rows(f"cut {plural(len(result.cut), 'text')} to the first {result.max_words} words "
+               "(change it with --max-words):", result.cut)
     print(f"classes: {', '.join(result.classes) or '(none yet: the first teach sets them)'}; "
           f"labels: {result.labels}")
     if args.check:
@@ -49,20 +54,25 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _use_threads(args: argparse.Namespace) -> None:
-    """Torch threads for training when --threads is given (else torch's default, every core).
-
-    Measured on a 2-core machine, fitting the TextCNN on 150 Subj labels: 2 threads took
-    0.6x the time of 1 when the machine was quiet, but 5-15x longer when other processes
-    kept it busy; there, --threads 1 is the fix.
-    """
-    if args.threads is None:
+def _list_rows(title: str, rows: tuple[str, ...], shown: int = 10) -> None:
+    """A notice and the rows it is about (the first ``shown`` of them), if there are any."""
+    if not rows:
         return
-    import torch
+    print(title)
+    for row in rows[:shown]:
+        print(f"  {row}")
+    if len(rows) > shown:
+        print(f"  ... and {len(rows) - shown} more")
 
-    if args.threads < 1:
-        raise AldenError(f"--threads must be at least 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
+
+THREADS_HELP = "torch threads (default: the cores not busy now, at least 1)"
+
+
+def _use_threads(args: argparse.Namespace) -> None:
+    """Torch threads for training: --threads, else the cores free now (alden.threads)."""
+    from alden.threads import use_threads
+
+    use_threads(args.threads)
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -71,11 +81,12 @@ def cmd_query(args: argparse.Namespace) -> int:
     result = query(args.project, args.k, strategy=args.strategy, model=args.model, out=args.out)
     if result.cold_start:
         space = "word2vec sentence means" if result.kind == "text" else "scaled features"
-        print(f"cold start ({result.cold_start}): picked {len(result.picks)} diverse items "
-              f"by k-center on {space}")
+        print(f"cold start ({result.cold_start}): picked "
+              f"{plural(len(result.picks), 'diverse item')} by k-center on {space}")
     else:
-        print(f"trained {result.model} on {result.n_labeled} labels; {result.strategy} picked "
-              f"{len(result.picks)} items (model saved as {result.model_file})")
+        print(f"trained {result.model} on {plural(result.n_labeled, 'label')}; "
+              f"{result.strategy} picked {plural(len(result.picks), 'item')} "
+              f"(model saved as {result.model_file})")
     print(f"round {result.round}: the batch is in")
     for path in result.files:
         print(f"  {path}")
@@ -86,19 +97,20 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_teach(args: argparse.Namespace) -> int:
     """`alden teach`: read a labeled batch file back into the project."""
     def announce(n: int) -> None:
-        print(f"all rows checked; writing {n} labels in one transaction", flush=True)
+        print(f"all rows checked; writing {plural(n, 'label')} in one transaction", flush=True)
 
     result = teach_file(args.project, args.file, id_column=args.id_column,
                         label_column=args.label_column, skip_bad=args.skip_bad,
                         add_classes=args.add_classes, overwrite=args.overwrite, who=args.who,
                         on_write=announce, on_conflict=args.on_conflict)
     c = result.change
-    print(f"{args.file}: {result.rows} rows: {c.added} new labels, {c.unchanged} unchanged, "
-          f"{c.replaced} replaced, {result.blank} blank (left unlabeled)")
+    print(f"{args.file}: {plural(result.rows, 'row')}: {plural(c.added, 'new label')}, "
+          f"{c.unchanged} unchanged, {c.replaced} replaced, {result.blank} blank "
+          f"(left unlabeled)")
     if result.new_classes:
         print(f"new classes: {', '.join(result.new_classes)}")
     if result.skipped:
-        print(f"skipped {len(result.skipped)} bad row(s):")
+        print(f"skipped {plural(len(result.skipped), 'bad row')}:")
         for line in result.skipped:
             print(f"  {line}")
     if result.conflicts:
@@ -113,7 +125,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     _use_threads(args)
     if args.check:
         check_database(args.project)
-    s = status(args.project, folds=args.folds, model=args.model, curve=not args.no_curve)
+    s = status(args.project, folds=args.folds, model=args.model, curve=not args.no_curve,
+               full_curve=args.full_curve)
     if args.json:  # the same fields for scripts
         import json
 
@@ -122,27 +135,35 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(status_json(s), indent=1))
         return 0
     labeled = sum(s.counts.values())
-    print(f"{args.project}: {s.items} items, {labeled} labeled, {s.items - labeled} unlabeled")
+    print(f"{args.project}: {plural(s.items, 'item')}, {labeled} labeled, "
+          f"{s.items - labeled} unlabeled")
     for name, n in s.counts.items():
         share = f"{n / labeled:.0%}" if labeled else "-"
         print(f"  {name:<20} {n:6d}  {share:>4}")
     print(f"rounds: {len(s.rounds)}")
     for r in s.rounds:
         print(f"  round {r['round']}: {r['at']}  {r['strategy']:<10} {r['size']} picked, "
-              f"{r['labeled_now']} labeled now (model trained on {r['n_labeled']})")
+              f"{r['labeled_now']} labeled now (model trained on "
+              f"{plural(r['n_labeled'], 'label')})")
     if s.accuracy is None:
         print(f"accuracy: {s.why_no_accuracy}")
     else:
         a = s.accuracy
-        print(f"accuracy ({s.model}, {a.folds}-fold cross-validation on {a.n_labeled} labels): "
+        print(f"accuracy ({s.model}, {a.folds}-fold cross-validation on "
+              f"{plural(a.n_labeled, 'label')}): "
               f"{a.accuracy:.3f} ± {a.std:.3f} (majority class: {s.majority:.3f})")
     for r, n, acc, std in s.curve:
-        print(f"  after round {r}: {n} labels, accuracy {acc:.3f} ± {std:.3f}")
+        print(f"  after round {r}: {plural(n, 'label')}, accuracy {acc:.3f} ± {std:.3f}")
+    if s.not_evaluated:
+        rounds = ", ".join(map(str, s.not_evaluated))
+        print(f"  not evaluated yet: {plural(len(s.not_evaluated), 'round')} ({rounds}); "
+              "`alden status --full-curve` evaluates them")
     if s.plot:
         print(f"learning curve: {s.plot}")
     if s.latest_model:
         m = s.latest_model
-        print(f"latest model: {m['file']} ({m['model']}, {m['n_labeled']} labels, {m['at']})")
+        print(f"latest model: {m['file']} ({m['model']}, {plural(m['n_labeled'], 'label')}, "
+              f"{m['at']})")
     if s.stopping is not None:
         from alden.project.stopping_status import stopping_lines
 
@@ -157,6 +178,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                      id_column=args.id_column, model=args.model)
     if result.trained_now:
         print(f"trained a model on every label first: {result.model_file}", file=sys.stderr)
+    for row in result.skipped:
+        print(f"left out {row}", file=sys.stderr)
     table = io.StringIO()
     writer = csv.writer(table)
     writer.writerow(["id", "predicted", "confidence", *(f"p_{c}" for c in result.classes)])
@@ -166,7 +189,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.out:
         write_atomic(Path(args.out), table.getvalue())
         counts = Counter(result.classes[int(i)] for i in result.proba.argmax(axis=1))
-        print(f"wrote {len(result.ids)} predictions to {args.out} ("
+        print(f"wrote {plural(len(result.ids), 'prediction')} to {args.out} ("
               + ", ".join(f"{c}: {counts[c]}" for c in result.classes) + ")")
     else:
         sys.stdout.write(table.getvalue())
@@ -182,47 +205,75 @@ def cmd_label(args: argparse.Namespace) -> int:
                who=args.who)
 
 
+INIT_DESCRIPTION = f"""\
+Make a labeling project from a CSV, TSV or JSON Lines file of texts (one per row, in the
+column --text-column) or of table rows (--kind tabular or --target-column). The folder
+appears whole or not at all. Labels may come from --label-column (text) or --target-column
+(tables) of the data file, or from a file of id,label given with --labels; --classes fixes
+the class list up front. Texts longer than --max-words words (default {MAX_WORDS}) are cut;
+a row with an empty text is left out and listed (--strict: the file is refused).
+"""
+
+
 def register_cli(sub: argparse._SubParsersAction) -> None:
     """Add init, query, teach, label, status and predict to the `alden` command."""
     p = sub.add_parser("init", help="make a labeling project from a file of texts or rows",
-                       description=textwrap.dedent(init_project.__doc__))
-    p.add_argument("project", help="folder to create")
-    p.add_argument("--data", required=True, help="CSV, TSV or JSON Lines file")
-    p.add_argument("--text-column", help="column holding the text (default: text)")
-    p.add_argument("--target-column", help="for a table: the label column (may be blank)")
+                       description=INIT_DESCRIPTION)
+    p.add_argument("project", metavar="PROJECT", help="folder to create")
+    p.add_argument("--data", required=True, metavar="FILE", help="CSV, TSV or JSON Lines file")
+    p.add_argument("--text-column", metavar="COLUMN",
+                   help="column holding the text (default: text)")
+    p.add_argument("--target-column", metavar="COLUMN",
+                   help="for a table: the label column (may be blank)")
     p.add_argument("--kind", choices=("text", "tabular"),
                    help="text or tabular (default: tabular with --target-column, else text)")
-    p.add_argument("--id-column", help="column of stable ids (default: line numbers)")
-    p.add_argument("--label-column", help="text: a column holding some labels already")
-    p.add_argument("--labels", help="a CSV/JSON Lines file of id,label to start with")
-    p.add_argument("--classes", help="the class names, comma-separated (else from the labels)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--embedding-dim", type=int, default=100)
-    p.add_argument("--encoding", default="utf-8", help="the data file's text encoding")
-    p.add_argument("--check", type=int, default=None, metavar="N",
+    p.add_argument("--id-column", metavar="COLUMN",
+                   help="column of stable ids (default: line numbers)")
+    p.add_argument("--label-column", metavar="COLUMN",
+                   help="text: a column holding some labels already")
+    p.add_argument("--labels", metavar="FILE",
+                   help="a CSV/JSON Lines file of id,label to start with")
+    p.add_argument("--classes", metavar="A,B,...",
+                   help="the class names, comma-separated (else from the labels)")
+    p.add_argument("--max-words", type=positive, default=None, metavar="N",
+                   help=f"cut longer texts to their first N words (default {MAX_WORDS})")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse a file with an empty text instead of leaving the row out")
+    p.add_argument("--seed", type=non_negative, default=0, metavar="N",
+                   help="seed of word2vec and of every training (default 0)")
+    p.add_argument("--embedding-dim", type=positive, default=100, metavar="N",
+                   help="length of the word vectors (default 100)")
+    p.add_argument("--encoding", default="utf-8", metavar="NAME",
+                   help="the data file's text encoding (default utf-8)")
+    p.add_argument("--check", type=positive, default=None, metavar="N",
                    help="set aside N items drawn at random to measure accuracy without "
                         "bias (never trained on; see `alden check`)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("query", help="train on the labels so far and pick the next batch")
-    p.add_argument("project")
-    p.add_argument("--k", type=int, required=True, help="how many items to pick")
-    p.add_argument("--strategy", help="default: alden (text) or dami (tabular); options as "
-                   "NAME:KEY=VALUE, e.g. alden:output=proba")
-    p.add_argument("--model", help="cnn or bilstm (text), mlp (tabular)")
-    p.add_argument("--out", help="folder for the batch files (default: PROJECT/batches)")
-    p.add_argument("--threads", type=int, help="torch threads (default: every core)")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--k", type=positive, required=True, metavar="N",
+                   help="how many items to pick")
+    p.add_argument("--strategy", metavar="NAME", help="default: alden (text) or dami "
+                   "(tabular); options as NAME:KEY=VALUE, e.g. alden:output=proba")
+    p.add_argument("--model", metavar="NAME", help="cnn or bilstm (text), mlp (tabular)")
+    p.add_argument("--out", metavar="FOLDER",
+                   help="folder for the batch files (default: PROJECT/batches)")
+    p.add_argument("--threads", type=positive, metavar="N", help=THREADS_HELP)
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("teach", help="import labels (CSV, JSON Lines, Label Studio export)")
-    p.add_argument("project")
-    p.add_argument("file")
-    p.add_argument("--id-column", default="id")
-    p.add_argument("--label-column", default="label")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("file", metavar="FILE", help="the labeled batch (.csv, .tsv, .jsonl, .json)")
+    p.add_argument("--id-column", default="id", metavar="COLUMN",
+                   help="column of the ids (default id)")
+    p.add_argument("--label-column", default="label", metavar="COLUMN",
+                   help="column of the labels (default label)")
     p.add_argument("--skip-bad", action="store_true", help="write the good rows, list the bad")
     p.add_argument("--add-classes", action="store_true", help="allow labels that are new classes")
     p.add_argument("--overwrite", action="store_true", help="replace labels that differ")
-    p.add_argument("--who", help="who gave these labels (default: your user name)")
+    p.add_argument("--who", metavar="NAME",
+                   help="who gave these labels (default: your user name)")
     p.add_argument("--on-conflict", choices=("latest", "majority", "skip"),
                    help="a Label Studio task whose annotators disagree: take the latest answer, "
                    "the majority (a tie stays open), or skip it (open, resolved on the status "
@@ -230,20 +281,24 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_teach)
 
     p = sub.add_parser("label", help="label in the terminal, one keystroke per item")
-    p.add_argument("project")
-    p.add_argument("--batch", type=int, default=10, help="labels between retrainings")
-    p.add_argument("--strategy")
-    p.add_argument("--model")
-    p.add_argument("--who")
-    p.add_argument("--threads", type=int, help="torch threads (default: every core)")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--batch", type=positive, default=10, metavar="N",
+                   help="labels between retrainings (default 10)")
+    p.add_argument("--strategy", metavar="NAME", help="default: the project's")
+    p.add_argument("--model", metavar="NAME", help="default: the project's")
+    p.add_argument("--who", metavar="NAME", help="who gives the labels (default: your user name)")
+    p.add_argument("--threads", type=positive, metavar="N", help=THREADS_HELP)
     p.set_defaults(func=cmd_label)
 
     p = sub.add_parser("status", help="counts, rounds, cross-validated accuracy, curve")
-    p.add_argument("project")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--model")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--folds", type=whole(2), default=None, metavar="N",
+                   help=f"cross-validation folds, at least 2 (default {DEFAULT_FOLDS})")
+    p.add_argument("--model", metavar="NAME", help="default: the project's")
     p.add_argument("--no-curve", action="store_true", help="skip the per-round learning curve")
-    p.add_argument("--threads", type=int, help="torch threads (default: every core)")
+    p.add_argument("--full-curve", action="store_true", help="also evaluate the rounds no "
+                   "earlier status evaluated (one cross-validation each)")
+    p.add_argument("--threads", type=positive, metavar="N", help=THREADS_HELP)
     p.add_argument("--check", action="store_true",
                    help="first check the whole database file (SQLite's integrity_check)")
     p.add_argument("--json", action="store_true",
@@ -251,13 +306,14 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("predict", help="predict labels of a file with the latest model")
-    p.add_argument("project")
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", help="CSV file to write (default: standard output)")
-    p.add_argument("--text-column")
-    p.add_argument("--id-column")
-    p.add_argument("--model")
-    p.add_argument("--threads", type=int, help="torch threads (default: every core)")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--data", required=True, metavar="FILE", help="CSV, TSV or JSON Lines file")
+    p.add_argument("--out", metavar="FILE", help="CSV file to write (default: standard output)")
+    p.add_argument("--text-column", metavar="COLUMN", help="default: the project's")
+    p.add_argument("--id-column", metavar="COLUMN", help="default: the project's, if the file "
+                   "has it, else line numbers")
+    p.add_argument("--model", metavar="NAME", help="default: the project's")
+    p.add_argument("--threads", type=positive, metavar="N", help=THREADS_HELP)
     p.set_defaults(func=cmd_predict)
 
     register_backup_cli(sub)  # restore, export

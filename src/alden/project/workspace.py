@@ -26,13 +26,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
+from alden.cli_types import plural
 from alden.data.pool import Pool
 from alden.errors import AldenError, ProjectError
 from alden.models.factory import DEFAULT_MODEL, MODELS_BY_KIND, check_model
 from alden.project import store
+from alden.project.check_set import check_items, split_labels
 
 __all__ = ["DEFAULT_MODEL", "MODELS_BY_KIND", "check_model"]  # the factory's, re-exported
-from alden.project.check_set import check_items, split_labels
 
 MIN_LABELS = 10  # below this many labels (or with one class) a query starts cold
 DEFAULT_STRATEGY = {"text": "alden", "tabular": "dami"}
@@ -57,6 +58,9 @@ class InitResult:
     classes: tuple[str, ...]
     labels: int
     vocab: int | None
+    skipped: tuple[str, ...] = ()  # "FILE, line N: why" of each row left out
+    cut: tuple[str, ...] = ()  # "FILE, line N" of each text cut to max_words
+    max_words: int | None = None
 
 
 def init_project(folder: str | Path, data: str | Path, *, text_column: str | None = None,
@@ -64,14 +68,21 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
                  label_column: str | None = None, kind: str | None = None,
                  labels_file: str | Path | None = None, classes: tuple[str, ...] = (),
                  seed: int = 0, embedding_dim: int = 100, encoding: str = "utf-8",
-                 who: str | None = None) -> InitResult:
+                 who: str | None = None, max_words: int | None = None,
+                 strict: bool = False) -> InitResult:
     """Make a project from a CSV/TSV/JSON Lines file of texts or table rows.
 
     The folder appears whole or not at all. Labels may come from ``label_column`` of the
     data file or from ``labels_file`` (id, label); ``classes`` fixes the class list up front.
+    Texts longer than ``max_words`` words (default ``alden.data.text.MAX_WORDS``) are cut to
+    it; a row with an empty text is left out (``strict``: refused). Both are listed in the
+    result (``cut``, ``skipped``).
     """
     from alden.data.datasets import load_dataset, read_user_table
     from alden.data.prepare import prepare_unlabeled
+    from alden.data.text import MAX_WORDS
+
+    max_words = MAX_WORDS if max_words is None else max_words
 
     data = Path(data)
     store.check_new_folder(folder)  # before the slow part, not after it
@@ -82,8 +93,9 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
     dataset = load_dataset(data, text_column=text_column if kind == "text" else None,
                            label_column=label_column if kind == "text" else None,
                            target_column=(target_column or label_column) if kind == "tabular"
-                           else None, id_column=id_column, kind=kind, encoding=encoding)
-    prepared = prepare_unlabeled(dataset, seed, embedding_dim=embedding_dim)
+                           else None, id_column=id_column, kind=kind, encoding=encoding,
+                           strict=strict)
+    prepared = prepare_unlabeled(dataset, seed, embedding_dim=embedding_dim, max_len=max_words)
     settings: dict[str, Any] = {
         "kind": kind, "data": str(data.resolve()), "text_column": text_column or "text",
         "target_column": (target_column or label_column) if kind == "tabular" else None,
@@ -91,12 +103,14 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
         "model": DEFAULT_MODEL[kind], "strategy": DEFAULT_STRATEGY[kind]}
     rows = None
     if kind == "text":
-        settings.update(vocab=list(prepared.vocab.words), tokenized=bool(dataset.tokenized))
+        settings.update(vocab=list(prepared.vocab.words), tokenized=bool(dataset.tokenized),
+                        max_words=max_words)
     else:
         rows = _raw_rows(read_user_table(data, encoding=encoding),
                          {settings["target_column"], id_column})
         impute, scale = prepared.preprocessor[0], prepared.preprocessor[-1]
         settings.update(feature_names=list(dataset.feature_names),
+                        columns=[c.as_dict() for c in dataset.columns],
                         impute=impute.statistics_.tolist(), mean=scale.mean_.tolist(),
                         scale=scale.scale_.tolist())
     names = tuple(dict.fromkeys((*classes, *dataset.label_names)))
@@ -124,7 +138,9 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
                       who=who or user_name())
             result = InitResult(Path(folder), kind, len(dataset), store.classes(conn),
                                 len(store.labels(conn)),
-                                len(prepared.vocab) if prepared.vocab is not None else None)
+                                len(prepared.vocab) if prepared.vocab is not None else None,
+                                dataset.skipped, tuple(dataset.lines[i] for i in prepared.cut)
+                                if dataset.lines else (), max_words if kind == "text" else None)
         finally:
             conn.close()
     return result
@@ -200,7 +216,7 @@ def too_few_labels(data: ProjectData) -> str | None:
     """Why a model cannot be trained yet, or None when it can."""
     n, distinct = len(data.labels), len(set(data.labels.labels))
     if n < MIN_LABELS:
-        return f"{n} label(s), fewer than {MIN_LABELS}"
+        return f"{plural(n, 'label')}, fewer than {MIN_LABELS}"
     if distinct < 2:
         return "only one class labeled so far"
     return None
