@@ -200,12 +200,12 @@ def _encode(dataset: Dataset, seed: int, train: np.ndarray, val: np.ndarray,
     if dataset.kind == "text":
         if dataset.texts is None:
             raise DataError(f"text data set {dataset.name!r} has no texts")
-        tokens = tokenize_texts(dataset.texts, dataset.tokenized)
         if max_len is not None and max_len < 1:
             raise DataError(f"the longest text must be at least 1 word, got {max_len}")
-        pool_tokens = [tokens[i] for i in train]
+        tokens = tokenize_texts(dataset.texts, dataset.tokenized)
         cut = tuple(i for i, t in enumerate(tokens) if max_len is not None and len(t) > max_len)
         tokens = [t[:max_len] for t in tokens] if cut else tokens
+        pool_tokens = [tokens[i] for i in train]
         vocab = Vocab.build(pool_tokens, min_count=min_count)
         vectors = train_word2vec(pool_tokens, seed=seed, dim=embedding_dim,
                                  min_count=min_count, cache=cache)
