@@ -184,3 +184,14 @@ def test_the_paper_sets_are_not_cut_by_the_default(shared_data):
         data = load_dataset(name, shared_data, download=False)
         longest = max(len(t) for t in tokenize_texts(data.texts, data.tokenized))
         assert longest < MAX_WORDS  # so benchmark results stay what they were
+
+
+def test_words_past_the_cut_are_not_in_the_vocabulary(tmp_path):
+    from alden.data.prepare import prepare_unlabeled
+
+    texts = [f"word{i} the film was good and then onlyhere{i}" for i in range(6)]
+    path = write(tmp_path / "v.csv", "text\n" + "\n".join(texts) + "\n")
+    prepared = prepare_unlabeled(load_dataset(path), 0, embedding_dim=4, max_len=4)
+    assert prepared.cut == tuple(range(6)) and prepared.x.shape == (6, 4)
+    assert not any(w.startswith("onlyhere") for w in prepared.vocab.words)
+    assert len(prepared.embeddings) == len(prepared.vocab)
