@@ -161,6 +161,19 @@ def table(args: argparse.Namespace) -> None:
                   for d, n in cells]
         print(f"| {regime} | " + " | ".join(f"{v:.1f}" for v in values)
               + f" | {np.nansum(values):.1f} |")
+    print("\nDips: a size whose test accuracy is more than 3 points below the next smaller "
+          "size's (same dataset, seed and regime; summed)\n")
+    curves: dict[tuple, dict[int, float]] = {}
+    for r in rows:
+        curves.setdefault((r["regime"], r["dataset"], r["seed"]), {})[r["n"]] = r["accuracy"]
+    for regime in regimes:
+        found = compared = 0
+        for (name, _d, _s), curve in curves.items():
+            if name == regime:
+                acc = [curve[n] for n in sorted(curve)]
+                compared += len(acc) - 1
+                found += sum(b < a - 0.03 for a, b in zip(acc, acc[1:], strict=False))
+        print(f"{regime}: {found} of {compared}")
     print("\nEpochs early stopping kept (mean over seeds)\n")
     for regime in ("es", "es-each"):
         values = [statistics.mean([r["epochs"] for r in by.get((d, n, regime), [])] or [np.nan])

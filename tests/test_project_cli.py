@@ -21,7 +21,7 @@ from alden.errors import AldenError, DataError, ProjectError
 from alden.project import predict as project_predict
 from alden.project import query as project_query
 from alden.project import status as project_status
-from alden.project import store
+from alden.project import store, trained
 from alden.project import workspace as project_data
 from alden.project.teach import teach_file
 from alden.strategies import Reason
@@ -55,6 +55,12 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def few_epochs(monkeypatch):
+    """A fixed small epoch count for every model these tests train (a project trains 20)."""
+    monkeypatch.setattr(trained, "TRAIN", {"fixed_epochs": 5})
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -290,7 +296,8 @@ def test_status_counts_cross_validation_and_curve(proj, tmp_path, capsys, monkey
     assert project_status.status(folder, folds=3).accuracy == s.accuracy
 
 
-def test_cross_validation_learns_the_easy_set(proj, tmp_path):
+def test_cross_validation_learns_the_easy_set(proj, tmp_path, monkeypatch):
+    monkeypatch.setattr(trained, "TRAIN", {"fixed_epochs": 10})  # enough to learn the words
     folder, truth, _ = proj
     teach_all(folder, truth, sorted(truth), tmp_path)
     conn = store.connect(folder)

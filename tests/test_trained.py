@@ -81,6 +81,14 @@ def no_training(monkeypatch):
     monkeypatch.setattr(trained, "train", lambda *a, **k: pytest.fail("trained again"))
 
 
+def test_projects_train_the_measured_epochs(monkeypatch):
+    monkeypatch.setattr(trained, "TRAIN", {})
+    assert trained.project_config("cnn").fixed_epochs == trained.EPOCHS["cnn"] == 20
+    assert trained.project_config("mlp") is None  # the learner's own defaults
+    monkeypatch.setattr(trained, "TRAIN", {"fixed_epochs": 2})
+    assert trained.project_config("cnn").fixed_epochs == 2  # a test's override wins
+
+
 def test_predict_then_query_share_one_model(proj, tmp_path, monkeypatch):
     folder, truth, data = proj
     teach(folder, truth, sorted(truth)[:16], tmp_path)
