@@ -91,10 +91,9 @@ def subparsers() -> dict[str, argparse.ArgumentParser]:
 
 def test_help_is_in_the_cli_words_not_python_names():
     commands = subparsers()
-    mine = ("init", "query", "teach", "label", "status", "predict", "benchmark", "demo",
-            "report", "figure1")
-    for name in mine:
-        parser = commands[name]
+    assert {"init", "query", "teach", "label", "status", "predict", "benchmark", "demo",
+            "report", "figure1"} <= set(commands)
+    for name, parser in commands.items():
         text = parser.format_help()
         assert "``" not in text, name
         for action in parser._actions:  # no metavar made from a Python name (TEXT_COLUMN)

@@ -68,7 +68,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="label in a browser: a local web page on the project",
                        description=DESCRIPTION)
     p.add_argument("project", metavar="PROJECT")
-    p.add_argument("--host", default="127.0.0.1",
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDRESS",
                    help="address to listen on (default 127.0.0.1: this machine only; any "
                    "other needs the access token printed at start)")
     p.add_argument("--port", type=whole(0, 65535), default=8765, metavar="N",
