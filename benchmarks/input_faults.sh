@@ -46,6 +46,24 @@ A benchmark --dataset withtext.csv --model cnn --strategy random --seeds 1 --out
 echo "== query --k 0"; A query p4 --k 0 2>&1 | tail -1
 echo "== query --threads 0"; A query p4 --k 2 --threads 0 2>&1 | tail -1
 echo "== benchmark --seeds 0 / --workers 0"; A benchmark --dataset wine --model mlp --strategy random --seeds 0 --out b3 --quiet 2>&1 | tail -1; A benchmark --dataset wine --model mlp --strategy random --seeds 1 --workers 0 --out b4 --quiet 2>&1 | tail -1
+echo "== query on 300 items, one of them a 1 MB text, 40 labels: peak memory (and without it)"
+$PY - <<'P'
+import csv, json
+import numpy as np
+rng = np.random.default_rng(0)
+texts = [f"the film was {('bad','good')[i%2]} and {('dull','great')[i%2]} number {i}" for i in range(300)]
+short = list(texts)
+texts[7] = " ".join(rng.choice(["good", "film", "dull", "plot"], 210_000))
+for name, items in (("q_long.jsonl", texts), ("q_short.jsonl", short)):
+    with open(name, "w") as f:
+        f.writelines(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(items))
+with open("q_labels.csv", "w", newline="") as f:
+    csv.writer(f).writerows([["id", "label"], *[[f"d{i}", ("neg", "pos")[i % 2]] for i in range(40)]])
+P
+for kind in long short; do
+  A init q_$kind --data q_$kind.jsonl --id-column id > /dev/null 2>&1; A teach q_$kind q_labels.csv > /dev/null 2>&1
+  /usr/bin/time -v $PY -c "import sys; from alden.cli import main; sys.exit(main(sys.argv[1:]))" query q_$kind --k 10 --threads 1 2>&1 | grep -E "^error|Traceback|Error:|Maximum resident" | sed "s/^/$kind: /"
+done
 echo "== init --help"; A init --help 2>&1 | grep -c "label_column"
 echo "== --version"; A --version 2>&1 | tail -1
 rm -rf $W
