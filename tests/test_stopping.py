@@ -235,7 +235,9 @@ def test_benchmark_writes_criteria_and_report_finds_the_stop(tmp_path):
     assert rows[0]["labels_saved"] == 80 - 50 and rows[0]["accuracy_lost"] == 0.0
     summary = {s["criterion"]: s for s in stopping_summary(stopping_rows(records, crit))}
     assert summary["stabilizing_predictions"]["median_fraction"] == 0.5
+    assert summary["stabilizing_predictions"]["median_round"] == 4
     assert summary["max_uncertainty"]["stopped"] == 0  # never recorded: never stops
+    assert summary["max_uncertainty"]["median_round"] == 7  # so it stops at the end
 
 
 def test_report_shows_the_stopping_table(tmp_path):

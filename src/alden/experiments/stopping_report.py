@@ -57,7 +57,7 @@ def stopping_rows(records: list[dict], criteria: dict[tuple, list[dict]],
                          "labels_saved": last["labeled"] - stop["labeled"],
                          "accuracy": stop["accuracy"],
                          "accuracy_lost": last["accuracy"] - stop["accuracy"],
-                         "final_fraction": last["fraction"]})
+                         "final_fraction": last["fraction"], "rounds": len(rounds)})
     return rows
 
 
@@ -76,6 +76,8 @@ def stopping_summary(rows: list[dict]) -> list[dict]:
         summary.append({"dataset": dataset, "model": model, "options": options,
                         "criterion": criterion, "runs": len(rs),
                         "stopped": sum(r["stopped"] for r in rs),
+                        "median_round": float(np.median([r["stop_round"] if r["stopped"]
+                                                         else r["rounds"] - 1 for r in rs])),
                         "median_fraction": float(np.median([r["fraction"] for r in rs])),
                         "final_fraction": float(np.median([r["final_fraction"] for r in rs])),
                         "median_labels_saved": float(np.median([r["labels_saved"] for r in rs])),
@@ -86,13 +88,14 @@ def stopping_summary(rows: list[dict]) -> list[dict]:
 
 def stopping_markdown(summary: list[dict], names: dict[tuple, str]) -> str:
     """The summary as a Markdown table (accuracy lost in points)."""
-    header = ["data/model", "criterion", "stopped (runs)", "median labeled at stop",
+    header = ["data/model", "criterion", "stopped (runs)", "median stop round",
+              "median labeled at stop",
               "median labels saved", "median accuracy lost", "worst accuracy lost"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in summary:
         group = (s["dataset"], s["model"], s["options"])
         cells = [names.get(group, f"{group[0]}/{group[1]}"), s["criterion"],
-                 f"{s['stopped']} ({s['runs']})",
+                 f"{s['stopped']} ({s['runs']})", f"{s['median_round']:g}",
                  f"{100 * s['median_fraction']:.0f}% of {100 * s['final_fraction']:.0f}%",
                  f"{s['median_labels_saved']:.0f}",
                  f"{100 * s['median_accuracy_lost']:+.1f}",
