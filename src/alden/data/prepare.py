@@ -47,7 +47,8 @@ class Prepared:
         return Pool.from_arrays(
             self.x[idx], self.y[idx].copy(), self.classes,
             vocab=self.vocab.words if self.vocab is not None else None,
-            texts=[self.texts[i] for i in idx] if self.texts is not None else None)
+            texts=[self.texts[i] for i in idx] if self.texts is not None else None,
+            continues=getattr(self.vocab, "continues", None))  # word pieces (encoders)
 
     def val(self) -> tuple[np.ndarray, np.ndarray]:
         """Validation inputs and labels."""

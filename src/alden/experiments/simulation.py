@@ -183,9 +183,10 @@ def _check_picks(picked: np.ndarray, pool, n: int, strategy) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def prepared_data(dataset: str, data_dir: str | None, seed: int, split: tuple, *,
-                  data: tuple = ()):
-    """The encoded data set and split for (dataset, seed), reused by the runs of a process.
+def prepared_data(dataset: str, data_dir: str | None, seed: int, split: tuple,
+                  encoder: str | None = None, *, data: tuple = ()):
+    """The encoded data set and split for (dataset, seed), reused by the runs of a process;
+    with ``encoder`` (an encoder model name) as that encoder's word pieces, same split.
     ``data`` holds ``Protocol.data`` (how to read a user's file, max_words)."""
     from alden.data.datasets import load_dataset
     from alden.data.prepare import prepare
@@ -193,8 +194,12 @@ def prepared_data(dataset: str, data_dir: str | None, seed: int, split: tuple, *
 
     options = dict(data)
     max_words = options.pop("max_words", MAX_WORDS)
-    return prepare(load_dataset(dataset, data_dir, **options), seed, fractions=split,
-                   max_len=max_words)
+    loaded = load_dataset(dataset, data_dir, **options)
+    if encoder is not None:
+        from alden.models.encoder import prepare_encoded
+
+        return prepare_encoded(loaded, seed, encoder, fractions=split)
+    return prepare(loaded, seed, fractions=split, max_len=max_words)
 
 
 def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
@@ -206,12 +211,17 @@ def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
     from alden.strategies import strategy_from_spec
 
     protocol = spec.protocol
+    from alden.models.encoder_weights import is_encoder
+
     prepared = prepared_data(spec.dataset, spec.data_dir, spec.seed, tuple(protocol.split),
-                             data=protocol.data)
+                             spec.model if is_encoder(spec.model) else None, data=protocol.data)
     check_model(prepared.kind, spec.model, f"{prepared.kind} data set {spec.dataset!r}")
     pool = prepared.pool()
     counts = label_schedule(len(pool), protocol.init, protocol.step, protocol.stop)
-    recorder = CriteriaRecorder(len(pool), prepared.test(), spec.seed)
+    # On a sentence encoder the coverage pass is a whole ALDEN scoring through the encoder
+    # every round, whatever the strategy (minutes a round on a CPU): left out there.
+    recorder = CriteriaRecorder(len(pool), prepared.test(), spec.seed,
+                                coverage=not is_encoder(spec.model))
     new_learner = learner_factory(prepared, spec.model, train_config(dict(protocol.train)))
     rows = simulate(pool, new_learner,
                     strategy_from_spec(spec.strategy), counts, prepared.val(), prepared.test(),

@@ -220,8 +220,8 @@ class EncoderLearner:
         if expected > ANNOUNCE_SECONDS:
             print(f"fine-tuning {self.model_name} on {self.device.type}: about "
                   f"{expected / 60:.1f} min for this fit (at most {n_batches} batches of "
-                  f"{self.config.batch_size}; a GPU or --model with the frozen regime is "
-                  f"faster)", file=sys.stderr, flush=True)
+                  f"{self.config.batch_size}; a GPU, or the frozen encoder without "
+                  f"+finetune, is much faster)", file=sys.stderr, flush=True)
 
     def _validate(self, x_val, y_val) -> dict[str, float]:
         started = time.perf_counter()

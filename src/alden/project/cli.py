@@ -36,7 +36,7 @@ def cmd_init(args: argparse.Namespace) -> int:
                           label_column=args.label_column, kind=args.kind,
                           labels_file=args.labels, classes=classes, seed=args.seed,
                           embedding_dim=args.embedding_dim, encoding=args.encoding,
-                          max_words=args.max_words, strict=args.strict)
+                          max_words=args.max_words, strict=args.strict, model=args.model)
     vocab = f", vocabulary of {plural(result.vocab, 'word')}" if result.vocab else ""
     print(f"made project {result.folder}: {plural(result.items, result.kind + ' item')}{vocab}")
     _list_rows(f"left out {plural(len(result.skipped), 'row')} with an empty text "
@@ -243,6 +243,10 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    help="seed of word2vec and of every training (default 0)")
     p.add_argument("--embedding-dim", type=positive, default=100, metavar="N",
                    help="length of the word vectors (default 100)")
+    p.add_argument("--model", metavar="NAME", default=None,
+                   help="the project's model: cnn (default) or bilstm for text, mlp for "
+                        "tables, or a pretrained sentence encoder: minilm or "
+                        "encoder:NAME_OR_PATH (items are encoded as its word pieces)")
     p.add_argument("--encoding", default="utf-8", metavar="NAME",
                    help="the data file's text encoding (default utf-8)")
     p.add_argument("--check", type=positive, default=None, metavar="N",

@@ -87,8 +87,13 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     if cold:
         from alden.kernels import kcenter_greedy_picks
 
-        features = (sentence_means(data.x, data.embeddings) if data.kind == "text"
-                    else data.x.astype(np.float64))
+        if data.kind == "text" and data.settings.get("encoder"):  # pooled sentence embeddings
+            from alden.models.encoder_cache import shared_table
+
+            features = shared_table(data.settings["encoder"], data.x).pooled.astype(np.float64)
+        else:
+            features = (sentence_means(data.x, data.embeddings) if data.kind == "text"
+                        else data.x.astype(np.float64))
         picked, distances = kcenter_greedy_picks(features[keep], pool.labeled, k)
         picked = keep[picked]
         picks = [store.Pick(int(i), float(d), Reason("cold_start", float(d), first=(

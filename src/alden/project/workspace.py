@@ -69,7 +69,7 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
                  labels_file: str | Path | None = None, classes: tuple[str, ...] = (),
                  seed: int = 0, embedding_dim: int = 100, encoding: str = "utf-8",
                  who: str | None = None, max_words: int | None = None,
-                 strict: bool = False) -> InitResult:
+                 strict: bool = False, model: str | None = None) -> InitResult:
     """Make a project from a CSV/TSV/JSON Lines file of texts or table rows.
 
     The folder appears whole or not at all. Labels may come from ``label_column`` of the
@@ -95,14 +95,27 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
                            target_column=(target_column or label_column) if kind == "tabular"
                            else None, id_column=id_column, kind=kind, encoding=encoding,
                            strict=strict)
-    prepared = prepare_unlabeled(dataset, seed, embedding_dim=embedding_dim, max_len=max_words)
+    model = check_model(kind, model or DEFAULT_MODEL[kind])
+    from alden.models.encoder_weights import is_encoder
+
+    if is_encoder(model):  # a sentence encoder reads its own word pieces (issue 12)
+        from alden.models.encoder import prepare_encoded
+
+        prepared = prepare_encoded(dataset, seed, model, unlabeled=True)
+    else:
+        prepared = prepare_unlabeled(dataset, seed, embedding_dim=embedding_dim,
+                                     max_len=max_words)
     settings: dict[str, Any] = {
         "kind": kind, "data": str(data.resolve()), "text_column": text_column or "text",
         "target_column": (target_column or label_column) if kind == "tabular" else None,
         "id_column": id_column, "encoding": encoding, "seed": seed,
-        "model": DEFAULT_MODEL[kind], "strategy": DEFAULT_STRATEGY[kind]}
+        "model": model, "strategy": DEFAULT_STRATEGY[kind]}
     rows = None
-    if kind == "text":
+    if is_encoder(model):
+        settings.update(vocab=list(prepared.vocab.words), encoder=model,
+                        continues=np.flatnonzero(prepared.vocab.continues).tolist(),
+                        tokenized=bool(dataset.tokenized))
+    elif kind == "text":
         settings.update(vocab=list(prepared.vocab.words), tokenized=bool(dataset.tokenized),
                         max_words=max_words)
     else:
@@ -180,7 +193,12 @@ class ProjectData:
         labeled_in[list(self.labels.items)] = self.labels.rounds
         vocab = tuple(self.settings["vocab"]) if self.kind == "text" else None
         texts = self.contents if self.kind == "text" else [_row_text(r) for r in self.contents]
-        return Pool(self.x, y, labeled_in, self.classes, vocab=vocab, texts=texts)
+        continues = None
+        if self.settings.get("continues") is not None:  # word pieces of an encoder
+            continues = np.zeros(len(vocab), dtype=bool)
+            continues[self.settings["continues"]] = True
+        return Pool(self.x, y, labeled_in, self.classes, vocab=vocab, texts=texts,
+                    continues=continues)
 
 
 def read_project(conn: sqlite3.Connection, folder: str | Path) -> ProjectData:
