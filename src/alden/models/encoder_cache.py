@@ -25,7 +25,7 @@ def _features_key(encoder: Encoder, x: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def encode_pooled(encoder: Encoder, x: np.ndarray, *, batch_size: int = 128,
+def encode_pooled(encoder: Encoder, x: np.ndarray, *, batch_size: int = 32,
                   model: EncoderClassifier | None = None) -> np.ndarray:
     """Pooled embeddings ``(N, H)`` float32 of piece ids ``x``, length-sorted batches, no grad."""
     from alden.models import quantities
@@ -35,7 +35,7 @@ def encode_pooled(encoder: Encoder, x: np.ndarray, *, batch_size: int = 128,
 
 
 def cached_pooled(encoder: Encoder, x: np.ndarray, *, cache: bool = True,
-                  directory: Path | None = None, batch_size: int = 128) -> np.ndarray:
+                  directory: Path | None = None, batch_size: int = 32) -> np.ndarray:
     """``encode_pooled``, read from / written to the cache when ``cache``: one ``.npy`` per
     (encoder files, token ids), written to a temporary file and renamed into place, so an
     interrupted run leaves no half entry; an unreadable entry is encoded again."""
