@@ -37,8 +37,8 @@ from alden.models.outputs import DEFAULT_OUTPUT
 
 REGIMES = ("frozen", "finetune")
 # Head training on cached embeddings: many cheap epochs, validation every epoch.
-# Passes through the encoder run 32 items a batch: on one CPU thread 256 took 2.8x the CPU
-# time of 32 for the same items (cache misses on the larger activations; see bench_encoder).
+# Passes through the encoder run 32 items a batch: a batch is as long as its longest item, and
+# on 300 Subj items (a long tail of lengths) batches of 256 took 2.8x the CPU of 32.
 FROZEN_DEFAULTS = {"lr": 1e-2, "batch_size": 32, "max_epochs": 100, "patience": 10,
                    "fixed_epochs": 50, "min_items_per_check": 1, "eval_batch_size": 32}
 # Whole-model training: a few epochs at a transformer's usual rate (head at 100x).
