@@ -262,7 +262,9 @@ def register_cli(subparsers) -> None:
                    help="data set name, or a labeled CSV/TSV/JSON Lines file (see the data "
                         "options below), repeatable (default: subj and mr)")
     p.add_argument("--model", action="append", metavar="NAME",
-                   help=f"one of {', '.join(MODELS)}, repeatable (default: cnn and bilstm)")
+                   help=f"one of {', '.join(MODELS)}, or a sentence encoder: minilm, "
+                        "encoder:NAME_OR_PATH (+finetune to train it too); repeatable "
+                        "(default: cnn and bilstm)")
     p.add_argument("--strategy", action="append", metavar="NAME",
                    help=f"strategy name, repeatable, with options as NAME:KEY=VALUE[,KEY=VALUE] "
                         f"(e.g. alden:output=proba, bald:samples=20); default: "
