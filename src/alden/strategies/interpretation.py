@@ -69,7 +69,13 @@ class Alden:
     Figure 1's linear regions (ARI 0.72-0.90 over 5 seeds; probabilities 0.04-0.06, a
     saturated softmax flattens the gradients), but for selection the flattening helps: with
     TextCNN on Subj and MR, "proba" picks more of the sentences the model gets wrong and
-    scored 0.4-1.0 points more normalised AUC over 3 seeds (docs/results.md)."""
+    scored 0.4-1.0 points more normalised AUC over 3 seeds (docs/results.md).
+
+    ``unit`` matters only on word-piece pools (sentence encoders, ``Pool.continues``):
+    "word" (default) merges each word's pieces, summing their interpretations; "piece"
+    takes each tokenizer entry as a word. Measured on a Subj sample with frozen MiniLM,
+    one query from the same interpretations: a tie (3 seeds); over a run: 0.860 vs 0.849
+    AUC for whole words (1 seed; docs/results.md). Reasons name whole words either way."""
 
     output: str = DEFAULT_OUTPUT
     unit: str = "word"
