@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from alden.cli import main
-from alden.errors import ProjectError, StorageError
+from alden.errors import StorageError
 from alden.project import backup, db, integrity, store
 from alden.project import query as project_query
 from alden.project.teach import teach_file
