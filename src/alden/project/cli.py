@@ -135,8 +135,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(status_json(s), indent=1))
         return 0
     labeled = sum(s.counts.values())
-    print(f"{args.project}: {plural(s.items, 'item')}, {labeled} labeled, "
-          f"{s.items - labeled} unlabeled")
+    checked = s.stopping.check.n if s.stopping and s.stopping.check else 0
+    aside = f", {checked} labeled check items" if checked else ""
+    print(f"{args.project}: {plural(s.items, 'item')}, {labeled} labeled for training"
+          f"{aside}, {s.items - labeled - checked} unlabeled")
     for name, n in s.counts.items():
         share = f"{n / labeled:.0%}" if labeled else "-"
         print(f"  {name:<20} {n:6d}  {share:>4}")
