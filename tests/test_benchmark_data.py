@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from files_util import write_csv
 
 from alden.cli import main
 from alden.experiments.run_files import RESULTS
@@ -21,11 +21,6 @@ FAST = ["--seeds", "1", "--init", "0.2", "--step", "0.2", "--stop", "0.4", "--ma
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
 
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([header, *rows])
-    return path
 
 
 def text_file(tmp_path: Path, label: str = "label", text: str = "text") -> Path:

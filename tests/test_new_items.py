@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pytest
+from files_util import write_csv
 
 from alden.data.datasets import load_dataset
 from alden.data.files import read_table
@@ -18,12 +17,6 @@ from alden.errors import ProjectError
 from alden.project import store
 from alden.project import workspace as project_data
 from alden.project.new_items import encode_new, table_preprocessor
-
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([header, *rows])
-    return path
 
 
 @pytest.fixture

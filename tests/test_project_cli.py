@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from files_util import write_csv
 
 from alden.cli import main
 from alden.errors import AldenError, DataError, ProjectError
@@ -43,13 +44,6 @@ def sentences(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
         labels.append(label)
     return texts, labels
 
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from files_util import write_csv
 
 from alden.cli import main
 from alden.errors import StorageError
@@ -28,13 +29,6 @@ from alden.project.workspace import init_project
 
 WORDS = ["good", "bad", "film", "plot", "cast", "dull", "warm", "cold", "story", "fine"]
 
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture(autouse=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from files_util import write_csv
 
 from alden.project import predict as project_predict
 from alden.project import query as project_query
@@ -19,11 +19,6 @@ GOOD = ["good", "great", "lovely", "superb", "fine"]
 BAD = ["bad", "awful", "dull", "poor", "weak"]
 FILLER = ["the", "film", "plot", "was", "a", "and", "very"]
 
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([header, *rows])
-    return path
 
 
 @pytest.fixture(autouse=True)

@@ -92,3 +92,25 @@ def plural(n: int, noun: str, many: str | None = None) -> str:
         many = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" \
             else noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
     return f"{n} {many}"
+
+
+def add_data_options(parser: argparse.ArgumentParser, *,
+                     label_help: str = "text: column holding the labels (default: label)"
+                     ) -> None:
+    """How a data file is read, the same for `alden init` and `alden benchmark`:
+    --text-column, --label-column, --target-column, --id-column, --kind, --max-words."""
+    from alden.data.text import MAX_WORDS
+
+    group = parser.add_argument_group("reading the data file")
+    group.add_argument("--text-column", metavar="COLUMN",
+                       help="column holding the text (default: text)")
+    group.add_argument("--label-column", metavar="COLUMN",
+                       help=label_help)
+    group.add_argument("--target-column", metavar="COLUMN",
+                       help="table: column holding the labels (makes the file a table)")
+    group.add_argument("--id-column", metavar="COLUMN",
+                       help="column of ids (default: line numbers)")
+    group.add_argument("--kind", choices=("text", "tabular"),
+                       help="text or tabular (default: tabular with --target-column, else text)")
+    group.add_argument("--max-words", type=positive, default=None, metavar="N",
+                       help=f"cut longer texts to their first N words (default {MAX_WORDS})")

@@ -16,9 +16,9 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from alden.cli_types import fraction, positive, seed_list
+from alden.cli_types import add_data_options, fraction, positive, seed_list
 from alden.errors import AldenError
-from alden.experiments.data_options import add_data_options, data_options
+from alden.experiments.data_options import data_options
 from alden.experiments.run_files import (
     CRITERIA,
     INVOCATIONS,

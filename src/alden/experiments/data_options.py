@@ -12,29 +12,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable
 
-from alden.cli_types import positive
 from alden.errors import AldenError
 
 FILE_OPTIONS = ("text_column", "label_column", "target_column", "id_column", "kind")
-
-
-def add_data_options(parser: argparse.ArgumentParser) -> None:
-    """--text-column, --label-column, --target-column, --id-column, --kind, --max-words."""
-    from alden.data.text import MAX_WORDS
-
-    group = parser.add_argument_group("reading a data set file (as in alden init)")
-    group.add_argument("--text-column", metavar="COLUMN",
-                       help="column holding the text (default: text)")
-    group.add_argument("--label-column", metavar="COLUMN",
-                       help="text: column holding the labels (default: label)")
-    group.add_argument("--target-column", metavar="COLUMN",
-                       help="table: column holding the labels (makes the file a table)")
-    group.add_argument("--id-column", metavar="COLUMN",
-                       help="column of ids (default: line numbers)")
-    group.add_argument("--kind", choices=("text", "tabular"),
-                       help="text or tabular (default: tabular with --target-column, else text)")
-    group.add_argument("--max-words", type=positive, default=None, metavar="N",
-                       help=f"cut longer texts to their first N words (default {MAX_WORDS})")
 
 
 def data_options(args: argparse.Namespace, datasets: Iterable[str]) -> tuple:

@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from alden.atomic import write_atomic
-from alden.cli_types import non_negative, plural, positive, whole
+from alden.cli_types import add_data_options, non_negative, plural, positive, whole
 from alden.data.text import MAX_WORDS
 from alden.project.backup_cli import check_database, register_backup_cli
 from alden.project.check_cli import check_lines, register_check_cli
@@ -136,9 +136,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     labeled = sum(s.counts.values())
     checked = s.stopping.check.n if s.stopping and s.stopping.check else 0
-    aside = f", {checked} labeled check items" if checked else ""
-    print(f"{args.project}: {plural(s.items, 'item')}, {labeled} labeled for training"
-          f"{aside}, {s.items - labeled - checked} unlabeled")
+    aside = f" for training, {checked} labeled check items" if checked else ""
+    print(f"{args.project}: {plural(s.items, 'item')}, {labeled} labeled{aside}, "
+          f"{s.items - labeled - checked} unlabeled")
     for name, n in s.counts.items():
         share = f"{n / labeled:.0%}" if labeled else "-"
         print(f"  {name:<20} {n:6d}  {share:>4}")
@@ -223,22 +223,11 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                        description=INIT_DESCRIPTION)
     p.add_argument("project", metavar="PROJECT", help="folder to create")
     p.add_argument("--data", required=True, metavar="FILE", help="CSV, TSV or JSON Lines file")
-    p.add_argument("--text-column", metavar="COLUMN",
-                   help="column holding the text (default: text)")
-    p.add_argument("--target-column", metavar="COLUMN",
-                   help="for a table: the label column (may be blank)")
-    p.add_argument("--kind", choices=("text", "tabular"),
-                   help="text or tabular (default: tabular with --target-column, else text)")
-    p.add_argument("--id-column", metavar="COLUMN",
-                   help="column of stable ids (default: line numbers)")
-    p.add_argument("--label-column", metavar="COLUMN",
-                   help="text: a column holding some labels already")
+    add_data_options(p, label_help="text: a column holding some labels already")
     p.add_argument("--labels", metavar="FILE",
                    help="a CSV/JSON Lines file of id,label to start with")
     p.add_argument("--classes", metavar="A,B,...",
                    help="the class names, comma-separated (else from the labels)")
-    p.add_argument("--max-words", type=positive, default=None, metavar="N",
-                   help=f"cut longer texts to their first N words (default {MAX_WORDS})")
     p.add_argument("--strict", action="store_true",
                    help="refuse a file with an empty text instead of leaving the row out")
     p.add_argument("--seed", type=non_negative, default=0, metavar="N",
