@@ -249,3 +249,10 @@ def test_report_shows_the_stopping_table(tmp_path):
     text = files["report"].read_text()
     assert "stopping criterion" in text and "| toy/mlp | stabilizing_predictions | 1 (1) |" in text
     assert "stopping" in files and files["stopping"].read_text().startswith("dataset,")
+
+
+def test_coverage_is_recorded_only_when_asked_and_is_not_part_of_a_runs_identity():
+    plain, asked = (bm.make_grid(["toy"], ["mlp"], ["random"], range(1), Protocol(0.1, 0.1, 0.8),
+                                 coverage=c)[0] for c in (False, True))
+    assert (plain.coverage, asked.coverage) == (False, True)
+    assert plain.key == asked.key  # the same run: coverage changes criteria.jsonl only

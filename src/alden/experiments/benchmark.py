@@ -41,10 +41,11 @@ PAPER_STRATEGIES = ("random", "egl_word", "bald", "coreset", "badge", "alden")
 
 
 def make_grid(datasets: Iterable[str], models: Iterable[str], strategies: Iterable[str],
-              seeds: Iterable[int], protocol: Protocol, data_dir: str | None = None
-              ) -> list[RunSpec]:
-    """All runs, seed-major within each dataset x model, so early results compare strategies."""
-    return [RunSpec(d, m, s, int(seed), protocol, data_dir)
+              seeds: Iterable[int], protocol: Protocol, data_dir: str | None = None,
+              coverage: bool = False) -> list[RunSpec]:
+    """All runs, seed-major within each dataset x model, so early results compare strategies;
+    ``coverage``: each run also records interpretation coverage (``RunSpec.coverage``)."""
+    return [RunSpec(d, m, s, int(seed), protocol, data_dir, coverage)
             for d in datasets for m in models for seed in seeds for s in strategies]
 
 
@@ -240,7 +241,8 @@ def _benchmark_command(args: argparse.Namespace) -> int:
     strategies = list(dict.fromkeys(canonical_strategy(s) for s in strategies))
     protocol = protocol_from_args(args, data)
     train_config(dict(protocol.train))  # bad training options fail before any run
-    specs = make_grid(datasets, models, strategies, seeds, protocol, args.data_dir)
+    specs = make_grid(datasets, models, strategies, seeds, protocol, args.data_dir,
+                      args.coverage)
     start = time.perf_counter()
     counts = run_benchmark(specs, args.out, workers=args.workers, threads=args.threads,
                            ray_address=args.ray_address, quiet=args.quiet,
@@ -277,6 +279,10 @@ def register_cli(subparsers) -> None:
     add_data_options(p)
     p.add_argument("--out", required=True, metavar="FOLDER",
                    help="folder for results.jsonl and timings.jsonl")
+    p.add_argument("--coverage", action="store_true",
+                   help="also record interpretation coverage each round for the stopping "
+                        "criteria (one interpretation pass over the pool a round, 20-30%% of "
+                        "a text run; off by default)")
     p.add_argument("--workers", type=positive, default=1, metavar="N",
                    help="local worker processes (default 1)")
     p.add_argument("--threads", type=positive, default=None, metavar="N",

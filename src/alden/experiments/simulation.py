@@ -64,6 +64,10 @@ class RunSpec:
     seed: int
     protocol: Protocol = field(default_factory=Protocol)
     data_dir: str | None = None  # where the data sets are; not part of the run's identity
+    # Record interpretation coverage each round (one interpretation pass over the pool: 20-30%
+    # of a text run); off unless asked, it is measured not to work as a stopping rule. Not
+    # part of the run's identity either: it changes criteria.jsonl, never the results.
+    coverage: bool = False
 
     @property
     def key(self) -> tuple:
@@ -218,10 +222,7 @@ def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
     check_model(prepared.kind, spec.model, f"{prepared.kind} data set {spec.dataset!r}")
     pool = prepared.pool()
     counts = label_schedule(len(pool), protocol.init, protocol.step, protocol.stop)
-    # On a sentence encoder the coverage pass is a whole ALDEN scoring through the encoder
-    # every round, whatever the strategy (minutes a round on a CPU): left out there.
-    recorder = CriteriaRecorder(len(pool), prepared.test(), spec.seed,
-                                coverage=not is_encoder(spec.model))
+    recorder = CriteriaRecorder(len(pool), prepared.test(), spec.seed, coverage=spec.coverage)
     new_learner = learner_factory(prepared, spec.model, train_config(dict(protocol.train)))
     rows = simulate(pool, new_learner,
                     strategy_from_spec(spec.strategy), counts, prepared.val(), prepared.test(),
