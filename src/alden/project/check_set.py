@@ -142,12 +142,15 @@ def stop_set(conn: sqlite3.Connection, data: ProjectData) -> np.ndarray:
     return np.asarray(chosen, dtype=np.int64)
 
 
-def check_accuracy(data: ProjectData, learner) -> tuple[int, int]:
-    """(right, labeled) of the model on the labeled check items."""
+def check_accuracy(data: ProjectData, learner, proba: np.ndarray | None = None
+                   ) -> tuple[int, int]:
+    """(right, labeled) of the model on the labeled check items; ``proba``: the model's
+    probabilities for every item, when the caller has them already."""
     if not len(data.check_labels):
         return 0, 0
     items = np.asarray(data.check_labels.items, dtype=np.int64)
-    predicted = learner.predict_proba(data.x[items]).argmax(axis=1)
+    predicted = (learner.predict_proba(data.x[items]) if proba is None
+                 else proba[items]).argmax(axis=1)
     return int(np.sum(predicted == np.asarray(data.check_labels.labels))), len(items)
 
 
@@ -165,7 +168,7 @@ def record_state(conn: sqlite3.Connection, data: ProjectData, learner, model: st
     pool, keep = open_pool(data)
     entropy = normalised_entropy(proba[keep[pool.unlabeled]]) if len(pool.unlabeled) \
         else np.zeros(1)
-    correct, n = check_accuracy(data, learner)
+    correct, n = check_accuracy(data, learner, proba)
     quantities: dict[str, Any] = {"max_uncertainty": float(entropy.max()),
                                   "mean_uncertainty": float(entropy.mean()),
                                   "check_correct": correct, "check_n": n, "coverage": None}
