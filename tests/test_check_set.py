@@ -161,3 +161,32 @@ def test_status_without_a_check_set_says_cross_validation_is_biased(tmp_path, ca
     assert s.stopping is not None and s.stopping.check is None
     assert "optimistic or pessimistic" in s.stopping.cv_note
     assert s.stopping.sentence.startswith("too early")  # one model recorded
+
+
+@pytest.mark.parametrize("strategy", ["alden", "entropy"])
+def test_query_reads_coverage_once(proj, tmp_path, monkeypatch, strategy):
+    """An ALDEN query records the coverage from its own first pick (one interpretation pass,
+    not two); any other strategy still gets it from a pass of its own. Either way it is what
+    ``coverage_left`` reads of the model."""
+    from alden.models.learner import Learner
+    from alden.project.trained import current_model
+    from alden.strategies.interpretation import coverage_left
+
+    folder, truth = proj
+    data = _data(folder)
+    others = [i for i in sorted(truth) if i not in {data.ids[c] for c in data.check}]
+    _teach(folder, truth, others[:14], tmp_path / "a.csv")
+    calls = []
+    original = Learner.token_interpretations
+    monkeypatch.setattr(Learner, "token_interpretations",
+                        lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    project_query.query(folder, 4, strategy=strategy)
+    assert len(calls) == 1
+    conn = store.connect(folder)
+    data = read_project(conn, folder)
+    learner, saved = current_model(conn, data, "cnn")
+    recorded = check_set.stop_rows(conn, "cnn")[-1]["coverage"]
+    conn.close()
+    assert saved is not None
+    assert recorded == pytest.approx(coverage_left(learner, check_set.open_pool(data)[0]),
+                                     rel=1e-9)

@@ -155,10 +155,12 @@ def check_accuracy(data: ProjectData, learner, proba: np.ndarray | None = None
 
 
 def record_state(conn: sqlite3.Connection, data: ProjectData, learner, model: str,
-                 round_: int, *, coverage: bool = True) -> None:
+                 round_: int, *, coverage: bool = True,
+                 known_coverage: float | None = None) -> None:
     """Keep what the stopping criteria read of ``learner`` (trained on ``data.labels``),
     once per labeled state and model. ``coverage``: also the largest ALDEN diversity left
-    (one interpretation pass; word models on text only)."""
+    (one interpretation pass; word models on text only), or ``known_coverage`` when the
+    caller already has it (an ALDEN query's first pick), sparing that pass."""
     key = store.fingerprint(data.labels.items, data.labels.labels)
     if conn.execute("SELECT 1 FROM stop_records WHERE labels_key = ? AND model = ?",
                     (key, model)).fetchone():
@@ -177,7 +179,8 @@ def record_state(conn: sqlite3.Connection, data: ProjectData, learner, model: st
             and len(pool.unlabeled):
         from alden.strategies.interpretation import coverage_left
 
-        quantities["coverage"] = coverage_left(learner, pool)
+        quantities["coverage"] = (coverage_left(learner, pool) if known_coverage is None
+                                  else float(known_coverage))
     with store.transaction(conn):
         conn.execute("INSERT OR IGNORE INTO stop_records (labels_key, model, round, n_labeled,"
                      " at, predictions, quantities) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -34,6 +34,10 @@ from alden.project.workspace import (
     sentence_means,
     too_few_labels,
 )
+from alden.data.pool import Pool
+from alden.models.outputs import DEFAULT_OUTPUT
+from alden.strategies.base import Selection
+from alden.strategies.interpretation import Alden
 from alden.strategies.reasons import Reason, describe
 
 
@@ -83,7 +87,7 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     k = min(k, len(pool.unlabeled))
     seed = int(settings["seed"])
     cold = too_few_labels(data)
-    learner, cached = None, None
+    learner, cached, known_coverage = None, None, None
     if cold:
         from alden.kernels import kcenter_greedy_picks
 
@@ -113,6 +117,7 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
         picks = [store.Pick(int(i), float(s), r, int(p.argmax()), float(p.max()))
                  for i, s, r, p in zip(indices, selection.scores, reasons, proba, strict=True)]
         used = strategy
+        known_coverage = first_alden_diversity(chosen, pool, selection)
 
     written: dict[str, Any] = {"stale": []}
 
@@ -132,10 +137,20 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
                              picks=picks, info={"k": k, "cold_start": cold},
                              before_commit=write_out)
     if learner is not None:  # what the stopping criteria read (alden status)
-        record_state(conn, data, learner, model, round_)
+        record_state(conn, data, learner, model, round_, known_coverage=known_coverage)
     delete_files(folder, written["stale"])  # pruned models, once their rows are gone
     return QueryResult(data.kind, round_, used, model, len(data.labels), cold, tuple(picks),
                        written["files"], written["model_file"])
+
+
+def first_alden_diversity(chosen: Any, pool: Pool, selection: Selection) -> float | None:
+    """The largest ALDEN diversity left in the pool, when the query's own ALDEN picks hold it
+    (its first greedy pick on word tokens, read as the stopping criterion reads it); else
+    None and ``record_state`` computes it."""
+    if (isinstance(chosen, Alden) and chosen.output == DEFAULT_OUTPUT
+            and pool.continues is None and len(selection.scores)):
+        return float(selection.scores[0])
+    return None
 
 
 def reason_text(data: ProjectData, item: int, reason: Reason | str | None, width: int = 6
