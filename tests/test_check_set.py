@@ -180,8 +180,13 @@ def test_query_reads_coverage_once(proj, tmp_path, monkeypatch, strategy):
     original = Learner.token_interpretations
     monkeypatch.setattr(Learner, "token_interpretations",
                         lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
-    project_query.query(folder, 4, strategy=strategy)
+    steps = []
+    project_query.query(folder, 4, strategy=strategy, on_step=steps.append)
     assert len(calls) == 1
+    # the steps a progress display hears: training epoch by epoch, choosing, writing
+    epochs = [f"training cnn on 14 labels: epoch {e} of 20" for e in range(1, 21)]
+    assert steps == ["training cnn on 14 labels", *epochs,
+                     f"{strategy} choosing 4 of 34 unlabeled items", "writing the batch"]
     conn = store.connect(folder)
     data = read_project(conn, folder)
     learner, saved = current_model(conn, data, "cnn")

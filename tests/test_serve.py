@@ -304,3 +304,31 @@ def test_the_commands_work_on_the_project_while_it_is_served(project, tmp_path):
     assert teach_file(project, path, who="cli").change.added == 2  # while the app is open
     s = client.get("/api/state").json()
     assert s["total_labeled"] == 3 and s["item"]["id"] == "t1"  # ann still labels t1 herself
+
+
+def test_a_job_shows_the_step_its_work_reports():
+    import threading
+
+    from alden.project.web.jobs import Jobs
+
+    jobs, go_on = Jobs(), threading.Event()
+
+    def work(report):
+        report("training cnn on 14 labels: epoch 3 of 20")
+        go_on.wait(10)
+        report("writing the batch")
+        return {"n": 1}
+
+    started, view = jobs.start("query", work, lambda r: f"done {r['n']}")
+    assert started
+    for _ in range(500):
+        if jobs.current()["step"]:
+            break
+        threading.Event().wait(0.01)
+    running = jobs.current()
+    assert running["state"] == "running"
+    assert running["step"] == "training cnn on 14 labels: epoch 3 of 20"
+    go_on.set()
+    done = jobs.wait()
+    assert (done["state"], done["message"], done["step"]) == ("done", "done 1",
+                                                              "writing the batch")

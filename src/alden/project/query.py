@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,21 +56,27 @@ class QueryResult:
 
 
 def query(folder: str | Path, k: int, *, strategy: str | None = None, model: str | None = None,
-          out: str | Path | None = None, conn: sqlite3.Connection | None = None
-          ) -> QueryResult:
-    """Train on the labels so far, pick the next ``k`` items, write them out, record the round."""
+          out: str | Path | None = None, conn: sqlite3.Connection | None = None,
+          on_step: Callable[[str], None] | None = None) -> QueryResult:
+    """Train on the labels so far, pick the next ``k`` items, write them out, record the round.
+    ``on_step(text)`` hears each step as it starts (and each training epoch), for a
+    progress display."""
     own = conn is None
     conn = conn or store.connect(folder)
     try:
         make_backup(conn, folder, "query")
-        return _query(conn, Path(folder), k, strategy, model, out)
+        return _query(conn, Path(folder), k, strategy, model, out, on_step or _silent)
     finally:
         if own:
             conn.close()
 
 
+def _silent(text: str) -> None:
+    """No progress display."""
+
+
 def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
-           out: str | Path | None) -> QueryResult:
+           out: str | Path | None, say: Callable[[str], None]) -> QueryResult:
     if k < 1:
         raise AldenError(f"--k must be at least 1, got {k}")
     data = read_project(conn, folder)
@@ -91,6 +97,7 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
     if cold:
         from alden.kernels import kcenter_greedy_picks
 
+        say(f"cold start: picking {k} diverse items")
         if data.kind == "text" and data.settings.get("encoder"):  # pooled sentence embeddings
             from alden.models.encoder_cache import shared_table
 
@@ -108,7 +115,12 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
         # The model of these labels (trained once per labeled state, shared with predict);
         # the strategy draws from (seed, round): the same project state, the same batch.
         round_guess = store.current_round(conn) + 1
-        learner, cached = current_model(conn, data, model)
+        n_labels = len(data.labels)
+        say(f"training {model} on {n_labels} labels")
+        learner, cached = current_model(conn, data, model, on_epoch=lambda learner, record: say(
+            f"training {model} on {n_labels} labels: epoch {record['epoch']} of "
+            f"{learner.config.fixed_epochs}"))
+        say(f"{strategy} choosing {k} of {len(pool.unlabeled)} unlabeled items")
         selection = chosen.select(
             learner, pool, k, np.random.default_rng([seed, round_guess]))
         indices = keep[np.asarray(selection.indices, dtype=np.int64)]
@@ -120,6 +132,7 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
         known_coverage = first_alden_diversity(chosen, pool, selection)
 
     written: dict[str, Any] = {"stale": []}
+    say("writing the batch")
 
     def write_out(round_: int) -> dict[str, Any]:
         """Model and batch files, written while the round's number is held by the lock."""

@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,14 +64,16 @@ def training_key(data: ProjectData, model: str) -> str:
 
 
 def train(data: ProjectData, model: str, items: np.ndarray | None = None, *,
-          fold: int | None = None) -> Learner:
+          fold: int | None = None, on_epoch: Callable[[Any, dict], None] | None = None
+          ) -> Learner:
     """A Learner trained from scratch on the labeled items (or the given subset of them);
-    ``fold`` numbers a cross-validation fold (its own seed)."""
+    ``fold`` numbers a cross-validation fold (its own seed); ``on_epoch`` as in ``fit``."""
     items = np.asarray(data.labels.items if items is None else items, dtype=np.int64)
     y = np.asarray(data.labels.labels, dtype=np.int64)[
         np.searchsorted(np.asarray(data.labels.items), items)]
     seed = fit_seed(int(data.settings["seed"]), labels_round(data, items), fold)
-    return learner_for(data, model, project_config(model)).fit(data.x[items], y, seed=seed)
+    return learner_for(data, model, project_config(model)).fit(data.x[items], y, seed=seed,
+                                                               on_epoch=on_epoch)
 
 
 def find_model(conn: sqlite3.Connection, data: ProjectData, model: str
@@ -85,12 +87,13 @@ def find_model(conn: sqlite3.Connection, data: ProjectData, model: str
     return None
 
 
-def current_model(conn: sqlite3.Connection, data: ProjectData, model: str
+def current_model(conn: sqlite3.Connection, data: ProjectData, model: str, *,
+                  on_epoch: Callable[[Any, dict], None] | None = None
                   ) -> tuple[Learner, str | None]:
     """The model of the current labels: the saved one (and its file), or one trained now
     (and None: the caller saves it with ``save_model``)."""
     found = find_model(conn, data, model)
-    return found if found is not None else (train(data, model), None)
+    return found if found is not None else (train(data, model, on_epoch=on_epoch), None)
 
 
 def save_model(conn: sqlite3.Connection, data: ProjectData, learner: Learner, model: str,

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import threading
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -193,8 +194,8 @@ def create_app(folder: str | Path, *, host: str = "127.0.0.1", annotator: str | 
 
         size = body.k or k
 
-        def work() -> dict[str, Any]:
-            r = query(folder, size)
+        def work(report: Callable[[str], None]) -> dict[str, Any]:
+            r = query(folder, size, on_step=report)
             return {"round": r.round, "picked": len(r.picks), "cold_start": r.cold_start,
                     "strategy": r.strategy, "model": r.model, "n_labeled": r.n_labeled}
 
@@ -212,7 +213,8 @@ def create_app(folder: str | Path, *, host: str = "127.0.0.1", annotator: str | 
     def evaluate() -> dict[str, Any]:
         from alden.project.status import status
 
-        def work() -> dict[str, Any]:
+        def work(report: Callable[[str], None]) -> dict[str, Any]:
+            report("cross-validating the current labels")
             s = status(folder)
             a = s.accuracy
             return {"accuracy": None if a is None else round(a.accuracy, 4),

@@ -1,7 +1,8 @@
 """Slow work off the request path: "train and pick the next batch" (``query``) and "estimate
 accuracy" (``status``), one at a time, each in a background thread.
 
-A job reports its state for the page to poll: running (with a progress estimate), done (with
+A job reports its state for the page to poll: running (with its current step, as the work
+reports it, and a progress estimate), done (with
 what it did) or failed (with a message: an AldenError's own words, or the exception's name and
 message for anything else; the traceback goes to the server's log, never to the page).
 Progress is an estimate from the time the same kind of job took last time in this server
@@ -35,6 +36,7 @@ class Job:
     result: dict[str, Any] = field(default_factory=dict)
     finished: float | None = None
     number: int = 0
+    step: str = ""
 
     def view(self) -> dict[str, Any]:
         """The job as the page sees it."""
@@ -42,7 +44,7 @@ class Job:
         progress = 1.0 if self.state != "running" else min(0.95, elapsed / self.expected_s)
         return {"kind": self.kind, "state": self.state, "message": self.message,
                 "progress": round(progress, 3), "elapsed_s": round(elapsed, 1),
-                "result": self.result, "number": self.number}
+                "result": self.result, "number": self.number, "step": self.step}
 
 
 class Jobs:
@@ -58,9 +60,10 @@ class Jobs:
         with self._lock:
             return self._job.view() if self._job else None
 
-    def start(self, kind: str, work: Callable[[], dict[str, Any]],
+    def start(self, kind: str, work: Callable[[Callable[[str], None]], dict[str, Any]],
               describe: Callable[[dict[str, Any]], str]) -> tuple[bool, dict[str, Any]]:
-        """Run ``work`` in a thread unless a job is running; (started, the job's view)."""
+        """Run ``work(report)`` in a thread unless a job is running; (started, the job's
+        view). ``report(text)`` sets the step the page shows."""
         with self._lock:
             if self._job is not None and self._job.state == "running":
                 return False, self._job.view()
@@ -73,10 +76,14 @@ class Jobs:
         thread.start()
         return True, job.view()
 
-    def _run(self, job: Job, work: Callable[[], dict[str, Any]],
+    def _run(self, job: Job, work: Callable[[Callable[[str], None]], dict[str, Any]],
              describe: Callable[[dict[str, Any]], str]) -> None:
+        def report(text: str) -> None:
+            with self._lock:
+                job.step = text
+
         try:
-            result = work()
+            result = work(report)
             state, message = "done", describe(result)
         except AldenError as err:
             result, state, message = {}, "failed", str(err)

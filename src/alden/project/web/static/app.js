@@ -166,8 +166,9 @@
     bar.hidden = job.state !== "running";
     bar.value = job.progress;
     $("job").textContent = job.state === "running"
-      ? "training and picking the next batch: about " + Math.round(job.progress * 100) +
-        "% (estimated), " + job.elapsed_s + " s; keep labeling meanwhile"
+      ? "training and picking the next batch" + (job.step ? " (" + job.step + ")" : "") +
+        ": about " + Math.round(job.progress * 100) + "% (estimated), " + job.elapsed_s +
+        " s; keep labeling meanwhile"
       : job.message;
     $("query").disabled = job.state === "running";
     if (job.state === "running") poll();
