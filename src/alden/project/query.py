@@ -120,7 +120,7 @@ def _query(conn, folder: Path, k: int, strategy: str | None, model: str | None,
         learner, cached = current_model(conn, data, model, on_epoch=lambda learner, record: say(
             f"training {model} on {n_labels} labels: epoch {record['epoch']} of "
             f"{learner.config.fixed_epochs}"))
-        say(f"{strategy} choosing {k} of {len(pool.unlabeled)} unlabeled items")
+        say(f"{strategy} choosing {k:,} of {len(pool.unlabeled):,} unlabeled items")
         selection = chosen.select(
             learner, pool, k, np.random.default_rng([seed, round_guess]))
         indices = keep[np.asarray(selection.indices, dtype=np.int64)]
