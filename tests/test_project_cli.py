@@ -488,3 +488,23 @@ def test_two_queries_at_once_get_their_own_rounds(proj):
         batch = list(csv.DictReader(open(r["info"]["files"][0], encoding="utf-8")))
         assert [b["id"] for b in batch] == [ids[p.item] for p in store.round_picks(
             conn, r["round"])]
+
+
+def test_step_line_shows_steps_on_a_terminal_only():
+    import io
+
+    from alden.project.cli import step_line
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    log, terminal = io.StringIO(), Terminal()
+    for stream in (log, terminal):
+        show = step_line(stream)
+        show("training cnn on 14 labels: epoch 1 of 20")
+        show("writing the batch")
+        show("")
+    assert log.getvalue() == ""
+    assert terminal.getvalue() == ("\r\033[Ktraining cnn on 14 labels: epoch 1 of 20 ..."
+                                   "\r\033[Kwriting the batch ...\r\033[K")

@@ -13,7 +13,9 @@ import csv
 import io
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from alden.atomic import write_atomic
 from alden.cli_types import add_data_options, non_negative, plural, positive, whole
@@ -78,7 +80,12 @@ def _use_threads(args: argparse.Namespace) -> None:
 def cmd_query(args: argparse.Namespace) -> int:
     """`alden query`: the next batch to label, with a reason for each item."""
     _use_threads(args)
-    result = query(args.project, args.k, strategy=args.strategy, model=args.model, out=args.out)
+    show = step_line(sys.stderr)
+    try:
+        result = query(args.project, args.k, strategy=args.strategy, model=args.model,
+                       out=args.out, on_step=show)
+    finally:
+        show("")
     if result.cold_start:
         space = "word2vec sentence means" if result.kind == "text" else "scaled features"
         print(f"cold start ({result.cold_start}): picked "
@@ -92,6 +99,18 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(f"  {path}")
     print(f"fill in the label column, then: alden teach {args.project} {result.files[0]}")
     return 0
+
+
+def step_line(stream: TextIO) -> Callable[[str], None]:
+    """Where ``stream`` is a terminal, a one-line display of the step a command is on (each
+    step overwrites the last; "" clears it); elsewhere (logs, pipes) nothing."""
+    if not stream.isatty():
+        return lambda text: None
+
+    def show(text: str) -> None:
+        stream.write("\r\033[K" + (f"{text} ..." if text else ""))
+        stream.flush()
+    return show
 
 
 def cmd_teach(args: argparse.Namespace) -> int:
