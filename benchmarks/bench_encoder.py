@@ -51,7 +51,7 @@ def main() -> None:
 
     from alden.data.datasets import load_dataset
     from alden.data.prepare import seed_set
-    from alden.models.encoder import load_encoder, prepare_encoded
+    from alden.models.encoder import ATTENTION, load_encoder, prepare_encoded
     from alden.models.encoder_cache import PooledTable, encode_pooled
     from alden.models.encoder_learner import EncoderLearner
     from alden.strategies import get_strategy
@@ -90,7 +90,12 @@ def main() -> None:
     rows.append((f"head training, {len(initial)} labels (per round)", t_fit))
     unl = pool.unlabeled
     t_p, _ = timed(lambda: learner.token_interpretations(pool.x, "proba"))
-    rows.append(("ALDEN Eq. 4, proba (fwd + C-1 bwd)", t_p))
+    rows.append((f"ALDEN Eq. 4, proba (fwd + C-1 bwd), {ATTENTION} attention", t_p))
+    other = "sdpa" if ATTENTION == "eager" else "eager"  # the attention not chosen
+    learner._require_model().transformer.set_attn_implementation(other)
+    t_o, _ = timed(lambda: learner.token_interpretations(pool.x, "proba"))
+    rows.append((f"ALDEN Eq. 4, proba (fwd + C-1 bwd), {other} attention", t_o))
+    learner._require_model().transformer.set_attn_implementation(ATTENTION)
     if not args.alden_only:
         t_l, _ = timed(lambda: learner.token_interpretations(pool.x, "logits"))
         rows.append(("ALDEN Eq. 4, logits (fwd + C bwd)", t_l))

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from alden.models.encoder import Encoder, EncoderClassifier, load_encoder
+from alden.models.encoder import ATTENTION, Encoder, EncoderClassifier, load_encoder
 
 
 def _features_key(encoder: Encoder, x: np.ndarray) -> str:
     digest = hashlib.sha256(f"{encoder.key}|{encoder.pooling}|{encoder.normalize}|"
-                            f"{x.shape}|{x.dtype}".encode())
+                            f"{ATTENTION}|{x.shape}|{x.dtype}".encode())
     digest.update(np.ascontiguousarray(x).tobytes())
     return digest.hexdigest()
 
