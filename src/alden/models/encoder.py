@@ -95,9 +95,9 @@ def _load_transformer_cached(folder: str, key: str):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}, model.config
 
 
-# Plain ("eager") attention rather than PyTorch's fused kernel: the same encoding speed on
-# CPU, and ALDEN's and EGL-Word's input-gradient pass 7% faster (one forward and one
-# input-only backward, 2.00x an encoding pass against 2.18x; benchmarks/bench_encoder.py).
+# Plain ("eager") attention rather than PyTorch's fused kernel (SDPA): on CPU the fused
+# kernel's backward is slower, so ALDEN's and EGL-Word's input-gradient pass costs 1.96x an
+# encoding pass with it against 2.06x (whole Subj pool, one run; benchmarks/bench_encoder.py).
 ATTENTION = "eager"
 
 
