@@ -54,16 +54,18 @@ def test_project_on_an_encoder(tmp_path, capsys):
     answered = _csv(tmp_path / "answered.csv", list(rows[0]), [list(r.values()) for r in rows])
     assert main(["teach", str(folder), str(answered)]) == 0
     capsys.readouterr()
-    assert main(["query", str(folder), "--k", "3"]) == 0  # ALDEN on the encoder
+    assert main(["query", str(folder), "--k", "3", "--strategy", "alden"]) == 0
     batch = sorted((folder / "batches").glob("round-*.jsonl"))[-1]
     picked = [json.loads(line) for line in open(batch, encoding="utf-8")]
     assert len(picked) == 3
     conn = store.connect(folder)
     try:
-        settings = store.settings(conn)
+        settings, rounds = store.settings(conn), store.rounds(conn)
     finally:
         conn.close()
     assert settings["model"] == model and settings["encoder"] == model
+    assert settings["strategy"] == "margin"  # the default on an encoder (docs/results.md)
+    assert rounds[-1]["strategy"] == "alden"
     out = capsys.readouterr().out
     assert "##" not in out  # reasons name whole words
     new = _csv(tmp_path / "new.csv", ["id", "text"], [["n1", "a clever and warm story"],

@@ -155,6 +155,26 @@ def test_init_refuses_bad_input_and_leaves_nothing(tmp_path, capsys):
     assert (tmp_path / "full" / "mine.txt").read_text() == "keep me"
 
 
+def test_init_sets_the_strategy_and_checks_it_first(tmp_path, capsys):
+    texts, _ = sentences(6)
+    good = write_csv(tmp_path / "g.csv", ["text"], [[t] for t in texts])
+    for spec, why in (("dami", "tabular"), ("nope", "unknown strategy"),
+                      ("alden:output=sideways", "output")):
+        assert main(["init", str(tmp_path / "p"), "--data", str(good),
+                     "--strategy", spec]) == 2
+        assert why in capsys.readouterr().err
+        assert not (tmp_path / "p").exists()
+    assert main(["init", str(tmp_path / "p"), "--data", str(good), "--embedding-dim", "8",
+                 "--strategy", "bald:samples=5"]) == 0
+    assert "model: cnn; strategy: bald:samples=5\n" in capsys.readouterr().out
+    assert main(["init", str(tmp_path / "q"), "--data", str(good), "--embedding-dim", "8"]) == 0
+    assert "strategy: alden (the default for this model" in capsys.readouterr().out
+    for name, strategy in (("p", "bald:samples=5"), ("q", "alden")):
+        conn = store.connect(tmp_path / name)
+        assert store.settings(conn)["strategy"] == strategy
+        conn.close()
+
+
 def test_sentence_means_match_a_loop():
     rng = np.random.default_rng(1)
     emb = rng.normal(size=(9, 4))

@@ -38,7 +38,8 @@ def cmd_init(args: argparse.Namespace) -> int:
                           label_column=args.label_column, kind=args.kind,
                           labels_file=args.labels, classes=classes, seed=args.seed,
                           embedding_dim=args.embedding_dim, encoding=args.encoding,
-                          max_words=args.max_words, strict=args.strict, model=args.model)
+                          max_words=args.max_words, strict=args.strict, model=args.model,
+                          strategy=args.strategy)
     vocab = f", vocabulary of {plural(result.vocab, 'word')}" if result.vocab else ""
     print(f"made project {result.folder}: {plural(result.items, result.kind + ' item')}{vocab}")
     _list_rows(f"left out {plural(len(result.skipped), 'row')} with an empty text "
@@ -47,6 +48,8 @@ def cmd_init(args: argparse.Namespace) -> int:
                "(change it with --max-words):", result.cut)
     print(f"classes: {', '.join(result.classes) or '(none yet: the first teach sets them)'}; "
           f"labels: {result.labels}")
+    print(f"model: {result.model}; strategy: {result.strategy}"
+          + ("" if args.strategy else " (the default for this model; --strategy to choose)"))
     if args.check:
         from alden.project.check_set import add_check
 
@@ -257,6 +260,10 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    help="the project's model: cnn (default) or bilstm for text, mlp for "
                         "tables, or a pretrained sentence encoder: minilm or "
                         "encoder:NAME_OR_PATH (items are encoded as its word pieces)")
+    p.add_argument("--strategy", metavar="NAME", default=None,
+                   help="the project's strategy, options as NAME:KEY=VALUE (default: alden "
+                        "for cnn and bilstm, margin for a sentence encoder, dami for tables; "
+                        "each query may choose another with --strategy)")
     p.add_argument("--encoding", default="utf-8", metavar="NAME",
                    help="the data file's text encoding (default utf-8)")
     p.add_argument("--check", type=positive, default=None, metavar="N",
@@ -268,8 +275,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--k", type=positive, required=True, metavar="N",
                    help="how many items to pick")
-    p.add_argument("--strategy", metavar="NAME", help="default: alden (text) or dami "
-                   "(tabular); options as NAME:KEY=VALUE, e.g. alden:output=proba")
+    p.add_argument("--strategy", metavar="NAME", help="default: the project's (set by init); "
+                   "options as NAME:KEY=VALUE, e.g. alden:output=logits")
     p.add_argument("--model", metavar="NAME", help="cnn or bilstm (text), mlp (tabular)")
     p.add_argument("--out", metavar="FOLDER",
                    help="folder for the batch files (default: PROJECT/batches)")

@@ -11,7 +11,8 @@ A project is a folder::
 
 This module writes and reads the project's own files; the commands
 (project_query, project_status, project_predict) build on it. Text projects default to the
-ALDEN strategy with a TextCNN, tabular ones to DAMI with an MLP. A model is trained only from
+ALDEN strategy with a TextCNN (margin on a sentence encoder), tabular ones to DAMI with an
+MLP. A model is trained only from
 ``MIN_LABELS`` labels in two classes or more (``too_few_labels``).
 """
 
@@ -36,7 +37,18 @@ from alden.project.check_set import check_items, split_labels
 __all__ = ["DEFAULT_MODEL", "MODELS_BY_KIND", "check_model"]  # the factory's, re-exported
 
 MIN_LABELS = 10  # below this many labels (or with one class) a query starts cold
-DEFAULT_STRATEGY = {"text": "alden", "tabular": "dami"}
+
+
+def default_strategy(kind: str, model: str) -> str:
+    """A new project's strategy: DAMI for tables, ALDEN for the word models, margin for a
+    sentence encoder. On frozen MiniLM, margin (entropy's twin for two classes) led on
+    Subj and MR on all 3 seeds and ALDEN trailed it on all 3, by 0.6-1.6 points of AUC
+    (docs/results.md, "A pretrained sentence encoder")."""
+    from alden.models.encoder_weights import is_encoder
+
+    if kind == "tabular":
+        return "dami"
+    return "margin" if is_encoder(model) else "alden"
 
 
 def user_name() -> str:
@@ -61,6 +73,8 @@ class InitResult:
     skipped: tuple[str, ...] = ()  # "FILE, line N: why" of each row left out
     cut: tuple[str, ...] = ()  # "FILE, line N" of each text cut to max_words
     max_words: int | None = None
+    model: str = ""
+    strategy: str = ""
 
 
 def init_project(folder: str | Path, data: str | Path, *, text_column: str | None = None,
@@ -69,14 +83,16 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
                  labels_file: str | Path | None = None, classes: tuple[str, ...] = (),
                  seed: int = 0, embedding_dim: int = 100, encoding: str = "utf-8",
                  who: str | None = None, max_words: int | None = None,
-                 strict: bool = False, model: str | None = None) -> InitResult:
+                 strict: bool = False, model: str | None = None,
+                 strategy: str | None = None) -> InitResult:
     """Make a project from a CSV/TSV/JSON Lines file of texts or table rows.
 
     The folder appears whole or not at all. Labels may come from ``label_column`` of the
     data file or from ``labels_file`` (id, label); ``classes`` fixes the class list up front.
     Texts longer than ``max_words`` words (default ``alden.data.text.MAX_WORDS``) are cut to
     it; a row with an empty text is left out (``strict``: refused). Both are listed in the
-    result (``cut``, ``skipped``).
+    result (``cut``, ``skipped``). ``strategy``: the project's (``default_strategy`` if
+    None), checked against the kind of data before anything is read.
     """
     from alden.data.datasets import load_dataset, read_user_table
     from alden.data.prepare import prepare_unlabeled
@@ -90,12 +106,16 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
         raise AldenError("give --text-column for text or --target-column for a table, not both")
     if kind is None:
         kind = "tabular" if target_column else "text"
+    model = check_model(kind, model or DEFAULT_MODEL[kind])
+    if strategy is not None:
+        from alden.strategies import strategy_from_spec, strategy_spec
+
+        strategy = strategy_spec(strategy_from_spec(strategy, kind))
     dataset = load_dataset(data, text_column=text_column if kind == "text" else None,
                            label_column=label_column if kind == "text" else None,
                            target_column=(target_column or label_column) if kind == "tabular"
                            else None, id_column=id_column, kind=kind, encoding=encoding,
                            strict=strict)
-    model = check_model(kind, model or DEFAULT_MODEL[kind])
     from alden.models.encoder_weights import is_encoder
 
     if is_encoder(model):  # a sentence encoder reads its own word pieces (issue 12)
@@ -109,7 +129,7 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
         "kind": kind, "data": str(data.resolve()), "text_column": text_column or "text",
         "target_column": (target_column or label_column) if kind == "tabular" else None,
         "id_column": id_column, "encoding": encoding, "seed": seed,
-        "model": model, "strategy": DEFAULT_STRATEGY[kind]}
+        "model": model, "strategy": strategy or default_strategy(kind, model)}
     rows = None
     if is_encoder(model):
         settings.update(vocab=list(prepared.vocab.words), encoder=model,
@@ -153,7 +173,8 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
                                 len(store.labels(conn)),
                                 len(prepared.vocab) if prepared.vocab is not None else None,
                                 dataset.skipped, tuple(dataset.lines[i] for i in prepared.cut)
-                                if dataset.lines else (), max_words if kind == "text" else None)
+                                if dataset.lines else (), max_words if kind == "text" else None,
+                                model, settings["strategy"])
         finally:
             conn.close()
     return result
