@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from alden.atomic import write_atomic
+from alden.data.pool import Pool
 from alden.errors import AldenError
 from alden.models.factory import check_model
+from alden.models.outputs import DEFAULT_OUTPUT
 from alden.project import store
 from alden.project.backup import make_backup
 from alden.project.check_set import open_pool, record_state
@@ -34,8 +36,6 @@ from alden.project.workspace import (
     sentence_means,
     too_few_labels,
 )
-from alden.data.pool import Pool
-from alden.models.outputs import DEFAULT_OUTPUT
 from alden.strategies.base import Selection
 from alden.strategies.interpretation import Alden
 from alden.strategies.reasons import Reason, describe
