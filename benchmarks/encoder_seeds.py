@@ -1,6 +1,6 @@
 """The encoder grid's normalised AUC per data set, seed and strategy, as a markdown table.
 
-Reads a benchmark folder (default docs/runs/encoder); only finished runs count. One row per
+Reads a benchmark folder (default docs/runs/encoder) as `alden report` does. One row per
 strategy, one column per (data set, seed): the paired view behind the medians of
 ``alden report``; then where ALDEN ranks among the strategies in each column.
 
@@ -10,27 +10,18 @@ strategy, one column per (data set, seed): the paired view behind the medians of
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
 
-import numpy as np
-
-from alden.experiments.curves import load_records, normalised_auc, strategy_sort_key
+from alden.experiments.curves import build_curves, load_records, strategy_sort_key
 
 
 def aucs(folder: str) -> dict[tuple[str, str, int], float]:
-    """(data set, strategy, seed) -> normalised AUC of each finished run."""
-    runs: dict[tuple[str, str, int], list[tuple[float, float]]] = defaultdict(list)
-    rounds: dict[tuple[str, str, int], int] = {}
-    for r in load_records(folder):
-        key = (r["dataset"], r["strategy"], r["seed"])
-        runs[key].append((r["fraction"], r["accuracy"]))
-        rounds[key] = r["rounds"]
-    out = {}
-    for key, points in runs.items():
-        if len(points) == rounds[key]:
-            f, a = np.array(sorted(points)).T
-            out[key] = normalised_auc(f, a)
-    return out
+    """(data set, strategy, seed) -> normalised AUC of each run, from the report's curves
+    (``alden.experiments.curves.build_curves``, which refuses unfinished runs by name)."""
+    return {(dataset, strategy, seed): auc
+            for (dataset, _model, _options), by_strategy in
+            build_curves(load_records(folder)).items()
+            for strategy, curve in by_strategy.items()
+            for seed, auc in curve.aucs().items()}
 
 
 def main() -> None:
