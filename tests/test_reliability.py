@@ -227,13 +227,13 @@ def test_export_writes_every_label_as_csv_and_json_lines(proj, tmp_path, capsys)
     code, out, _ = run_cli(capsys, "export", proj, "--out", tmp_path / "l.csv")
     assert code == 0 and "wrote 5 labels" in out
     rows = list(csv.DictReader(open(tmp_path / "l.csv", encoding="utf-8")))
-    assert [(r["id"], r["label"], r["annotator"], r["round"]) for r in rows] == [
-        (f"d{i:02d}", ("neg", "pos")[i % 2], "ann", "0") for i in range(5)]
+    assert [(r["id"], r["label"], r["annotator"], r["round"], r["source"]) for r in rows] == [
+        (f"d{i:02d}", ("neg", "pos")[i % 2], "ann", "0", "teach l.csv") for i in range(5)]
     assert all(r["time"].startswith("20") for r in rows)
     assert run_cli(capsys, "export", proj, "--out", tmp_path / "l.jsonl")[0] == 0
     lines = [json.loads(x) for x in open(tmp_path / "l.jsonl", encoding="utf-8")]
-    assert lines[1] == {**{k: rows[1][k] for k in ("id", "label", "annotator", "time")},
-                        "round": 0}
+    assert lines[1] == {**{k: rows[1][k] for k in ("id", "label", "annotator", "time",
+                                                    "source")}, "round": 0}
     code, _, err = run_cli(capsys, "export", proj, "--out", tmp_path / "l.xlsx")
     assert code == 2 and ".csv or .jsonl" in err
 
@@ -258,6 +258,7 @@ def test_export_reads_a_damaged_database_as_far_as_it_can(tmp_path, capsys):
         "history" in out
     rows = list(csv.DictReader(open(tmp_path / "out.csv", encoding="utf-8")))
     assert {(r["id"], r["label"]) for r in rows} == {(f"i{k}", "ab"[k % 2]) for k in range(n)}
+    assert {r["source"] for r in rows} == {"teach l.csv"}  # also on the recovered rows
 
 
 def _has_dbstat(conn: sqlite3.Connection) -> bool:

@@ -1,4 +1,4 @@
-"""Copies of the project's database, putting one back, and the labels out as a file.
+"""Copies of the project's database, and putting one back.
 
 ``make_backup`` runs before each ``teach`` and each ``query``: SQLite's backup API copies the
 database as one consistent snapshot (even while another command writes), into
@@ -6,17 +6,12 @@ database as one consistent snapshot (even while another command writes), into
 identical to the newest one is not kept twice. A damaged database is never copied in.
 ``restore`` checks a backup in full, saves the current file first (a backup when it is
 sound, else a byte-for-byte ``damaged-STAMP.db`` beside them) and puts the backup in place
-in one transaction. ``export_labels`` writes every label (id, label, annotator, time,
-round) as CSV or JSON Lines; on a damaged database it reads what it can, row by row, and
-recovers labels whose row is unreadable from the label history.
+in one transaction. Getting the labels out of a damaged database is ``export``'s job.
 """
 
 from __future__ import annotations
 
-import csv
 import filecmp
-import io
-import json
 import os
 import sqlite3
 import tempfile
@@ -24,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from alden.atomic import DISK_ERRNOS, _sync_folder, disk_error, write_atomic
-from alden.errors import DataError, ProjectError
+from alden.atomic import DISK_ERRNOS, _sync_folder, disk_error
+from alden.errors import ProjectError
 from alden.project import db, integrity
 from alden.project.integrity import BACKUPS
 
@@ -206,109 +201,3 @@ def _put_back(source: Path, path: Path) -> None:
     finally:
         src.close()
 
-
-# ---- export -------------------------------------------------------------------------------
-
-COLUMNS = ("id", "label", "annotator", "time", "round")
-MAX_MISSES = 20_000  # unreadable rows in a row that end a salvage walk
-
-
-@dataclass(frozen=True)
-class Exported:
-    """What `export` wrote; on a damaged database, what it recovered and what it could not."""
-
-    path: Path
-    rows: int
-    damaged: bool
-    recovered: int  # labels whose row was unreadable, taken from the label history
-    lost: tuple[int, ...]  # item positions whose label could not be read at all
-
-
-def export_labels(folder: str | Path, out: str | Path) -> Exported:
-    """Write every label as CSV or JSON Lines (by ``out``'s suffix), damaged database or not."""
-    folder, out = Path(folder), Path(out)
-    if out.suffix.lower() not in (".csv", ".jsonl"):
-        raise DataError(f"{out}: export writes .csv or .jsonl, not {out.suffix or 'no suffix'!r}")
-    path = db.db_path(folder)
-    if not path.is_file():
-        raise ProjectError(f"{folder} is not an alden project: {db.DB_NAME} is missing")
-    integrity.check_file(path)
-    conn = integrity.open_connection(path, timeout=db.BUSY_TIMEOUT_S, read_only=True)
-    try:
-        if conn.execute("PRAGMA application_id").fetchone()[0] != db.APPLICATION_ID:
-            raise ProjectError(f"{path} is not an alden project database")
-        try:
-            rows = conn.execute(
-                "SELECT i.id, COALESCE(c.name, 'class ' || l.label), l.who, l.at, l.round "
-                "FROM labels l JOIN items i ON i.pos = l.item LEFT JOIN classes c "
-                "ON c.idx = l.label ORDER BY l.item").fetchall()
-            damaged, recovered, lost = bool(integrity.full_check(conn)), 0, []
-        except ProjectError:  # damaged pages: read what can be read, row by row
-            damaged = True
-            rows, recovered, lost = _salvage(conn)
-    finally:
-        conn.close()
-    write_atomic(out, _render(rows, out.suffix.lower()))
-    return Exported(out, len(rows), damaged, recovered, tuple(lost))
-
-
-def _render(rows: list[tuple], suffix: str) -> str:
-    if suffix == ".jsonl":
-        return "".join(json.dumps(dict(zip(COLUMNS, r, strict=True)), ensure_ascii=False)
-                       + "\n" for r in rows)
-    table = io.StringIO()
-    writer = csv.writer(table)
-    writer.writerow(COLUMNS)
-    writer.writerows(rows)
-    return table.getvalue()
-
-
-def _lookup(conn: sqlite3.Connection, sql: str, key: int) -> tuple | None | Exception:
-    """One row by its key: the row, None when absent, the error when unreadable."""
-    try:
-        return conn.execute(sql, (key,)).fetchone()
-    except (ProjectError, sqlite3.DatabaseError) as err:
-        return err
-
-
-def _walk(conn: sqlite3.Connection, sql: str, start: int):
-    """(key, row or error) for keys start, start+1, ... up to the first absent key; a run of
-    ``MAX_MISSES`` unreadable keys in a row ends the walk too (a damaged last page)."""
-    key, misses = start, 0
-    while misses < MAX_MISSES and (row := _lookup(conn, sql, key)) is not None:
-        misses = 0 if isinstance(row, tuple) else misses + 1
-        yield key, row
-        key += 1
-
-
-def _salvage(conn: sqlite3.Connection) -> tuple[list[tuple], int, list[int]]:
-    """Labels read one row at a time, skipping damaged pages; rows lost there are taken from
-    the label history (its latest readable event per item) where it can be read."""
-    try:
-        names = dict(conn.execute("SELECT idx, name FROM classes").fetchall())
-    except (ProjectError, sqlite3.DatabaseError):
-        names = {}
-    walked = list(_walk(conn, "SELECT id FROM items WHERE pos = ?", 0))
-    ids = {pos: row[0] for pos, row in walked if isinstance(row, tuple)}
-    labels: dict[int, tuple] = {}
-    unreadable = []
-    for item in range(len(walked)):
-        row = _lookup(conn, "SELECT label, who, at, round FROM labels WHERE item = ?", item)
-        if isinstance(row, tuple):
-            labels[item] = row
-        elif row is not None:
-            unreadable.append(item)
-    history = {row[0]: row[1:] for _, row in _walk(
-        conn, "SELECT item, label, who, at, round FROM label_events WHERE seq = ?", 1)
-        if isinstance(row, tuple)}
-    recovered, lost = 0, []
-    for item in unreadable:
-        event = history.get(item)
-        if event is None:
-            lost.append(item)
-        elif event[0] is not None:  # None: the label was removed (undo)
-            labels[item] = event
-            recovered += 1
-    rows = [(ids.get(item, f"#{item}"), names.get(label, f"class {label}"), who, at, round_)
-            for item, (label, who, at, round_) in sorted(labels.items())]
-    return rows, recovered, lost

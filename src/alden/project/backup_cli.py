@@ -1,6 +1,6 @@
 """The `alden` subcommands that keep labels safe: restore, export, and `status --check`.
 
-The work is done in ``alden.project.backup`` and ``alden.project.integrity``; this module
+The work is done in ``alden.project.backup``, ``export`` and ``integrity``; this module
 prints what happened. ``register_backup_cli`` is called by ``project.cli.register_cli``.
 """
 
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from alden.atomic import size_text
-from alden.project import backup, db, integrity
+from alden.project import backup, db, export, integrity
 
 
 def check_database(folder: str | Path) -> None:
@@ -62,8 +62,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """`alden export`: every label as CSV or JSON Lines, damaged database or not."""
-    done = backup.export_labels(args.project, args.out)
-    print(f"wrote {done.rows} labels to {done.path} (id, label, annotator, time, round)")
+    done = export.export_labels(args.project, args.out)
+    print(f"wrote {done.rows} labels to {done.path} ({', '.join(export.COLUMNS)})")
     if done.damaged:
         folder = Path(args.project)
         recovered = (f" ({done.recovered} of them recovered from the label history)"
@@ -92,8 +92,9 @@ def register_backup_cli(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("export", help="write every label to a CSV or JSON Lines file",
-                       description="Writes id, label, annotator, time and round of every "
-                       "label. On a damaged database it writes the labels that can be read.")
+                       description="Writes id, label, annotator, time, round and source of "
+                       "every label (the web page's CSV download is the same table). On a "
+                       "damaged database it writes the labels that can be read.")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--out", required=True, metavar="FILE", help="labels.csv or labels.jsonl")
     p.set_defaults(func=cmd_export)
