@@ -222,11 +222,34 @@ def test_exports(project):
     client, h = signed_in(create_app(project))
     client.post("/api/label", json={"item": 0, "label": 1, "client_id": "e" * 16}, headers=h)
     r = client.get("/export/labels.csv")
-    assert r.text.splitlines()[0] == "id,label,who,at,round,source"
-    assert r.text.splitlines()[1].startswith("t0,pos,ann,")
+    assert r.text.splitlines()[0] == "id,label,annotator,time,round,source"
+    assert r.text.splitlines()[1].startswith("t0,pos,ann,") and r.text.splitlines()[1].endswith(
+        ",1,serve")
     assert "attachment" in r.headers["content-disposition"]
     tasks = client.get("/export/labelstudio.json").json()
     assert [t["data"]["id"] for t in tasks] == ["t0", "t1", "t2", "t3", "t4"]
+
+
+def test_the_web_download_is_what_alden_export_writes(project, tmp_path, capsys):
+    from alden.cli import main
+    from alden.project.teach import teach_file
+
+    app = create_app(project)
+    ann, ha = signed_in(app, "ann")
+    bob, hb = signed_in(app, "bob")
+    ann.post("/api/label", json={"item": 0, "label": 1, "client_id": "f" * 16}, headers=ha)
+    bob.post("/api/label", json={"item": 1, "label": 0, "client_id": "g" * 16}, headers=hb)
+    path = tmp_path / "in.csv"
+    path.write_text("id,label\nt7,pos\n")
+    teach_file(project, path, who="cli")
+    web = bob.get("/export/labels.csv").content
+    assert main(["export", str(project), "--out", str(tmp_path / "out.csv")]) == 0
+    assert "(id, label, annotator, time, round, source)" in capsys.readouterr().out
+    assert web == (tmp_path / "out.csv").read_bytes()
+    rows = [line.split(",") for line in web.decode().splitlines()]
+    assert [(r[0], r[1], r[2], r[4], r[5]) for r in rows[1:]] == [
+        ("t0", "pos", "ann", "1", "serve"), ("t1", "neg", "bob", "1", "serve"),
+        ("t7", "pos", "cli", "1", f"teach {path.name}")]
 
 
 def test_a_bad_folder_fails_at_start(tmp_path):

@@ -294,3 +294,24 @@ def evaluation(conn: sqlite3.Connection, *, key: str, model: str,
     row = conn.execute("SELECT accuracy, std FROM evaluations WHERE labels_key = ? AND "
                        "model = ? AND folds = ?", (key, model, folds)).fetchone()
     return tuple(row) if row else None
+
+
+# ---- what the web page shows ------------------------------------------------------------
+
+def label_count(conn: sqlite3.Connection) -> int:
+    """How many items are labeled now."""
+    return conn.execute("SELECT COUNT(*) FROM labels").fetchone()[0]
+
+
+def answer_counts(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
+    """(who, labels given, items skipped) per annotator, most labels first."""
+    return conn.execute("SELECT who, COUNT(label), SUM(label IS NULL) FROM annotations "
+                        "GROUP BY who ORDER BY COUNT(label) DESC, who").fetchall()
+
+
+def evaluation_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every cached cross-validation, by number of labels then round."""
+    keys = ("round", "n_labeled", "model", "folds", "accuracy", "std")
+    rows = conn.execute("SELECT round, n_labeled, model, folds, accuracy, std FROM evaluations "
+                        "ORDER BY n_labeled, round").fetchall()
+    return [dict(zip(keys, row, strict=True)) for row in rows]

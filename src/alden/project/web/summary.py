@@ -13,6 +13,7 @@ from alden.project.workspace import display_text
 
 
 def summary(conn: sqlite3.Connection, texts: Texts) -> dict[str, Any]:
+    """The status page's values, all read through one connection."""
     classes = store.classes(conn)
     current = store.labels(conn)
     counts = {c: 0 for c in classes}
@@ -21,9 +22,7 @@ def summary(conn: sqlite3.Connection, texts: Texts) -> dict[str, Any]:
     labeled = len(current)
     balance = [{"name": c, "count": n, "share": n / labeled if labeled else 0.0}
                for c, n in counts.items()]
-    people = [{"who": w, "labels": n, "skips": s} for w, n, s in conn.execute(
-        "SELECT who, COUNT(label), SUM(label IS NULL) FROM annotations GROUP BY who "
-        "ORDER BY COUNT(label) DESC, who")]
+    people = [{"who": w, "labels": n, "skips": s} for w, n, s in store.answer_counts(conn)]
 
     def shown(d: annotations.Disagreement) -> dict[str, Any]:
         return {"item": d.item, "id": texts.ids[d.item],
@@ -31,12 +30,8 @@ def summary(conn: sqlite3.Connection, texts: Texts) -> dict[str, Any]:
                 "label": classes[d.label] if d.label is not None else None,
                 "answers": [{"who": a.who, "label": classes[a.label]} for a in d.answers]}
 
-    evaluations = [{"round": r, "n_labeled": n, "model": m, "folds": f, "accuracy": a,
-                    "std": s} for r, n, m, f, a, s in conn.execute(
-        "SELECT round, n_labeled, model, folds, accuracy, std FROM evaluations "
-        "ORDER BY n_labeled, round")]
     return {"items": len(texts.ids), "labeled": labeled, "balance": balance,
             "classes": list(classes), "rounds": store.rounds(conn), "people": people,
             "open": [shown(d) for d in annotations.disagreements(conn)],
             "resolved": [shown(d) for d in annotations.disagreements(conn, resolved=True)],
-            "evaluations": evaluations}
+            "evaluations": store.evaluation_rows(conn)}
