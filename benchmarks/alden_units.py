@@ -45,8 +45,8 @@ def main() -> None:
     from alden.kernels import alden_greedy_picks
     from alden.kernels.pieces import merge_pieces
     from alden.models.encoder import prepare_encoded
-    from alden.models.factory import fit_seed
     from alden.strategies.base import pool_tokens
+    from alden.streams import fit_seed, seed_set_rng
 
     options = {"label_column": "label"} if args.dataset.endswith(".csv") else {}
     dataset = load_dataset(args.dataset, **options)
@@ -55,7 +55,7 @@ def main() -> None:
     for seed in (int(s) for s in args.seeds.split(",")):
         prepared = prepare_encoded(dataset, seed, "minilm")
         pool = prepared.pool()
-        pool.mark_labeled(seed_set(pool, 0.02, np.random.default_rng([seed, 0])), 0)
+        pool.mark_labeled(seed_set(pool, 0.02, seed_set_rng(seed)), 0)
         learner = _fit(prepared, pool, pool.labeled, fit_seed(seed, 0))
         start = time.perf_counter()
         interpretations = learner.token_interpretations(pool.x, args.output)

@@ -15,6 +15,7 @@ import torch
 from alden.data.prepare import seed_set
 from alden.experiments import simulation
 from alden.models.factory import learner_for, train_config
+from alden.streams import fit_seed, seed_set_rng
 
 
 def main() -> None:
@@ -36,11 +37,11 @@ def main() -> None:
             for seed in range(args.seeds):
                 prepared = simulation.prepared_data("subj", None, seed, (0.6, 0.2, 0.2))
                 pool = prepared.pool()
-                idx = seed_set(pool, fraction, np.random.default_rng([seed, 0]))
+                idx = seed_set(pool, fraction, seed_set_rng(seed))
                 learner = learner_for(prepared, "cnn", train_config({"max_epochs": max_epochs}))
                 start = time.perf_counter()
                 learner.fit(pool.x[idx], pool.y[idx], *prepared.val(),
-                            seed=simulation.fit_seed(seed, 0))
+                            seed=fit_seed(seed, 0))
                 times.append(time.perf_counter() - start)
                 x_test, y_test = prepared.test()
                 accs.append(float(np.mean(learner.predict(x_test) == y_test)))

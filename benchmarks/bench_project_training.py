@@ -39,6 +39,7 @@ from sklearn.model_selection import train_test_split
 from alden.data.datasets import load_dataset
 from alden.data.prepare import prepare, seed_set
 from alden.models.learner import Learner, TrainConfig
+from alden.streams import derive_seed
 
 FIXED = (5, 10, 15, 20)
 REGIMES = (*(f"fixed-{e}" for e in FIXED), "es", "es-refit", "es-each", "es-each-refit")
@@ -74,7 +75,7 @@ def cell(prepared, n: int, seed: int, holdout: float, done: set[str]) -> list[di
     make = {"embeddings": prepared.embeddings, "n_classes": len(prepared.classes)}
     labeled = pool[seed_set(prepared.y[pool], n / len(pool), np.random.default_rng([seed, n]))]
     x, y = prepared.x[labeled], prepared.y[labeled]
-    fit_seed = int(np.random.SeedSequence([seed, n]).generate_state(1)[0])
+    fit_seed = derive_seed(seed, n)
     rows = []
     if not all(f"fixed-{e}" in done for e in FIXED):
         marks: dict[int, float] = {}

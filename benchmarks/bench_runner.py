@@ -28,6 +28,7 @@ from alden.experiments import simulation
 from alden.models.factory import learner_factory, train_config
 from alden.models.learner import Learner
 from alden.strategies import get_strategy
+from alden.streams import fit_seed
 
 PAPER = ("random", "egl_word", "bald", "coreset", "badge", "alden")
 
@@ -69,7 +70,7 @@ def measure(dataset: str, model: str, strategies: list[str], points: list[float]
         start = clock()
         with timed_validation(val_log):
             learner = new_learner().fit(pool.x[labeled], pool.y[labeled], *prepared.val(),
-                                        seed=simulation.fit_seed(seed, 0))
+                                        seed=fit_seed(seed, 0))
         fit = clock() - start
         start = clock()
         learner.predict_proba(prepared.test()[0])

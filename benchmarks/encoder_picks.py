@@ -34,8 +34,8 @@ def main() -> None:
     from alden.data.prepare import seed_set
     from alden.models.encoder import prepare_encoded
     from alden.models.encoder_learner import encoder_learner_for
-    from alden.models.factory import fit_seed
     from alden.strategies import get_strategy
+    from alden.streams import fit_seed, seed_set_rng, strategy_rng
 
     print(f"{'data':<5} {'seed':>4} {'strategy':<9} {'pieces':>7} {'wrong':>6} "
           f"{'entropy':>8} {'dist':>6}  ALDEN's words")
@@ -44,7 +44,7 @@ def main() -> None:
         for seed in (int(s) for s in args.seeds.split(",")):
             prepared = prepare_encoded(dataset, seed, "minilm")
             pool = prepared.pool()
-            pool.mark_labeled(seed_set(pool, 0.02, np.random.default_rng([seed, 0])), 0)
+            pool.mark_labeled(seed_set(pool, 0.02, seed_set_rng(seed)), 0)
             learner = encoder_learner_for(prepared, "minilm").fit(
                 pool.x[pool.labeled], pool.y[pool.labeled], *prepared.val(),
                 seed=fit_seed(seed, 0))
@@ -57,7 +57,7 @@ def main() -> None:
             k = round(0.02 * len(pool))
             for spec in args.strategies.split(","):
                 selection = get_strategy(spec).select(learner, pool, k,
-                                                      np.random.default_rng([seed, 1]))
+                                                      strategy_rng(seed))
                 picks = np.asarray(selection.indices, dtype=np.int64)
                 wrong = proba[picks].argmax(1) != pool.y[picks]
                 words = ""

@@ -24,6 +24,7 @@ from alden.data.prepare import seed_set
 from alden.experiments import simulation
 from alden.models.factory import learner_factory, train_config
 from alden.strategies import strategy_from_spec
+from alden.streams import fit_seed, seed_set_rng, strategy_rng
 
 PAPER = ("random", "egl_word", "bald", "coreset", "badge", "alden")
 
@@ -34,10 +35,10 @@ def profile(dataset: str, model: str, at: float, strategies: list[str], seed: in
     prepared = simulation.prepared_data(dataset, None, seed, tuple(protocol.split))
     new_learner = learner_factory(prepared, model, train_config(dict(protocol.train)))
     pool = prepared.pool()
-    labeled = seed_set(pool, at, np.random.default_rng([seed, 0]))
+    labeled = seed_set(pool, at, seed_set_rng(seed))
     pool.mark_labeled(labeled, 0)
     learner = new_learner().fit(pool.x[labeled], pool.y[labeled], *prepared.val(),
-                                seed=simulation.fit_seed(seed, 0))
+                                seed=fit_seed(seed, 0))
     x_test, y_test = prepared.test()
     lengths = pool.lengths()
     unlabeled = pool.unlabeled
@@ -45,13 +46,13 @@ def profile(dataset: str, model: str, at: float, strategies: list[str], seed: in
     by_index = dict(zip(unlabeled.tolist(), range(len(unlabeled)), strict=True))
     n = round(protocol.step * len(pool))
     picks = {name: np.asarray(strategy_from_spec(name).select(
-        learner, pool, n, np.random.default_rng([seed, 1])).indices) for name in strategies}
+        learner, pool, n, strategy_rng(seed)).indices) for name in strategies}
     rows = []
     for name, chosen in picks.items():
         rows_p = proba[[by_index[int(i)] for i in chosen]]
         after = np.concatenate([labeled, chosen])
         retrained = new_learner().fit(pool.x[after], pool.y[after], *prepared.val(),
-                                      seed=simulation.fit_seed(seed, 1))
+                                      seed=fit_seed(seed, 1))
         accuracy = float(np.mean(retrained.predict_proba(x_test).argmax(axis=1) == y_test))
         rows.append({
             "strategy": name, "picked": len(chosen),

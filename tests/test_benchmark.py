@@ -57,12 +57,6 @@ def test_schedule_rejects_impossible_fractions(args):
         label_schedule(*args)
 
 
-def test_fit_seed_differs_by_seed_and_round():
-    # pinned values and fold seeds: tests/test_factory.py
-    seeds = {simulation.fit_seed(s, r) for s in range(5) for r in range(25)}
-    assert len(seeds) == 125
-
-
 def test_options_hash_changes_with_any_option():
     base = Protocol()
     variants = [Protocol(init=0.04), Protocol(step=0.01), Protocol(stop=0.3),

@@ -209,6 +209,21 @@ def test_alden_ties_go_to_smallest_index_and_word_id():
     assert picks[0].compared_word == 1 and picks[0].diversity == 2.0
 
 
+def test_eq7_tie_after_a_pick_goes_to_the_smaller_word_id():
+    # Only word 2 (embedding -1) is labeled at first. Item 1 (word 1, interpretation 5) is
+    # picked first, |5 - 0| = 5. Word 0 (embedding 0) is now equally near labeled words 1
+    # and 2: the tie goes to word 1, |1 - 5| = 4 (word 2 would give |1 - 0| = 1).
+    emb = np.array([[0.0], [1.0], [-1.0]])
+    tokens = [np.array([2]), np.array([1]), np.array([0])]
+    interps = [np.array([[0.0]]), np.array([[5.0]]), np.array([[1.0]])]
+    picks = alden_greedy_picks(tokens, interps, emb, [0], 2)
+    assert [(p.index, p.diversity, p.compared_word) for p in picks] == [
+        (1, 5.0, 2), (2, 4.0, 1)]
+    expected = brute_alden(tokens, interps, emb, [0], 2)
+    assert [(p.index, p.diversity, p.compared_word) for p in picks] == [
+        (i, float(dv), r) for i, dv, _j, _w, r in expected]
+
+
 def test_alden_errors_are_clear():
     emb = np.zeros((3, 2))
     tokens = [np.array([0, 1]), np.array([2])]

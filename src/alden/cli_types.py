@@ -58,17 +58,6 @@ def fraction(*, zero: bool = False) -> Callable[[str], float]:
     return parse
 
 
-def positive_number(text: str) -> float:
-    """A finite number above 0."""
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text.strip()}")
-    return value
-
-
 def seed_list(text: str) -> list[int]:
     """Seeds like ``0,3,7``: whole numbers of at least 0, each once."""
     parts = text.replace(",", " ").split()

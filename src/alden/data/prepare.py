@@ -11,6 +11,7 @@ from alden.data.datasets import Dataset
 from alden.data.pool import Pool
 from alden.data.text import MAX_WORDS, Vocab, embedding_matrix, tokenize_texts, train_word2vec
 from alden.errors import DataError
+from alden.streams import embedding_rng, split_rng
 
 _SEED_MAX = 2**32 - 1  # scikit-learn's random_state takes ints in [0, 2**32 - 1]
 
@@ -76,7 +77,7 @@ def split_indices(labels: np.ndarray, seed: int,
         raise DataError(f"{int((labels < 0).sum())} of {len(labels)} items have no label; a "
                         "train/validation/test split needs every item labeled")
     _check_class_sizes(labels, fractions)
-    rng = np.random.default_rng(seed)
+    rng = split_rng(seed)
     parts: tuple[list, list, list] = ([], [], [])
     for label in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == label))
@@ -210,7 +211,7 @@ def _encode(dataset: Dataset, seed: int, train: np.ndarray, val: np.ndarray,
         vocab = Vocab.build(pool_tokens, min_count=min_count)
         vectors = train_word2vec(pool_tokens, seed=seed, dim=embedding_dim,
                                  min_count=min_count, cache=cache)
-        embeddings = embedding_matrix(vocab, vectors, np.random.default_rng(seed))
+        embeddings = embedding_matrix(vocab, vectors, embedding_rng(seed))
         return Prepared(x=vocab.encode(tokens, max_len), vocab=vocab, embeddings=embeddings,
                         cut=cut, max_len=max_len, **common)
     if dataset.kind == "tabular":

@@ -15,6 +15,7 @@ import numpy as np
 
 from alden.stopping import normalised_entropy, prediction_change
 from alden.strategies.interpretation import coverage_left
+from alden.streams import criteria_rng
 
 STOP_SET = 1000   # Bloodgood & Vijay-Shanker 2009 used stop sets of a few thousand
 CHECK_SET = 200   # what a practitioner might label at random to check the model
@@ -31,7 +32,7 @@ class CriteriaRecorder:
     def __init__(self, pool_size: int, check: tuple[np.ndarray, np.ndarray], seed: int,
                  *, coverage: bool = True, stop_size: int = STOP_SET,
                  check_size: int = CHECK_SET) -> None:
-        rng = np.random.default_rng([seed, 2])
+        rng = criteria_rng(seed)
         self.stop_set = np.sort(rng.choice(pool_size, min(stop_size, pool_size),
                                            replace=False))
         x_check, y_check = check

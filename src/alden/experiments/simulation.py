@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from alden.errors import AldenError
-from alden.models.factory import check_model, fit_seed, learner_factory, train_config
+from alden.models.factory import check_model, learner_factory, train_config
+from alden.streams import fit_seed, seed_set_rng, strategy_rng
 
-__all__ = ["Protocol", "RunSpec", "fit_seed", "label_schedule", "learner_factory", "round_count",
-           "run_one", "simulate", "train_config"]
+__all__ = ["Protocol", "RunSpec", "label_schedule", "learner_factory", "round_count", "run_one",
+           "simulate", "train_config"]
 
 
 @dataclass(frozen=True)
@@ -137,11 +138,11 @@ def simulate(pool, new_learner: Callable[[], object], strategy, counts: list[int
     if given, then records the round for the stopping criteria and returns its seconds
     (``criteria_seconds``); it must not change the pool or draw from the run's generators.
     """
-    initial = seed_set(pool, counts[0] / len(pool), np.random.default_rng([seed, 0]))
+    initial = seed_set(pool, counts[0] / len(pool), seed_set_rng(seed))
     if len(initial) != counts[0]:
         raise AldenError(f"seed set has {len(initial)} items, expected {counts[0]}")
     pool.mark_labeled(initial, 0)
-    rng = np.random.default_rng([seed, 1])  # the one generator the strategy draws from
+    rng = strategy_rng(seed)  # the one generator the strategy draws from
     x_test, y_test = test
     rows = []
     for round_, labeled in enumerate(counts):

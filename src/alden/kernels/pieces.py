@@ -53,7 +53,7 @@ def merge_pieces(tokens: Sequence[np.ndarray], interpretations: Sequence[np.ndar
     """Each item's pieces merged into whole words (see the module docstring).
 
     ``interpretations`` may be None (only the words are wanted); then the merged
-    interpretations are empty arrays."""
+    ``interpretations`` is an empty list."""
     continues = np.asarray(continues, dtype=bool)
     n_pieces = len(embeddings)
     new_ids: dict[tuple[int, ...], int] = {}

@@ -1,23 +1,9 @@
-"""The one way both sides build learners: which model fits which data, the training options,
-the learner for a data set, and the seed scheme.
+"""The one way both sides build learners: which model fits which data, the training options
+and the learner for a data set.
 
 The experiments (one simulated run) and the labeling project both call ``learner_for`` and
-``fit_seed``, so a model trained by ``alden query`` is built, and seeded, as the benchmark's.
-
-Seed scheme: every random choice derives from the user's ``seed`` and a path of small
-integers through NumPy's ``SeedSequence`` (``derive_seed``; NumPy draws use
-``np.random.default_rng([seed, *path])``, the same entropy). Paths in use:
-
-- ``[seed, r]``: the torch seed of the model trained on the labels of rounds 0..r
-  (``fit_seed``), in a simulated run and in a project alike; never the strategy, so every
-  strategy's model of round r starts from the same weights;
-- ``[seed, r, 1 + f]``: fold f of a project's cross-validation on the labels of rounds 0..r;
-- simulation: the seed set draws from ``default_rng([seed, 0])``, the strategy from one
-  ``default_rng([seed, 1])`` for the whole run; project: the strategy of round r from
-  ``default_rng([seed, r])`` (a project lives across processes, so one generator per round);
-- the train/validation/test split: ``default_rng(seed)`` (``alden.data.prepare``).
-
-The committed benchmark grid was made with this scheme: changing it changes its results.
+seed its fit with ``alden.streams.fit_seed``, so a model trained by ``alden query`` is built,
+and seeded, as the benchmark's.
 """
 
 from __future__ import annotations
@@ -134,15 +120,3 @@ def learner_factory(data: EncodedData, model: str, config: TrainConfig | None = 
     """A function that makes a new untrained ``learner_for(data, model, config)`` per call."""
     learner_for(data, model, config)  # a bad name or size fails now, not in the first round
     return lambda: learner_for(data, model, config)
-
-
-def derive_seed(seed: int, *path: int) -> int:
-    """A 32-bit seed from ``seed`` and ``path`` (NumPy's SeedSequence): independent streams
-    for different paths, the same number for the same ones."""
-    return int(np.random.SeedSequence([int(seed), *map(int, path)]).generate_state(1)[0])
-
-
-def fit_seed(seed: int, round_: int, fold: int | None = None) -> int:
-    """The torch seed of the model trained on the labels of rounds 0..``round_``
-    (or of cross-validation fold ``fold`` on them)."""
-    return derive_seed(seed, round_) if fold is None else derive_seed(seed, round_, 1 + fold)
