@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from alden.errors import AldenError, ProjectError
-from alden.models.factory import fit_seed, learner_for, train_config
+from alden.models.factory import learner_for, train_config
 from alden.project import store
+from alden.streams import fit_seed
 
 if TYPE_CHECKING:
     from alden.models.learner import Learner, TrainConfig
