@@ -21,12 +21,13 @@ from alden.atomic import write_atomic
 from alden.cli_types import add_data_options, non_negative, plural, positive, whole
 from alden.data.text import MAX_WORDS
 from alden.project.backup_cli import check_database, register_backup_cli
+from alden.project.check import add_check
 from alden.project.check_cli import check_lines, register_check_cli
+from alden.project.init import init_project
 from alden.project.predict import predict
 from alden.project.query import query
 from alden.project.status import DEFAULT_FOLDS, status
 from alden.project.teach import teach_file
-from alden.project.workspace import init_project
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -51,8 +52,6 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"model: {result.model}; strategy: {result.strategy}"
           + ("" if args.strategy else " (the default for this model; --strategy to choose)"))
     if args.check:
-        from alden.project.check_set import add_check
-
         for line in check_lines(add_check(result.folder, args.check), args.project):
             print(line)
     print(f"next: alden query {result.folder} --k 20")

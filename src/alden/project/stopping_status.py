@@ -1,6 +1,6 @@
 """`alden status`'s answers to "how good is the model?" and "will more labels help?".
 
-The first comes from the check set (``check_set``): accuracy on items drawn at random and
+The first comes from the check set (``alden.project.check``): accuracy on items drawn at random and
 never trained on, with a Wilson interval and how many more check labels would halve it.
 The second from the stopping criteria (``alden.stopping``) over the stop records of the
 project's models, summed up in one plain sentence led by the recommended criterion,
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alden.project import store
-from alden.project.check_set import check_accuracy, record_state, stop_rows
+from alden.project.stop_records import check_accuracy, record_state, stop_rows
 from alden.stopping import DEFAULT_CRITERION, Verdict, evaluate, labels_to_halve, wilson_interval
 
 CV_NOTE = ("cross-validated on the items the strategy picked, not on items drawn at random, "

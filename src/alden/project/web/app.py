@@ -274,7 +274,7 @@ def create_app(folder: str | Path, *, host: str = "127.0.0.1", annotator: str | 
 
     @app.get("/export/labelstudio.json")
     def export_label_studio() -> Response:
-        from alden.project.query import label_studio_tasks
+        from alden.project.batch_files import label_studio_tasks
 
         with connect() as conn:
             classes = store.classes(conn)
