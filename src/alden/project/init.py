@@ -77,15 +77,7 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
 
     data = Path(data)
     store.check_new_folder(folder)  # before the slow part, not after it
-    if text_column and target_column:
-        raise AldenError("give --text-column for text or --target-column for a table, not both")
-    if kind is None:
-        kind = "tabular" if target_column else "text"
-    model = check_model(kind, model or DEFAULT_MODEL[kind])
-    if strategy is not None:
-        from alden.strategies import strategy_from_spec, strategy_spec
-
-        strategy = strategy_spec(strategy_from_spec(strategy, kind))
+    kind, model, strategy = _checked_choices(kind, model, strategy, text_column, target_column)
     target = (target_column or label_column) if kind == "tabular" else None
     dataset = load_dataset(data, text_column=text_column if kind == "text" else None,
                            label_column=label_column if kind == "text" else None,
@@ -98,21 +90,38 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
         "model": model, "strategy": strategy or default_strategy(kind, model)}
     encoded, rows = _encoding_settings(data, kind, model, dataset, prepared, encoding=encoding,
                                        skip={target, id_column}, max_words=max_words)
-    names = tuple(dict.fromkeys((*classes, *dataset.label_names)))
     with store.staging(folder) as tmp:
-        _write_pool(tmp, kind, dataset, prepared, rows, names, {**settings, **encoded})
+        _write_pool(tmp, kind, dataset, prepared, rows,
+                    tuple(dict.fromkeys((*classes, *dataset.label_names))),
+                    {**settings, **encoded})
         conn = store.connect(tmp)
         try:
             _first_labels(conn, dataset, data, labels_file, who or user_name())
-            result = InitResult(Path(folder), kind, len(dataset), store.classes(conn),
-                                len(store.labels(conn)),
-                                len(prepared.vocab) if prepared.vocab is not None else None,
-                                dataset.skipped, tuple(dataset.lines[i] for i in prepared.cut)
-                                if dataset.lines else (), max_words if kind == "text" else None,
-                                model, settings["strategy"])
+            made, n_labels = store.classes(conn), len(store.labels(conn))
         finally:
             conn.close()
-    return result
+    return InitResult(Path(folder), kind, len(dataset), made, n_labels,
+                      len(prepared.vocab) if prepared.vocab is not None else None,
+                      dataset.skipped, tuple(dataset.lines[i] for i in prepared.cut)
+                      if dataset.lines else (), max_words if kind == "text" else None,
+                      model, settings["strategy"])
+
+
+def _checked_choices(kind: str | None, model: str | None, strategy: str | None,
+                     text_column: str | None, target_column: str | None
+                     ) -> tuple[str, str, str | None]:
+    """The project's kind, model and strategy (in its canonical spelling; None: the
+    default), each checked before the data is read."""
+    if text_column and target_column:
+        raise AldenError("give --text-column for text or --target-column for a table, not both")
+    if kind is None:
+        kind = "tabular" if target_column else "text"
+    model = check_model(kind, model or DEFAULT_MODEL[kind])
+    if strategy is not None:
+        from alden.strategies import strategy_from_spec, strategy_spec
+
+        strategy = strategy_spec(strategy_from_spec(strategy, kind))
+    return kind, model, strategy
 
 
 def _prepare(dataset, model: str, seed: int, embedding_dim: int, max_words: int):
