@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,17 @@ def test_no_import_loop_through_project():
 @pytest.mark.xfail(reason="models/ loop fixed on h-models", strict=True)
 def test_no_import_loop():
     assert _loops(_imports()) == []
+
+
+def test_sql_only_in_storage_and_labels_written_in_one_place():
+    run_sql = re.compile(r"\.execute(many|script)?\(")
+    write_labels = re.compile(r"(INSERT( OR \w+)? INTO|DELETE FROM|UPDATE) (labels|label_events)\b")
+    with_sql, label_writers = set(), set()
+    for path in (SRC / "project").glob("*.py"):  # web/'s routes: moving to project functions
+        text = path.read_text()
+        if run_sql.search(text):
+            with_sql.add(path.stem)
+        if write_labels.search(text):
+            label_writers.add(path.stem)
+    assert with_sql and {m for m in with_sql if PROJECT_LAYERS[m] > 0} == set()
+    assert label_writers == {"labels"}

@@ -22,7 +22,7 @@ from files_util import write_csv
 
 from alden.cli import main
 from alden.errors import StorageError
-from alden.project import annotations, backup, db, integrity, store
+from alden.project import annotations, backup, batch_files, db, integrity, store
 from alden.project import query as project_query
 from alden.project.init import init_project
 from alden.project.teach import teach_file
@@ -344,7 +344,7 @@ def test_query_that_cannot_write_its_batch_records_nothing(proj, capsys, monkeyp
             mp.setattr(tempfile, "mkstemp", fail_with(code))
             write_atomic(path, data)
 
-    monkeypatch.setattr(project_query, "write_atomic", write_refused)
+    monkeypatch.setattr(batch_files, "write_atomic", write_refused)
     status, _, err = run_cli(capsys, "query", proj, "--k", "3")
     assert status == 2 and words in err and "round-0001" in err and "Traceback" not in err
     monkeypatch.undo()
