@@ -39,8 +39,8 @@ def burn(stop) -> None:
 def make_project(root: Path, n_items: int, n_labels: int) -> Path:
     from alden.data.datasets import load_dataset
     from alden.project import store
+    from alden.project.init import init_project
     from alden.project.teach import teach_file
-    from alden.project.workspace import init_project
 
     data = load_dataset("subj", download=False)
     rng = np.random.default_rng(0)

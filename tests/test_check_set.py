@@ -13,11 +13,12 @@ import pytest
 
 from alden.cli import main
 from alden.errors import AldenError
-from alden.project import check_set, store
+from alden.project import check, store
 from alden.project import query as project_query
 from alden.project import status as project_status
+from alden.project.stop_records import stop_rows
 from alden.project.teach import teach_file
-from alden.project.workspace import read_project
+from alden.project.workspace import open_pool, read_project
 
 GOOD = ["good", "great", "lovely", "superb", "fine", "warm", "bright"]
 BAD = ["bad", "awful", "dull", "poor", "weak", "cold", "grim"]
@@ -109,7 +110,7 @@ def test_check_labels_are_kept_apart_and_items_never_picked(proj, tmp_path, caps
     data = _data(folder)
     assert len(data.labels) == 14 and len(data.check_labels) == 12
     assert not set(data.labels.items) & set(data.check)
-    pool, keep = check_set.open_pool(data)
+    pool, keep = open_pool(data)
     assert len(pool) == 48 and not set(keep) & set(data.check)
     assert pool.texts[0] == data.contents[keep[0]]
     # a query never picks a check item, and records its model for the criteria
@@ -119,7 +120,7 @@ def test_check_labels_are_kept_apart_and_items_never_picked(proj, tmp_path, caps
         assert len(picked) == k and not set(picked) & set(data.check)
         _teach(folder, truth, [data.ids[i] for i in picked], tmp_path / name)
     conn = store.connect(folder)
-    rows = check_set.stop_rows(conn, "cnn")
+    rows = stop_rows(conn, "cnn")
     conn.close()
     assert len(rows) == 2 and rows[1]["kappa"] is not None
     assert rows[0]["check_n"] == 12 and rows[0]["coverage"] is not None
@@ -148,7 +149,7 @@ def test_check_command_counts_labeled_items_at_once(proj, tmp_path, capsys):
     data = _data(folder)
     assert len(data.check) == 22 and len(data.check_labels) == 22 and len(data.labels) == 38
     with pytest.raises(AldenError, match="only 38 items are not in the check set"):
-        check_set.add_check(folder, 39)
+        check.add_check(folder, 39)
 
 
 def test_status_without_a_check_set_says_cross_validation_is_biased(tmp_path, capsys):
@@ -190,8 +191,8 @@ def test_query_reads_coverage_once(proj, tmp_path, monkeypatch, strategy):
     conn = store.connect(folder)
     data = read_project(conn, folder)
     learner, saved = current_model(conn, data, "cnn")
-    recorded = check_set.stop_rows(conn, "cnn")[-1]["coverage"]
+    recorded = stop_rows(conn, "cnn")[-1]["coverage"]
     conn.close()
     assert saved is not None
-    assert recorded == pytest.approx(coverage_left(learner, check_set.open_pool(data)[0]),
+    assert recorded == pytest.approx(coverage_left(learner, open_pool(data)[0]),
                                      rel=1e-9)

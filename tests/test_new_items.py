@@ -16,6 +16,7 @@ from alden.data.tabular import encode_columns, make_preprocessor
 from alden.errors import ProjectError
 from alden.project import store
 from alden.project import workspace as project_data
+from alden.project.init import init_project
 from alden.project.new_items import encode_new, table_preprocessor
 
 
@@ -29,7 +30,7 @@ def project(tmp_path):
         colour = "?" if i % 9 == 4 else ("red", "blue", "green")[i % 3]
         rows.append([f"r{i}", size, colour, f"{rng.normal():.3f}", ("big", "small")[i % 2]])
     data = write_csv(tmp_path / "pool.csv", ["key", "size", "colour", "noise", "kind"], rows)
-    project_data.init_project(tmp_path / "p", data, target_column="kind", id_column="key")
+    init_project(tmp_path / "p", data, target_column="kind", id_column="key")
     conn = store.connect(tmp_path / "p")
     try:
         yield project_data.read_project(conn, tmp_path / "p"), data

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from alden.errors import DataError, ProjectError
+from alden.project import annotations, labels
 from alden.project import store as project
 from alden.project import teach as teach_mod
 
@@ -80,16 +81,16 @@ def test_not_a_project(tmp_path):
 def test_labels_are_idempotent_and_conflicts_refused(tmp_path):
     conn = project.connect(make(tmp_path / "p"))
     with project.transaction(conn):
-        change = project.write_labels_in(conn, [(0, 1), (1, 0)], who="ann", source="t")
-    assert change == project.LabelChange(added=2, unchanged=0, replaced=0)
+        change = labels.write_labels(conn, [(0, 1), (1, 0)], who="ann", source="t")
+    assert change == labels.LabelChange(added=2, unchanged=0, replaced=0)
     with project.transaction(conn):
-        change = project.write_labels_in(conn, [(0, 1), (1, 0)], who="ann", source="t")
-    assert change == project.LabelChange(added=0, unchanged=2, replaced=0)
+        change = labels.write_labels(conn, [(0, 1), (1, 0)], who="ann", source="t")
+    assert change == labels.LabelChange(added=0, unchanged=2, replaced=0)
     with pytest.raises(ProjectError, match="labeled 1 already"), project.transaction(conn):
-        project.write_labels_in(conn, [(2, 0), (0, 0)], who="bob", source="t")
+        labels.write_labels(conn, [(2, 0), (0, 0)], who="bob", source="t")
     assert project.labels(conn).as_dict() == {0: 1, 1: 0}  # item 2 rolled back as well
     with project.transaction(conn):
-        change = project.write_labels_in(conn, [(0, 0)], who="bob", source="t", overwrite=True)
+        change = labels.write_labels(conn, [(0, 0)], who="bob", source="t", overwrite=True)
     assert change.replaced == 1 and project.labels(conn).as_dict() == {0: 0, 1: 0}
     who = conn.execute("SELECT who, source FROM labels WHERE item = 0").fetchone()
     assert who == ("bob", "t")
@@ -98,21 +99,21 @@ def test_labels_are_idempotent_and_conflicts_refused(tmp_path):
 
 def test_undo_removes_and_keeps_history(tmp_path):
     conn = project.connect(make(tmp_path / "p"))
-    project.set_label(conn, 4, 1, who="ann")
-    assert project.remove_label(conn, 4, who="ann") is True
-    assert project.remove_label(conn, 4, who="ann") is False
+    annotations.give(conn, 4, 1, who="ann")
+    assert annotations.withdraw(conn, 4, who="ann") is True
+    assert annotations.withdraw(conn, 4, who="ann") is False
     assert len(project.labels(conn)) == 0
-    events = conn.execute("SELECT item, label FROM label_events ORDER BY seq").fetchall()
-    assert events == [(4, 1), (4, None)]
+    events = conn.execute("SELECT item, label, who, source FROM label_events ORDER BY seq")
+    assert events.fetchall() == [(4, 1, "ann", "label"), (4, None, "undo", "undo")]
 
 
 def test_labels_belong_to_the_latest_round(tmp_path):
     conn = project.connect(make(tmp_path / "p"))
-    project.set_label(conn, 0, 0, who="a")
+    annotations.give(conn, 0, 0, who="a")
     picks = [project.Pick(3, 0.9, "far", None, None), project.Pick(5, 0.4, "near", 1, 0.7)]
     assert project.add_round(conn, strategy="cold-start", model="cnn", n_labeled=1,
                              picks=picks, info={"k": 2}) == 1
-    project.set_label(conn, 3, 1, who="a")
+    annotations.give(conn, 3, 1, who="a")
     assert project.labels(conn).rounds == (0, 1)
     assert project.round_picks(conn, 1) == picks
     (summary,) = project.rounds(conn)
@@ -123,7 +124,7 @@ def test_labels_belong_to_the_latest_round(tmp_path):
 def test_transaction_rolls_back_on_error(tmp_path):
     conn = project.connect(make(tmp_path / "p"))
     with pytest.raises(RuntimeError), project.transaction(conn):
-        project.write_labels_in(conn, [(0, 1)], who="a", source="t")
+        labels.write_labels(conn, [(0, 1)], who="a", source="t")
         raise RuntimeError("boom")
     assert len(project.labels(conn)) == 0
     assert not conn.in_transaction
@@ -132,11 +133,12 @@ def test_transaction_rolls_back_on_error(tmp_path):
 def test_labels_key_tracks_the_labeled_set(tmp_path):
     conn = project.connect(make(tmp_path / "p"))
     empty = project.labels_key(conn)
-    project.set_label(conn, 1, 0, who="a")
+    annotations.give(conn, 1, 0, who="a")
     one = project.labels_key(conn)
-    project.set_label(conn, 1, 1, who="a")
+    annotations.give(conn, 1, 1, who="a")
     assert len({empty, one, project.labels_key(conn)}) == 3
-    project.set_label(conn, 1, 0, who="b")
+    with project.transaction(conn):  # another's label, written over it (teach --overwrite)
+        labels.write_labels(conn, [(1, 0)], who="b", source="t", overwrite=True)
     assert project.labels_key(conn) == one
 
 
@@ -176,7 +178,7 @@ def test_sigkill_in_the_middle_of_a_write_keeps_all_or_none(tmp_path):
     # The writer announces when half its rows are inside the open transaction, then stalls.
     proc = run_python(f"""
         import sys, time
-        from alden.project import store as project
+        from alden.project import labels, store as project
         conn = project.connect({str(folder)!r})
         def entries():
             for i in range(2000):
@@ -185,7 +187,7 @@ def test_sigkill_in_the_middle_of_a_write_keeps_all_or_none(tmp_path):
                     time.sleep(60)
                 yield i, i % 2
         with project.transaction(conn):
-            project.write_labels_in(conn, entries(), who="w", source="t")
+            labels.write_labels(conn, entries(), who="w", source="t")
         """)
     assert proc.stdout.readline().strip() == "half"
     proc.send_signal(signal.SIGKILL)
@@ -194,7 +196,7 @@ def test_sigkill_in_the_middle_of_a_write_keeps_all_or_none(tmp_path):
     conn = project.connect(folder)
     assert project.integrity_check(conn) == "ok"
     assert len(project.labels(conn)) == 0  # none of the half-written batch
-    project.set_label(conn, 1, 1, who="after")  # and the project still works
+    annotations.give(conn, 1, 1, who="after")  # and the project still works
     assert project.labels(conn).as_dict() == {1: 1}
 
 
@@ -203,12 +205,12 @@ def test_two_processes_writing_at_once(tmp_path):
     go = tmp_path / "go"
     writer = """
         import os, time
-        from alden.project import store as project
+        from alden.project import annotations, store as project
         conn = project.connect({folder!r})
         while not os.path.exists({go!r}):  # start both at once, so their writes interleave
             time.sleep(0.01)
         for i in range({start}, 400, 2):
-            project.set_label(conn, i, i % 2, who="w{start}")
+            annotations.give(conn, i, i % 2, who="w{start}")
         """
     procs = [run_python(writer.format(folder=str(folder), go=str(go), start=s)) for s in (0, 1)]
     go.touch()
@@ -278,7 +280,7 @@ def teach_file(conn, path, **kwargs):
 
 def test_teach_reports_every_bad_row_and_writes_nothing(tmp_path):
     conn = project.connect(make(tmp_path / "p"))
-    project.set_label(conn, 9, 0, who="x")  # id9 is "neg" already
+    annotations.give(conn, 9, 0, who="x")  # id9 is "neg" already
     path = write(tmp_path / "l.csv", """
         id,label
         id1,pos

@@ -24,6 +24,8 @@ from alden.project import query as project_query
 from alden.project import status as project_status
 from alden.project import store, trained
 from alden.project import workspace as project_data
+from alden.project.batch_files import reason_text
+from alden.project.init import init_project
 from alden.project.teach import teach_file
 from alden.strategies import Reason
 
@@ -127,7 +129,7 @@ def test_init_ids_from_line_numbers_and_labels_from_a_file(tmp_path):
     data = write_csv(tmp_path / "d.csv", ["text"], [[t] for t in texts])
     seed = write_csv(tmp_path / "seed.csv", ["id", "label"], [["2", labels[0]],
                                                               ["3", labels[1]]])
-    project_data.init_project(tmp_path / "p", data, labels_file=seed, embedding_dim=8)
+    init_project(tmp_path / "p", data, labels_file=seed, embedding_dim=8)
     conn = store.connect(tmp_path / "p")
     assert store.item_ids(conn)[:3] == ["2", "3", "4"]  # the header is line 1
     assert store.classes(conn) == ("neg", "pos")  # learned from the labels file, sorted
@@ -180,7 +182,7 @@ def test_sentence_means_match_a_loop():
     emb = rng.normal(size=(9, 4))
     x = np.array([[2, 3, 3, 0], [5, 0, 0, 0], [1, 8, 7, 6]])
     want = np.array([emb[row[row != 0]].mean(axis=0) for row in x])
-    np.testing.assert_allclose(project_data.sentence_means(x, emb), want)
+    np.testing.assert_allclose(project_query.sentence_means(x, emb), want)
 
 
 def test_first_query_is_a_cold_start(proj, capsys):
@@ -391,14 +393,14 @@ def test_tabular_project(tmp_path):
                      "big" if size > 0 else "small"])
     data = write_csv(tmp_path / "t.csv", ["key", "size", "colour", "noise"],
                      [r[:4] for r in rows])
-    project_data.init_project(tmp_path / "p", data, kind="tabular", id_column="key",
+    init_project(tmp_path / "p", data, kind="tabular", id_column="key",
                              classes=("big", "small"))
     conn = store.connect(tmp_path / "p")
     assert store.item_contents(conn)[0] == {"size": rows[0][1], "colour": "red",
                                             "noise": rows[0][3]}
     first = project_query.query(tmp_path / "p", 10)
     assert first.cold_start and first.picks[0].reason.kind == "cold_start"
-    assert "the row nearest" in project_query.reason_text(
+    assert "the row nearest" in reason_text(
         project_data.read_project(conn, tmp_path / "p"), first.picks[0].item,
         first.picks[0].reason)
     truth = {r[0]: r[4] for r in rows}
@@ -480,18 +482,18 @@ def test_reason_shows_the_word_in_its_sentence():
         ["One two three four five six seven eight nine ten eleven twelve.", "Just, this."],
         ("neg", "pos"), np.zeros((2, 3), dtype=np.int64), None, store.Labels((), (), ()))
     nine = Reason("alden", 0.5, word="nine", position=8, compared_word="nine")
-    assert project_query.reason_text(data, 0, nine) == (
+    assert reason_text(data, 0, nine) == (
         "'nine' (word 9) is used here unlike anywhere it is labeled (interpretation distance "
         '0.5); in "... three four five six seven eight [nine] ten eleven twelve ."')
     comma = Reason("alden", 0.25, word=",", position=1, compared_word="and")
-    assert project_query.reason_text(data, 1, comma) == (
+    assert reason_text(data, 1, comma) == (
         "',' (word 2) is in no labeled item; it is used here unlike the nearest labeled "
         "word, 'and' (interpretation distance 0.25); in \"just [,] this .\"")
     that = Reason("alden", 0.25, word="that", position=1, compared_word="that")
-    assert "in \"" not in project_query.reason_text(data, 1, that)  # not the word there
+    assert "in \"" not in reason_text(data, 1, that)  # not the word there
     entropy = Reason("entropy", 0.69, proba=(0.5, 0.5))
-    assert project_query.reason_text(data, 1, entropy) == "entropy 0.69 (p(neg)=0.50, p(pos)=0.50)"
-    assert project_query.reason_text(data, 1, "an old reason") == "an old reason"
+    assert reason_text(data, 1, entropy) == "entropy 0.69 (p(neg)=0.50, p(pos)=0.50)"
+    assert reason_text(data, 1, "an old reason") == "an old reason"
 
 
 def test_two_queries_at_once_get_their_own_rounds(proj):

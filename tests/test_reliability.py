@@ -22,10 +22,10 @@ from files_util import write_csv
 
 from alden.cli import main
 from alden.errors import StorageError
-from alden.project import backup, db, integrity, store
+from alden.project import annotations, backup, batch_files, db, integrity, store
 from alden.project import query as project_query
+from alden.project.init import init_project
 from alden.project.teach import teach_file
-from alden.project.workspace import init_project
 
 WORDS = ["good", "bad", "film", "plot", "cast", "dull", "warm", "cold", "story", "fine"]
 
@@ -156,12 +156,12 @@ def test_backups_are_consistent_while_another_process_writes(proj, tmp_path):
     go = tmp_path / "go"
     writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import os, time
-        from alden.project import store
+        from alden.project import annotations, store
         conn = store.connect({str(proj)!r})
         open({str(go)!r}, "w").close()
         for round_ in range(30):
             for i in range(40):
-                store.set_label(conn, i, (i + round_) % 2, who="writer")
+                annotations.give(conn, i, (i + round_) % 2, who="writer")
         """)])
     try:
         while not go.exists():
@@ -197,7 +197,7 @@ def test_restore_lists_checks_and_saves_the_current_database_first(proj, tmp_pat
     assert len(saved) == 1 and backup.inspect(saved[0]).labels == 8 and saved[0].name in out
     conn = store.connect(proj)  # still a WAL project that takes labels
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    store.set_label(conn, 20, 1, who="after")
+    annotations.give(conn, 20, 1, who="after")
     conn.close()
     # a damaged backup is refused and nothing changes
     bad = tmp_path / "bad.db"
@@ -345,7 +345,7 @@ def test_query_that_cannot_write_its_batch_records_nothing(proj, capsys, monkeyp
             mp.setattr(tempfile, "mkstemp", fail_with(code))
             write_atomic(path, data)
 
-    monkeypatch.setattr(project_query, "write_atomic", write_refused)
+    monkeypatch.setattr(batch_files, "write_atomic", write_refused)
     status, _, err = run_cli(capsys, "query", proj, "--k", "3")
     assert status == 2 and words in err and "round-0001" in err and "Traceback" not in err
     monkeypatch.undo()
@@ -357,7 +357,7 @@ def test_query_that_cannot_write_its_batch_records_nothing(proj, capsys, monkeyp
 
 def test_init_on_a_full_disk_leaves_no_folder(tmp_path, monkeypatch):
     data = write_csv(tmp_path / "d.csv", ["text"], [["good film"], ["bad plot"]] * 5)
-    monkeypatch.setattr("alden.project.workspace.np.save", fail_with(errno.ENOSPC))
+    monkeypatch.setattr("alden.project.init.np.save", fail_with(errno.ENOSPC))
     with pytest.raises(StorageError, match=r"cannot write .*new.*is full"):
         init_project(tmp_path / "new", data, embedding_dim=8)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "d.csv"]
@@ -403,7 +403,7 @@ def fill(folder: Path, leave: int) -> None:
 def test_a_really_full_disk(small_disk, proj, tmp_path, capsys, leave):
     shutil.copytree(proj, small_disk / "p")
     conn = store.connect(small_disk / "p")
-    store.set_label(conn, 0, 0, who="x")
+    annotations.give(conn, 0, 0, who="x")
     conn.close()
     before = labels_of(small_disk / "p")
     fill(small_disk, leave)

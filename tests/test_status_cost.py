@@ -12,7 +12,7 @@ import pytest
 from alden.cli import main
 from alden.project import status as project_status
 from alden.project import store
-from alden.project import workspace as project_data
+from alden.project.init import init_project
 from alden.project.teach import teach_file
 
 
@@ -52,7 +52,7 @@ def project(tmp_path) -> Path:
     with open(data, "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows([["id", "text"], *rows])
     folder = tmp_path / "p"
-    project_data.init_project(folder, data, id_column="id", classes=("neg", "pos"),
+    init_project(folder, data, id_column="id", classes=("neg", "pos"),
                               embedding_dim=8)
     for r in range(3):
         labels = tmp_path / f"l{r}.csv"

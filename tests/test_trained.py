@@ -12,8 +12,8 @@ from files_util import write_csv
 from alden.project import predict as project_predict
 from alden.project import query as project_query
 from alden.project import store, trained
+from alden.project.init import init_project
 from alden.project.teach import teach_file
-from alden.project.workspace import init_project
 
 GOOD = ["good", "great", "lovely", "superb", "fine"]
 BAD = ["bad", "awful", "dull", "poor", "weak"]

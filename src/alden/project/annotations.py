@@ -7,7 +7,8 @@ answered agrees; when they disagree, the label stays what it was (nothing is ove
 silently) and the item is an open disagreement until someone resolves it (``resolve``: from
 the status page, or by a rule: ``latest`` answer, ``majority`` of answers). ``give`` and
 ``undo`` are one transaction each, and a request carrying a client id that was answered
-before changes nothing (a retry never counts twice).
+before changes nothing (a retry never counts twice). Labels change only through
+``labels.write_label``, which keeps the history.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 from alden.errors import ProjectError
 from alden.project import store
+from alden.project.labels import write_annotation, write_label
 from alden.project.store import now, transaction
 from alden.strategies.reasons import stored_reason
 
@@ -76,33 +78,18 @@ def by_rule(given: Sequence[Answer], rule: str) -> int | None:
     return counts[0][0] if len(counts) == 1 or counts[0][1] > counts[1][1] else None
 
 
-def _set_label(conn: sqlite3.Connection, item: int, label: int | None, who: str,
-               source: str) -> None:
-    """The resolved label (None: none), with its event in the history."""
-    round_, stamp = store.current_round(conn), now()
-    if label is None:
-        if conn.execute("DELETE FROM labels WHERE item = ?", (item,)).rowcount == 0:
-            return
-    else:
-        conn.execute("INSERT OR REPLACE INTO labels (item, label, who, at, round, source) "
-                     "VALUES (?, ?, ?, ?, ?, ?)", (item, label, who, stamp, round_, source))
-    conn.execute("INSERT INTO label_events (item, label, who, at, round, source) "
-                 "VALUES (?, ?, ?, ?, ?, ?)", (item, label, who, stamp, round_, source))
-
-
 def settle(conn: sqlite3.Connection, item: int, *, source: str) -> str:
     """Bring ``labels`` and ``conflicts`` in line with the answers for ``item``, inside the
     caller's transaction: agreement sets the label, disagreement keeps it and stays listed."""
     given = answers(conn, item)
-    row = conn.execute("SELECT label FROM labels WHERE item = ?", (item,)).fetchone()
-    current = row[0] if row else None
+    current = store.label_of(conn, item)
     distinct = {a.label for a in given}
     if len(distinct) <= 1:
         conn.execute("DELETE FROM conflicts WHERE item = ?", (item,))
         label = distinct.pop() if distinct else None
         if label != current:
             who = given[-1].who if given else "undo"
-            _set_label(conn, item, label, who, source)
+            write_label(conn, item, label, who=who, source=source)
         return "labeled" if given else "unlabeled"
     latest = given[-1]
     resolved = conn.execute("SELECT label FROM conflicts WHERE item = ?", (item,)).fetchone()
@@ -152,8 +139,8 @@ def give(conn: sqlite3.Connection, item: int, label: int | None, *, who: str,
         if again is not None:
             return again
         check_item(conn, item, label)
-        store.write_annotation(conn, item, who, label, round_=store.current_round(conn),
-                               source=source)
+        write_annotation(conn, item, who, label, round_=store.current_round(conn),
+                         source=source)
         outcome = "skipped" if label is None else settle(conn, item, source=source)
         return _remember(conn, client_id, who, Outcome(outcome, item))
 
@@ -202,9 +189,8 @@ def resolve(conn: sqlite3.Connection, item: int, label: int, *, who: str,
 
 def resolve_in(conn: sqlite3.Connection, item: int, label: int, *, who: str, rule: str) -> None:
     """``resolve`` inside an open transaction."""
-    row = conn.execute("SELECT label FROM labels WHERE item = ?", (item,)).fetchone()
-    if row is None or row[0] != label:
-        _set_label(conn, item, label, who, f"resolve {rule}")
+    if store.label_of(conn, item) != label:
+        write_label(conn, item, label, who=who, source=f"resolve {rule}")
     conn.execute("INSERT OR REPLACE INTO conflicts (item, opened, label, who, at, rule) VALUES "
                  "(?, COALESCE((SELECT opened FROM conflicts WHERE item = ?), ?), ?, ?, ?, ?)",
                  (item, item, now(), label, who, now(), rule))
@@ -219,8 +205,7 @@ def disagreements(conn: sqlite3.Connection, *, resolved: bool = False) -> list[D
         + " ORDER BY a.item").fetchall()
     out = []
     for (item,) in rows:
-        label = conn.execute("SELECT label FROM labels WHERE item = ?", (item,)).fetchone()
-        out.append(Disagreement(item, tuple(answers(conn, item)), label[0] if label else None))
+        out.append(Disagreement(item, tuple(answers(conn, item)), store.label_of(conn, item)))
     return out
 
 

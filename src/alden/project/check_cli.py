@@ -1,11 +1,11 @@
 """`alden check PROJECT --n N`: set aside N items drawn at random to measure accuracy, and
-the lines `alden init --check N` and `alden status` print about it (``check_set``)."""
+the lines `alden init --check N` and `alden status` print about it (``alden.project.check``)."""
 
 from __future__ import annotations
 
 import argparse
 
-from alden.project.check_set import CheckResult, add_check
+from alden.project.check import CheckResult, add_check
 
 
 def positive(text: str) -> int:

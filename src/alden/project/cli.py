@@ -1,9 +1,9 @@
 """The `alden` subcommands of a labeling project: init, query, teach, label, status, predict.
 
-Each ``cmd_*`` handler calls the function that does the command's work (in project_data,
-project_query, project_status, project_predict or labeler) and prints what happened;
-``register_cli`` adds them to the `alden` parser. The project folder is described in
-project_data.
+Each ``cmd_*`` handler calls the function that does the command's work (in init, query,
+teach, status, predict, check or labeler) and prints what happened; ``register_cli`` adds
+them to the `alden` parser, one ``_add_*`` per command. The project folder is described in
+``alden.project.workspace``.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from alden.atomic import write_atomic
 from alden.cli_types import add_data_options, non_negative, plural, positive, whole
 from alden.data.text import MAX_WORDS
 from alden.project.backup_cli import check_database, register_backup_cli
+from alden.project.check import add_check
 from alden.project.check_cli import check_lines, register_check_cli
+from alden.project.init import init_project
 from alden.project.predict import predict
 from alden.project.query import query
 from alden.project.status import DEFAULT_FOLDS, status
 from alden.project.teach import teach_file
-from alden.project.workspace import init_project
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -51,8 +52,6 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"model: {result.model}; strategy: {result.strategy}"
           + ("" if args.strategy else " (the default for this model; --strategy to choose)"))
     if args.check:
-        from alden.project.check_set import add_check
-
         for line in check_lines(add_check(result.folder, args.check), args.project):
             print(line)
     print(f"next: alden query {result.folder} --k 20")
@@ -240,7 +239,16 @@ a row with an empty text is left out and listed (--strict: the file is refused).
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
-    """Add init, query, teach, label, status and predict to the `alden` command."""
+    """Add init, query, teach, label, status, predict, restore, export and check to the
+    `alden` command."""
+    for add in (_add_init, _add_query, _add_teach, _add_label, _add_status, _add_predict):
+        add(sub)
+    register_backup_cli(sub)  # restore, export
+    register_check_cli(sub)  # check
+
+
+def _add_init(sub: argparse._SubParsersAction) -> None:
+    """`alden init`'s arguments."""
     p = sub.add_parser("init", help="make a labeling project from a file of texts or rows",
                        description=INIT_DESCRIPTION)
     p.add_argument("project", metavar="PROJECT", help="folder to create")
@@ -271,6 +279,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                         "bias (never trained on; see `alden check`)")
     p.set_defaults(func=cmd_init)
 
+
+def _add_query(sub: argparse._SubParsersAction) -> None:
+    """`alden query`'s arguments."""
     p = sub.add_parser("query", help="train on the labels so far and pick the next batch")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--k", type=positive, required=True, metavar="N",
@@ -283,6 +294,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=positive, metavar="N", help=THREADS_HELP)
     p.set_defaults(func=cmd_query)
 
+
+def _add_teach(sub: argparse._SubParsersAction) -> None:
+    """`alden teach`'s arguments."""
     p = sub.add_parser("teach", help="import labels (CSV, JSON Lines, Label Studio export)")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("file", metavar="FILE", help="the labeled batch (.csv, .tsv, .jsonl, .json)")
@@ -301,6 +315,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    "page of `alden serve`); default: refuse the file and list them")
     p.set_defaults(func=cmd_teach)
 
+
+def _add_label(sub: argparse._SubParsersAction) -> None:
+    """`alden label`'s arguments."""
     p = sub.add_parser("label", help="label in the terminal, one keystroke per item")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--batch", type=positive, default=10, metavar="N",
@@ -311,6 +328,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=positive, metavar="N", help=THREADS_HELP)
     p.set_defaults(func=cmd_label)
 
+
+def _add_status(sub: argparse._SubParsersAction) -> None:
+    """`alden status`'s arguments."""
     p = sub.add_parser("status", help="counts, rounds, cross-validated accuracy, curve")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--folds", type=whole(2), default=None, metavar="N",
@@ -326,6 +346,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    help="print the status as JSON (counts, accuracy, check set, criteria)")
     p.set_defaults(func=cmd_status)
 
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    """`alden predict`'s arguments."""
     p = sub.add_parser("predict", help="predict labels of a file with the latest model")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--data", required=True, metavar="FILE", help="CSV, TSV or JSON Lines file")
@@ -336,7 +359,3 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="NAME", help="default: the project's")
     p.add_argument("--threads", type=positive, metavar="N", help=THREADS_HELP)
     p.set_defaults(func=cmd_predict)
-
-    register_backup_cli(sub)  # restore, export
-    register_check_cli(sub)  # check
-

@@ -25,7 +25,8 @@ from typing import TextIO
 from alden.cli_types import plural
 from alden.errors import AldenError
 from alden.project import annotations, store
-from alden.project.query import query, reason_text
+from alden.project.batch_files import reason_text
+from alden.project.query import query
 from alden.project.workspace import display_text, read_project, user_name
 
 

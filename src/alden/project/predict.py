@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from alden.errors import AldenError
+from alden.models.factory import check_model
 from alden.project import store
 from alden.project.new_items import encode_new
 from alden.project.trained import current_model, delete_files, save_model
-from alden.project.workspace import check_model, read_project, too_few_labels
+from alden.project.workspace import read_project, too_few_labels
 
 
 @dataclass(frozen=True)

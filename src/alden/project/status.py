@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from alden.atomic import replacing
+from alden.models.factory import check_model
 from alden.project import store
 from alden.project.stopping_status import StoppingStatus, project_stopping
 from alden.project.trained import train
-from alden.project.workspace import MIN_LABELS, ProjectData, check_model, read_project
+from alden.project.workspace import MIN_LABELS, ProjectData, read_project
 
 DEFAULT_FOLDS = 2
 

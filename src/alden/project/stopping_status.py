@@ -1,6 +1,6 @@
 """`alden status`'s answers to "how good is the model?" and "will more labels help?".
 
-The first comes from the check set (``check_set``): accuracy on items drawn at random and
+The first comes from the check set (``alden.project.check``): accuracy on items drawn at random and
 never trained on, with a Wilson interval and how many more check labels would halve it.
 The second from the stopping criteria (``alden.stopping``) over the stop records of the
 project's models, summed up in one plain sentence led by the recommended criterion,
@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from alden.project import store
-from alden.project.check_set import check_accuracy, record_state, stop_rows
+from alden.project.stop_records import check_accuracy, record_state, stop_rows
+from alden.project.trained import current_model, delete_files, save_model
+from alden.project.workspace import too_few_labels
 from alden.stopping import DEFAULT_CRITERION, Verdict, evaluate, labels_to_halve, wilson_interval
 
 CV_NOTE = ("cross-validated on the items the strategy picked, not on items drawn at random, "
@@ -73,9 +75,6 @@ def stopping_status(conn: sqlite3.Connection, data, model: str, learner=None) ->
 def project_stopping(conn: sqlite3.Connection, data, model: str) -> StoppingStatus:
     """``stopping_status`` with the model of the current labels: the saved one, else one
     trained now and saved (the next query reuses it); none while too few labels."""
-    from alden.project.trained import current_model, delete_files, save_model
-    from alden.project.workspace import too_few_labels
-
     learner = None
     if too_few_labels(data) is None:
         learner, file = current_model(conn, data, model)

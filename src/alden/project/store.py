@@ -1,5 +1,6 @@
 """The labeling project's store: what its SQLite database holds (items, classes, labels, rounds,
-settings, models, evaluations), read and written one transaction at a time.
+settings, models, evaluations, the check set, stop records), read and written one transaction
+at a time. Labels and answers are written by ``alden.project.labels`` alone.
 
 Every write is one transaction (``BEGIN IMMEDIATE``): a killed process leaves all of a write
 or none of it. The database runs in WAL mode with a busy timeout, so two commands on one
@@ -13,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alden.errors import ProjectError
+import numpy as np
+
 from alden.project.db import (  # noqa: F401 (re-exported: commands open projects through the store)
     APPLICATION_ID,
     BUSY_TIMEOUT_S,
@@ -63,21 +65,6 @@ class Pick:
     confidence: float | None
 
 
-@dataclass(frozen=True)
-class LabelChange:
-    """What writing a set of labels did: new ones, ones already there, ones replaced."""
-
-    added: int
-    unchanged: int
-    replaced: int
-
-
-def set_settings(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
-    """Store JSON-serialisable settings, one row per key, in one transaction."""
-    with transaction(conn):
-        write_settings(conn, values)
-
-
 def settings(conn: sqlite3.Connection) -> dict[str, Any]:
     return {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM settings")}
 
@@ -103,12 +90,6 @@ def classes(conn: sqlite3.Connection) -> tuple[str, ...]:
     return tuple(r[0] for r in conn.execute("SELECT name FROM classes ORDER BY idx"))
 
 
-def add_classes(conn: sqlite3.Connection, names: Iterable[str]) -> None:
-    """Append classes not known yet (existing ones keep their index)."""
-    with transaction(conn):
-        insert_classes(conn, names)
-
-
 # ---- labels -----------------------------------------------------------------------------
 
 def current_round(conn: sqlite3.Connection) -> int:
@@ -119,6 +100,25 @@ def current_round(conn: sqlite3.Connection) -> int:
 def labels(conn: sqlite3.Connection) -> Labels:
     rows = conn.execute("SELECT item, label, round FROM labels ORDER BY item").fetchall()
     return Labels(*(tuple(c) for c in zip(*rows, strict=True))) if rows else Labels((), (), ())
+
+
+def label_of(conn: sqlite3.Connection, item: int) -> int | None:
+    """``item``'s label (a class index), None if it has none."""
+    row = conn.execute("SELECT label FROM labels WHERE item = ?", (item,)).fetchone()
+    return None if row is None else row[0]
+
+
+def split_labels(labels: Labels, check: tuple[int, ...]) -> tuple[Labels, Labels]:
+    """(training labels, check labels): the labels of check items go to the second."""
+    if not check:
+        return labels, Labels((), (), ())
+    is_check = np.isin(np.asarray(labels.items, dtype=np.int64), np.asarray(check))
+    parts = []
+    for keep in (~is_check, is_check):
+        at = np.flatnonzero(keep)
+        parts.append(Labels(*(tuple(int(v) for v in np.asarray(col)[at])
+                              for col in (labels.items, labels.labels, labels.rounds))))
+    return parts[0], parts[1]
 
 
 def fingerprint(items: Iterable[int], labels: Iterable[int]) -> str:
@@ -135,94 +135,72 @@ def labels_key(conn: sqlite3.Connection) -> str:
     return fingerprint(current.items, current.labels)
 
 
-def write_labels_in(conn: sqlite3.Connection, entries: Iterable[tuple[int, int]], *, who: str,
-                    source: str, overwrite: bool = False) -> LabelChange:
-    """Write ``(item, class index)`` labels inside an open transaction.
+# ---- the check set and the stop records ----------------------------------------------------
 
-    A label equal to the stored one changes nothing (so importing twice is harmless); a
-    different one replaces it only with ``overwrite``, else ProjectError.
-    """
-    stamp, round_ = now(), current_round(conn)
-    added = unchanged = replaced = 0
-    for item, label in entries:
-        old = conn.execute("SELECT label FROM labels WHERE item = ?", (item,)).fetchone()
-        if old is not None and old[0] != label and not overwrite:
-            raise ProjectError(f"item {item} is labeled {old[0]} already, not {label}")
-        write_annotation(conn, item, who, label, round_=round_, source=source, at=stamp)
-        if old is not None and old[0] == label:
-            unchanged += 1
-            continue
-        conn.execute("INSERT OR REPLACE INTO labels (item, label, who, at, round, source) "
-                     "VALUES (?, ?, ?, ?, ?, ?)", (item, label, who, stamp, round_, source))
-        conn.execute("INSERT INTO label_events (item, label, who, at, round, source) "
-                     "VALUES (?, ?, ?, ?, ?, ?)", (item, label, who, stamp, round_, source))
-        if old is None:
-            added += 1
-        else:
-            replaced += 1
-    return LabelChange(added, unchanged, replaced)
+def check_items(conn: sqlite3.Connection) -> tuple[int, ...]:
+    """The check items' positions, ascending (none in a project without a check set)."""
+    return tuple(r[0] for r in conn.execute("SELECT item FROM check_items ORDER BY item"))
 
 
-def write_annotation(conn: sqlite3.Connection, item: int, who: str, label: int | None, *,
-                     round_: int, source: str, at: str | None = None) -> bool:
-    """Record ``who``'s own answer for ``item`` (a class index, or None: skipped in
-    ``round_``) inside an open transaction; False when it was that already."""
-    row = conn.execute("SELECT label, round FROM annotations WHERE item = ? AND who = ?",
-                       (item, who)).fetchone()
-    if row is not None and row[0] == label and (label is not None or row[1] == round_):
-        return False
-    seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM annotations").fetchone()[0]
-    conn.execute("INSERT OR REPLACE INTO annotations (item, who, label, at, round, source, seq) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?)", (item, who, label, at or now(), round_,
-                                                  source, seq))
-    return True
+def add_check_items_in(conn: sqlite3.Connection, items: Iterable[int]) -> None:
+    """Put items in the check set, inside an open transaction."""
+    conn.executemany("INSERT INTO check_items (item, added_at) VALUES (?, ?)",
+                     ((int(i), now()) for i in items))
 
 
-def set_label(conn: sqlite3.Connection, item: int, label: int, *, who: str,
-              source: str = "label") -> None:
-    """Give one item its label, in its own transaction (what the terminal loop does per key)."""
+def has_stop_record(conn: sqlite3.Connection, key: str, model: str) -> bool:
+    """Whether the stop record of the labels ``key`` and ``model`` is kept already."""
+    return conn.execute("SELECT 1 FROM stop_records WHERE labels_key = ? AND model = ?",
+                        (key, model)).fetchone() is not None
+
+
+def add_stop_record(conn: sqlite3.Connection, *, key: str, model: str, round_: int,
+                    n_labeled: int, predictions: list[int], quantities: dict[str, Any]) -> None:
+    """Keep a model's stop record (once per labels ``key`` and model), in one transaction."""
     with transaction(conn):
-        write_labels_in(conn, [(item, label)], who=who, source=source, overwrite=True)
+        conn.execute("INSERT OR IGNORE INTO stop_records (labels_key, model, round, n_labeled,"
+                     " at, predictions, quantities) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     (key, model, round_, n_labeled, now(), json.dumps(predictions),
+                      json.dumps(quantities)))
 
 
-def remove_label(conn: sqlite3.Connection, item: int, *, who: str, source: str = "undo") -> bool:
-    """Forget an item's label (undo); the history keeps both events. False if it had none."""
-    with transaction(conn):
-        gone = conn.execute("DELETE FROM labels WHERE item = ?", (item,)).rowcount
-        conn.execute("DELETE FROM annotations WHERE item = ? AND who = ?", (item, who))
-        if gone:
-            conn.execute("INSERT INTO label_events (item, label, who, at, round, source) "
-                         "VALUES (?, NULL, ?, ?, ?, ?)", (item, who, now(),
-                                                          current_round(conn), source))
-    return bool(gone)
+def stop_records(conn: sqlite3.Connection, model: str
+                 ) -> list[tuple[int, int, list[int], dict[str, Any]]]:
+    """(round, labels, predictions on the stop set, quantities) of ``model``'s stop records,
+    in the order they were kept."""
+    return [(round_, n_labeled, json.loads(predictions), json.loads(quantities))
+            for round_, n_labeled, predictions, quantities in conn.execute(
+                "SELECT round, n_labeled, predictions, quantities FROM stop_records "
+                "WHERE model = ? ORDER BY rowid", (model,))]
 
 
 # ---- rounds, models, evaluations --------------------------------------------------------
 
 def add_round(conn: sqlite3.Connection, *, strategy: str, model: str, n_labeled: int,
-              picks: Sequence[Pick], info: dict[str, Any],
-              before_commit: Callable[[int], dict[str, Any]] | None = None) -> int:
-    """Record a query batch, all of it in one transaction; returns its round number.
-
-    ``before_commit(round)`` runs inside the transaction, holding the write lock, so the
-    files it writes for this round cannot collide with a query running at the same time;
-    what it returns joins ``info``.
-    """
+              picks: Sequence[Pick], info: dict[str, Any]) -> int:
+    """Record a query batch, all of it in one transaction; returns its round number."""
     with transaction(conn):
         round_ = current_round(conn) + 1
-        if before_commit is not None:
-            info = {**info, **before_commit(round_)}
-        conn.execute("INSERT INTO rounds (round, at, strategy, model, n_labeled, info) "
-                     "VALUES (?, ?, ?, ?, ?, ?)",
-                     (round_, now(), strategy, model, n_labeled, json.dumps(info)))
-        conn.executemany(
-            "INSERT INTO round_items (round, rank, item, score, reason, predicted, confidence) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((round_, r, p.item, p.score,
-              p.reason.to_json() if isinstance(p.reason, Reason) else p.reason,
-              p.predicted, p.confidence)
-             for r, p in enumerate(picks)))
+        add_round_in(conn, round_, strategy=strategy, model=model, n_labeled=n_labeled,
+                     picks=picks, info=info)
     return round_
+
+
+def add_round_in(conn: sqlite3.Connection, round_: int, *, strategy: str, model: str,
+                 n_labeled: int, picks: Sequence[Pick], info: dict[str, Any]) -> None:
+    """``add_round`` inside an open transaction, for round ``current_round + 1``: a caller
+    that writes files named after the round writes them in the same transaction, holding the
+    write lock, so they cannot collide with those of a query running at the same time."""
+    conn.execute("INSERT INTO rounds (round, at, strategy, model, n_labeled, info) "
+                 "VALUES (?, ?, ?, ?, ?, ?)",
+                 (round_, now(), strategy, model, n_labeled, json.dumps(info)))
+    conn.executemany(
+        "INSERT INTO round_items (round, rank, item, score, reason, predicted, confidence) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ((round_, r, p.item, p.score,
+          p.reason.to_json() if isinstance(p.reason, Reason) else p.reason,
+          p.predicted, p.confidence)
+         for r, p in enumerate(picks)))
 
 
 def rounds(conn: sqlite3.Connection) -> list[dict[str, Any]]:

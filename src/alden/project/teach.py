@@ -14,7 +14,7 @@ from alden.cli_types import plural
 from alden.errors import DataError
 from alden.project import annotations, store
 from alden.project.backup import make_backup
-from alden.project.store import LabelChange, classes, transaction, write_labels_in
+from alden.project.labels import LabelChange, write_annotation, write_labels
 from alden.project.workspace import user_name
 
 
@@ -155,89 +155,121 @@ def teach(conn: sqlite3.Connection, rows: Sequence[LabelRow], *, source: str, wh
     """
     if on_conflict is not None:
         annotations.by_rule((), on_conflict)  # an unknown rule fails before anything is read
-    notes: list[str] = []
-    with transaction(conn):
-        positions = {k: i for i, k in conn.execute("SELECT pos, id FROM items")}
-        known = classes(conn)
-        stored = {item: known[label] for item, label in
-                  conn.execute("SELECT item, label FROM labels")}
-        adopt = add_classes or not known
-        problems: list[str] = []
-        good: dict[str, LabelRow] = {}
-        conflicted: set[str] = set()
-        blank = 0
-        answered: dict[str, LabelRow] = {}  # tasks with several answers: all of them kept
-        for row in rows:
-            several = len({label for _, label in row.answers}) > 1
-            if several and row.id in positions and not row.problem:
-                row, note = _disagreement(row, on_conflict)
-                if row is None:
-                    problems.append(note)
-                    continue
-                notes.append(note)
-            if row.problem:
-                problems.append(f"{row.where}: {row.problem}")
-            elif not row.id:
-                problems.append(f"{row.where}: the id is empty")
-            elif row.id not in positions:
-                problems.append(f"{row.where}: unknown id {row.id!r}")
-            elif (unknown := [a for _, a in row.answers if a not in known]) and not adopt:
-                problems.append(f"{row.where}: unknown label {unknown[0]!r} for id {row.id!r}; "
-                                f"the classes are {', '.join(map(repr, known))} (give "
-                                f"--add-classes to add it)")
-            elif not row.label:
-                blank += 0 if several else 1
-                if several:
-                    answered[row.id] = row
-            elif row.label not in known and not adopt:
-                problems.append(f"{row.where}: unknown label {row.label!r} for id {row.id!r}; "
-                                f"the classes are {', '.join(map(repr, known))} (give "
-                                f"--add-classes to add it)")
-            elif row.id in good and good[row.id].label != row.label:
-                first = good[row.id]
-                conflicted.add(row.id)
-                problems.append(f"{row.where}: id {row.id!r} is labeled {row.label!r} here but "
-                                f"{first.label!r} on {first.where}")
-            elif (stored.get(positions[row.id], row.label) != row.label and not overwrite):
-                problems.append(f"{row.where}: id {row.id!r} is labeled "
-                                f"{stored[positions[row.id]]!r} already, not {row.label!r} "
-                                f"(give --overwrite to replace it)")
-            else:
-                good.setdefault(row.id, row)
-                if row.answers:
-                    answered[row.id] = row
-        if problems and not skip_bad:
-            raise DataError(_problem_list(source, problems))
-        keep = [r for i, r in good.items() if i not in conflicted]  # which label is right?
-        given = {r.label for r in keep} | {a for r in answered.values() for _, a in r.answers}
+    with store.transaction(conn):
+        positions = {id_: pos for pos, id_ in enumerate(store.item_ids(conn))}
+        known = store.classes(conn)
+        stored = {item: known[label] for item, label in store.labels(conn).as_dict().items()}
+        checked = _check_rows(rows, positions, known, stored, adopt=add_classes or not known,
+                              overwrite=overwrite, on_conflict=on_conflict)
+        if checked.problems and not skip_bad:
+            raise DataError(_problem_list(source, checked.problems))
+        given = ({r.label for r in checked.keep}
+                 | {a for r in checked.answered.values() for _, a in r.answers})
         new_classes = tuple(sorted(given - set(known)))
         store.insert_classes(conn, new_classes)
-        index = {name: i for i, name in enumerate(classes(conn))}
+        index = {name: i for i, name in enumerate(store.classes(conn))}
         if on_write is not None:
-            on_write(len(keep))
-        round_ = store.current_round(conn)
-        for row in answered.values():  # every annotator's answer, under their own name
-            for name, label in row.answers:
-                store.write_annotation(conn, positions[row.id], name, index[label],
-                                       round_=round_, source=source)
-        change = write_labels_in(conn, ((positions[r.id], index[r.label]) for r in keep
-                                        if not r.answers), who=who, source=source,
-                                 overwrite=overwrite)
-        for row in (r for r in keep if r.answers):  # given by whoever answered it last
-            name = [n for n, label in row.answers if label == row.label][-1]
-            more = write_labels_in(conn, [(positions[row.id], index[row.label])], who=name,
-                                   source=source, overwrite=overwrite)
-            change = LabelChange(*(a + b for a, b in zip(
-                (change.added, change.unchanged, change.replaced),
-                (more.added, more.unchanged, more.replaced), strict=True)))
-        for row in answered.values():
-            disputed = len({label for _, label in row.answers}) > 1
-            if disputed and row.label and row.id not in conflicted:
-                annotations.resolve_in(conn, positions[row.id], index[row.label], who=who,
-                                       rule=str(on_conflict))
-            elif disputed:
-                annotations.settle(conn, positions[row.id], source=source)  # stays open
-    return TeachResult(len(rows), change, blank, tuple(problems), new_classes, tuple(notes))
+            on_write(len(checked.keep))
+        change = _write_rows(conn, checked, positions, index, source=source, who=who,
+                             overwrite=overwrite, on_conflict=on_conflict)
+    return TeachResult(len(rows), change, checked.blank, tuple(checked.problems), new_classes,
+                       tuple(checked.notes))
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """The rows of a label file checked against the project: the labels to write (``keep``),
+    the tasks several annotators answered, what was wrong, and the notes on disagreements."""
+
+    keep: list[LabelRow]
+    answered: dict[str, LabelRow]  # tasks with several answers, by id: all of them kept
+    conflicted: set[str]  # ids given two labels in the file: none of their rows is written
+    problems: list[str]
+    notes: list[str]
+    blank: int
+
+
+def _check_rows(rows: Sequence[LabelRow], positions: dict[str, int], known: tuple[str, ...],
+                stored: dict[int, str], *, adopt: bool, overwrite: bool,
+                on_conflict: str | None) -> _Checked:
+    """Every row checked against the project's ids, classes (``adopt``: new ones allowed)
+    and stored labels, and against the file's other rows."""
+    problems: list[str] = []
+    notes: list[str] = []
+    good: dict[str, LabelRow] = {}
+    conflicted: set[str] = set()
+    blank = 0
+    answered: dict[str, LabelRow] = {}
+    for row in rows:
+        several = len({label for _, label in row.answers}) > 1
+        if several and row.id in positions and not row.problem:
+            row, note = _disagreement(row, on_conflict)
+            if row is None:
+                problems.append(note)
+                continue
+            notes.append(note)
+        if row.problem:
+            problems.append(f"{row.where}: {row.problem}")
+        elif not row.id:
+            problems.append(f"{row.where}: the id is empty")
+        elif row.id not in positions:
+            problems.append(f"{row.where}: unknown id {row.id!r}")
+        elif (unknown := [a for _, a in row.answers if a not in known]) and not adopt:
+            problems.append(f"{row.where}: unknown label {unknown[0]!r} for id {row.id!r}; "
+                            f"the classes are {', '.join(map(repr, known))} (give "
+                            f"--add-classes to add it)")
+        elif not row.label:
+            blank += 0 if several else 1
+            if several:
+                answered[row.id] = row
+        elif row.label not in known and not adopt:
+            problems.append(f"{row.where}: unknown label {row.label!r} for id {row.id!r}; "
+                            f"the classes are {', '.join(map(repr, known))} (give "
+                            f"--add-classes to add it)")
+        elif row.id in good and good[row.id].label != row.label:
+            first = good[row.id]
+            conflicted.add(row.id)
+            problems.append(f"{row.where}: id {row.id!r} is labeled {row.label!r} here but "
+                            f"{first.label!r} on {first.where}")
+        elif (stored.get(positions[row.id], row.label) != row.label and not overwrite):
+            problems.append(f"{row.where}: id {row.id!r} is labeled "
+                            f"{stored[positions[row.id]]!r} already, not {row.label!r} "
+                            f"(give --overwrite to replace it)")
+        else:
+            good.setdefault(row.id, row)
+            if row.answers:
+                answered[row.id] = row
+    keep = [r for i, r in good.items() if i not in conflicted]  # which label is right?
+    return _Checked(keep, answered, conflicted, problems, notes, blank)
+
+
+def _write_rows(conn: sqlite3.Connection, checked: _Checked, positions: dict[str, int],
+                index: dict[str, int], *, source: str, who: str, overwrite: bool,
+                on_conflict: str | None) -> LabelChange:
+    """Write the checked rows: every annotator's answer under their own name, the labels
+    (a task's by whoever answered it last), and each disagreement resolved or left open."""
+    round_ = store.current_round(conn)
+    for row in checked.answered.values():
+        for name, label in row.answers:
+            write_annotation(conn, positions[row.id], name, index[label], round_=round_,
+                             source=source)
+    change = write_labels(conn, ((positions[r.id], index[r.label]) for r in checked.keep
+                                 if not r.answers), who=who, source=source, overwrite=overwrite)
+    for row in (r for r in checked.keep if r.answers):
+        name = [n for n, label in row.answers if label == row.label][-1]
+        more = write_labels(conn, [(positions[row.id], index[row.label])], who=name,
+                            source=source, overwrite=overwrite)
+        change = LabelChange(*(a + b for a, b in zip(
+            (change.added, change.unchanged, change.replaced),
+            (more.added, more.unchanged, more.replaced), strict=True)))
+    for row in checked.answered.values():
+        disputed = len({label for _, label in row.answers}) > 1
+        if disputed and row.label and row.id not in checked.conflicted:
+            annotations.resolve_in(conn, positions[row.id], index[row.label], who=who,
+                                   rule=str(on_conflict))
+        elif disputed:
+            annotations.settle(conn, positions[row.id], source=source)  # stays open
+    return change
 
 
 def _disagreement(row: LabelRow, rule: str | None) -> tuple[LabelRow | None, str]:

@@ -1,6 +1,6 @@
-"""A labeling project's folder: made by ``init_project``, read back as ``ProjectData``.
+"""A labeling project as the commands read it: ``read_project`` gives ``ProjectData``.
 
-A project is a folder::
+A project is a folder (made by ``alden.project.init``)::
 
     PROJECT/project.db          items, classes, labels, rounds, settings (alden.project.store)
     PROJECT/encoding/x.npy      the pool encoded for the models (token ids or scaled features)
@@ -9,15 +9,15 @@ A project is a folder::
     PROJECT/batches/round-NNNN.{csv,jsonl,labelstudio.json}   the batches asked for
     PROJECT/status/learning_curve.png
 
-This module writes and reads the project's own files; the commands
-(project_query, project_status, project_predict) build on it. Text projects default to the
-ALDEN strategy with a TextCNN (margin on a sentence encoder), tabular ones to DAMI with an
-MLP. A model is trained only from
+This module reads the database and the encoded pool back, checked against each other; the
+check items' labels are kept apart from the training labels, and ``open_pool`` leaves the
+check items out of the pool strategies pick from. A model is trained only from
 ``MIN_LABELS`` labels in two classes or more (``too_few_labels``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import sqlite3
 from dataclasses import dataclass
@@ -25,30 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse
 
 from alden.cli_types import plural
 from alden.data.pool import Pool
-from alden.errors import AldenError, ProjectError
-from alden.models.factory import DEFAULT_MODEL, MODELS_BY_KIND, check_model
+from alden.errors import ProjectError
 from alden.project import store
-from alden.project.check_set import check_items, split_labels
-
-__all__ = ["DEFAULT_MODEL", "MODELS_BY_KIND", "check_model"]  # the factory's, re-exported
 
 MIN_LABELS = 10  # below this many labels (or with one class) a query starts cold
-
-
-def default_strategy(kind: str, model: str) -> str:
-    """A new project's strategy: DAMI for tables, ALDEN for the word models, margin for a
-    sentence encoder. On frozen MiniLM, margin (entropy's twin for two classes) led on
-    Subj and MR on all 3 seeds and ALDEN trailed it on all 3, by 0.6-1.6 points of AUC
-    (docs/results.md, "A pretrained sentence encoder")."""
-    from alden.models.encoder_weights import is_encoder
-
-    if kind == "tabular":
-        return "dami"
-    return "margin" if is_encoder(model) else "alden"
 
 
 def user_name() -> str:
@@ -57,132 +40,6 @@ def user_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-# ---- init -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class InitResult:
-    """What `init` made: the project folder, its kind, items, classes, labels and vocabulary."""
-    folder: Path
-    kind: str
-    items: int
-    classes: tuple[str, ...]
-    labels: int
-    vocab: int | None
-    skipped: tuple[str, ...] = ()  # "FILE, line N: why" of each row left out
-    cut: tuple[str, ...] = ()  # "FILE, line N" of each text cut to max_words
-    max_words: int | None = None
-    model: str = ""
-    strategy: str = ""
-
-
-def init_project(folder: str | Path, data: str | Path, *, text_column: str | None = None,
-                 target_column: str | None = None, id_column: str | None = None,
-                 label_column: str | None = None, kind: str | None = None,
-                 labels_file: str | Path | None = None, classes: tuple[str, ...] = (),
-                 seed: int = 0, embedding_dim: int = 100, encoding: str = "utf-8",
-                 who: str | None = None, max_words: int | None = None,
-                 strict: bool = False, model: str | None = None,
-                 strategy: str | None = None) -> InitResult:
-    """Make a project from a CSV/TSV/JSON Lines file of texts or table rows.
-
-    The folder appears whole or not at all. Labels may come from ``label_column`` of the
-    data file or from ``labels_file`` (id, label); ``classes`` fixes the class list up front.
-    Texts longer than ``max_words`` words (default ``alden.data.text.MAX_WORDS``) are cut to
-    it; a row with an empty text is left out (``strict``: refused). Both are listed in the
-    result (``cut``, ``skipped``). ``strategy``: the project's (``default_strategy`` if
-    None), checked against the kind of data before anything is read.
-    """
-    from alden.data.datasets import load_dataset, read_user_table
-    from alden.data.prepare import prepare_unlabeled
-    from alden.data.text import MAX_WORDS
-
-    max_words = MAX_WORDS if max_words is None else max_words
-
-    data = Path(data)
-    store.check_new_folder(folder)  # before the slow part, not after it
-    if text_column and target_column:
-        raise AldenError("give --text-column for text or --target-column for a table, not both")
-    if kind is None:
-        kind = "tabular" if target_column else "text"
-    model = check_model(kind, model or DEFAULT_MODEL[kind])
-    if strategy is not None:
-        from alden.strategies import strategy_from_spec, strategy_spec
-
-        strategy = strategy_spec(strategy_from_spec(strategy, kind))
-    dataset = load_dataset(data, text_column=text_column if kind == "text" else None,
-                           label_column=label_column if kind == "text" else None,
-                           target_column=(target_column or label_column) if kind == "tabular"
-                           else None, id_column=id_column, kind=kind, encoding=encoding,
-                           strict=strict)
-    from alden.models.encoder_weights import is_encoder
-
-    if is_encoder(model):  # a sentence encoder reads its own word pieces (issue 12)
-        from alden.models.encoder import prepare_encoded
-
-        prepared = prepare_encoded(dataset, seed, model, unlabeled=True)
-    else:
-        prepared = prepare_unlabeled(dataset, seed, embedding_dim=embedding_dim,
-                                     max_len=max_words)
-    settings: dict[str, Any] = {
-        "kind": kind, "data": str(data.resolve()), "text_column": text_column or "text",
-        "target_column": (target_column or label_column) if kind == "tabular" else None,
-        "id_column": id_column, "encoding": encoding, "seed": seed,
-        "model": model, "strategy": strategy or default_strategy(kind, model)}
-    rows = None
-    if is_encoder(model):
-        settings.update(vocab=list(prepared.vocab.words), encoder=model,
-                        continues=np.flatnonzero(prepared.vocab.continues).tolist(),
-                        tokenized=bool(dataset.tokenized))
-    elif kind == "text":
-        settings.update(vocab=list(prepared.vocab.words), tokenized=bool(dataset.tokenized),
-                        max_words=max_words)
-    else:
-        rows = _raw_rows(read_user_table(data, encoding=encoding),
-                         {settings["target_column"], id_column})
-        impute, scale = prepared.preprocessor[0], prepared.preprocessor[-1]
-        settings.update(feature_names=list(dataset.feature_names),
-                        columns=[c.as_dict() for c in dataset.columns],
-                        impute=impute.statistics_.tolist(), mean=scale.mean_.tolist(),
-                        scale=scale.scale_.tolist())
-    names = tuple(dict.fromkeys((*classes, *dataset.label_names)))
-    with store.staging(folder) as tmp:
-        store.create(tmp, ids=dataset.ids, texts=dataset.texts if kind == "text" else None,
-                     rows=rows, classes=names, settings=settings)
-        (tmp / "encoding").mkdir()
-        np.save(tmp / "encoding" / "x.npy", prepared.x)
-        if prepared.embeddings is not None:
-            np.save(tmp / "encoding" / "embeddings.npy", prepared.embeddings)
-        conn = store.connect(tmp)
-        try:
-            known = np.flatnonzero(dataset.labels >= 0)
-            if len(known):
-                index = {n: i for i, n in enumerate(store.classes(conn))}
-                with store.transaction(conn):
-                    store.write_labels_in(
-                        conn, ((int(i), index[dataset.label_names[dataset.labels[i]]])
-                               for i in known), who=who or user_name(), source=f"init {data.name}")
-            if labels_file is not None:
-                path = Path(labels_file)
-                from alden.project.teach import read_label_file, teach
-
-                teach(conn, read_label_file(path), source=f"init {path.name}",
-                      who=who or user_name())
-            result = InitResult(Path(folder), kind, len(dataset), store.classes(conn),
-                                len(store.labels(conn)),
-                                len(prepared.vocab) if prepared.vocab is not None else None,
-                                dataset.skipped, tuple(dataset.lines[i] for i in prepared.cut)
-                                if dataset.lines else (), max_words if kind == "text" else None,
-                                model, settings["strategy"])
-        finally:
-            conn.close()
-    return result
-
-
-def _raw_rows(table, skip: set[str | None]) -> list[dict[str, str]]:
-    keep = [j for j, name in enumerate(table.header) if name not in skip]
-    return [{table.header[j]: row[j] for j in keep} for row in table.rows]
 
 
 # ---- the pool as the models see it ------------------------------------------------------
@@ -236,10 +93,22 @@ def read_project(conn: sqlite3.Connection, folder: str | Path) -> ProjectData:
     if len(x) != len(ids):
         raise ProjectError(f"{encoding / 'x.npy'} holds {len(x)} items, the database "
                            f"{len(ids)}: the project is damaged")
-    check = check_items(conn)
-    labels, check_labels = split_labels(store.labels(conn), check)
+    check = store.check_items(conn)
+    labels, check_labels = store.split_labels(store.labels(conn), check)
     return ProjectData(folder, store.settings(conn), ids, store.item_contents(conn),
                        store.classes(conn), x, embeddings, labels, check, check_labels)
+
+
+def open_pool(data: ProjectData) -> tuple[Pool, np.ndarray]:
+    """The pool strategies pick from: every item but the check items; and the global
+    position of each of its items (positions map back with ``keep[i]``)."""
+    pool = data.pool()
+    if not data.check:
+        return pool, np.arange(len(pool))
+    keep = np.setdiff1d(np.arange(len(pool)), np.asarray(data.check))
+    texts = [pool.texts[i] for i in keep] if pool.texts is not None else None
+    return dataclasses.replace(pool, x=pool.x[keep], y=pool.y[keep],
+                               labeled_in=pool.labeled_in[keep], texts=texts), keep
 
 
 def _row_text(row: dict[str, Any]) -> str:
@@ -259,12 +128,3 @@ def too_few_labels(data: ProjectData) -> str | None:
     if distinct < 2:
         return "only one class labeled so far"
     return None
-
-
-def sentence_means(x: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
-    """Each sentence's mean word vector over its tokens (pads left out), as one sparse product."""
-    rows, cols = np.nonzero(x)
-    counts = scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, x[rows, cols])),
-                                     shape=(len(x), len(embeddings)))
-    lengths = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1)
-    return np.asarray(counts @ embeddings.astype(np.float64)) / lengths[:, None]

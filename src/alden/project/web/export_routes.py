@@ -25,7 +25,7 @@ def export_labels(site: Here) -> Response:
 
 @router.get("/export/labelstudio.json")
 def export_label_studio(site: Here) -> Response:
-    from alden.project.query import label_studio_tasks
+    from alden.project.batch_files import label_studio_tasks
 
     with site.connect() as conn:
         classes = store.classes(conn)

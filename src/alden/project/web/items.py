@@ -20,7 +20,7 @@ import numpy as np
 
 from alden.data.text import tokenize
 from alden.project import store
-from alden.project.query import reason_text
+from alden.project.batch_files import reason_text
 from alden.project.workspace import ProjectData, display_text
 from alden.strategies.reasons import Reason
 
