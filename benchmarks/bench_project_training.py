@@ -38,7 +38,8 @@ from sklearn.model_selection import train_test_split
 
 from alden.data.datasets import load_dataset
 from alden.data.prepare import prepare, seed_set
-from alden.models.learner import Learner, TrainConfig
+from alden.models.contract import TrainConfig
+from alden.models.learner import Learner
 
 FIXED = (5, 10, 15, 20)
 REGIMES = (*(f"fixed-{e}" for e in FIXED), "es", "es-refit", "es-each", "es-each-refit")

@@ -31,6 +31,7 @@ from alden.cli_types import plural
 from alden.data.pool import Pool
 from alden.errors import AldenError, ProjectError
 from alden.models.factory import DEFAULT_MODEL, MODELS_BY_KIND, check_model
+from alden.models.families import model_family, prepare_for
 from alden.project import store
 from alden.project.check_set import check_items, split_labels
 
@@ -44,11 +45,9 @@ def default_strategy(kind: str, model: str) -> str:
     sentence encoder. On frozen MiniLM, margin (entropy's twin for two classes) led on
     Subj and MR on all 3 seeds and ALDEN trailed it on all 3, by 0.6-1.6 points of AUC
     (docs/results.md, "A pretrained sentence encoder")."""
-    from alden.models.encoder_weights import is_encoder
-
     if kind == "tabular":
         return "dami"
-    return "margin" if is_encoder(model) else "alden"
+    return model_family(model).strategy or "alden"
 
 
 def user_name() -> str:
@@ -95,7 +94,6 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
     None), checked against the kind of data before anything is read.
     """
     from alden.data.datasets import load_dataset, read_user_table
-    from alden.data.prepare import prepare_unlabeled
     from alden.data.text import MAX_WORDS
 
     max_words = MAX_WORDS if max_words is None else max_words
@@ -116,22 +114,15 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
                            target_column=(target_column or label_column) if kind == "tabular"
                            else None, id_column=id_column, kind=kind, encoding=encoding,
                            strict=strict)
-    from alden.models.encoder_weights import is_encoder
-
-    if is_encoder(model):  # a sentence encoder reads its own word pieces (issue 12)
-        from alden.models.encoder import prepare_encoded
-
-        prepared = prepare_encoded(dataset, seed, model, unlabeled=True)
-    else:
-        prepared = prepare_unlabeled(dataset, seed, embedding_dim=embedding_dim,
-                                     max_len=max_words)
+    prepared = prepare_for(model, dataset, seed, unlabeled=True, embedding_dim=embedding_dim,
+                           max_len=max_words)  # a sentence encoder: its own word pieces
     settings: dict[str, Any] = {
         "kind": kind, "data": str(data.resolve()), "text_column": text_column or "text",
         "target_column": (target_column or label_column) if kind == "tabular" else None,
         "id_column": id_column, "encoding": encoding, "seed": seed,
         "model": model, "strategy": strategy or default_strategy(kind, model)}
     rows = None
-    if is_encoder(model):
+    if model_family(model).word_pieces:
         settings.update(vocab=list(prepared.vocab.words), encoder=model,
                         continues=np.flatnonzero(prepared.vocab.continues).tolist(),
                         tokenized=bool(dataset.tokenized))
