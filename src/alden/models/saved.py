@@ -70,8 +70,9 @@ def saved_config(description: dict[str, Any]) -> TrainConfig:
     """The TrainConfig a description holds: unknown keys (a newer alden's) are skipped and
     JSON's lists become tuples again."""
     known = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
-                          for k, v in description["config"].items() if k in known})
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                              for k, v in description["config"].items() if k in known}
+    return TrainConfig(**values)
 
 
 def load_weights(module: torch.nn.Module, state_dict: dict[str, Any], path: str | os.PathLike
