@@ -35,7 +35,7 @@ def main() -> None:
         for max_epochs in epochs:
             times, accs, runs = [], [], []
             for seed in range(args.seeds):
-                prepared = simulation.prepared_data("subj", None, seed, (0.6, 0.2, 0.2))
+                prepared = simulation.prepared_data("subj", None, seed, (0.6, 0.2, 0.2), "cnn")
                 pool = prepared.pool()
                 idx = seed_set(pool, fraction, seed_set_rng(seed))
                 learner = learner_for(prepared, "cnn", train_config({"max_epochs": max_epochs}))

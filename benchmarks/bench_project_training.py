@@ -38,7 +38,8 @@ from sklearn.model_selection import train_test_split
 
 from alden.data.datasets import load_dataset
 from alden.data.prepare import prepare, seed_set
-from alden.models.learner import Learner, TrainConfig
+from alden.models.contract import TrainConfig
+from alden.models.learner import Learner
 from alden.streams import derive_seed
 
 FIXED = (5, 10, 15, 20)

@@ -32,7 +32,8 @@ from alden.data.datasets import load_dataset
 from alden.data.pool import Pool
 from alden.data.prepare import prepare
 from alden.kernels import alden_greedy_picks
-from alden.models.learner import Learner, TrainConfig
+from alden.models.contract import TrainConfig
+from alden.models.learner import Learner
 from alden.strategies import get_strategy, strategies_for
 
 

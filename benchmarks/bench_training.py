@@ -34,7 +34,8 @@ import torch
 
 from alden.data.datasets import load_dataset
 from alden.data.prepare import prepare
-from alden.models.learner import Learner, TrainConfig, token_lengths
+from alden.models.contract import TrainConfig
+from alden.models.learner import Learner, token_lengths
 
 WIDTHS, MAPS, DIM, LSTM_HIDDEN, MLP_HIDDEN = (3, 4, 5), 100, 100, 100, (100, 100)
 

@@ -32,7 +32,7 @@ PAPER = ("random", "egl_word", "bald", "coreset", "badge", "alden")
 def profile(dataset: str, model: str, at: float, strategies: list[str], seed: int,
             protocol: simulation.Protocol) -> list[dict]:
     """One row per strategy: properties of its batch picked at labeled fraction ``at``."""
-    prepared = simulation.prepared_data(dataset, None, seed, tuple(protocol.split))
+    prepared = simulation.prepared_data(dataset, None, seed, tuple(protocol.split), model)
     new_learner = learner_factory(prepared, model, train_config(dict(protocol.train)))
     pool = prepared.pool()
     labeled = seed_set(pool, at, seed_set_rng(seed))

@@ -22,6 +22,7 @@ from alden.models import encoder_weights
 from alden.models.encoder import EncoderClassifier, encode_texts, load_encoder
 from alden.models.encoder_cache import PooledTable, cached_pooled, encode_pooled
 from alden.models.encoder_learner import EncoderLearner
+from alden.models.families import load_learner
 from alden.strategies import get_strategy, strategies_for
 
 SENTENCES = [
@@ -214,14 +215,12 @@ def test_table_finds_items_by_their_pieces(tiny):
 
 
 def test_save_and_load_round_trip(tiny, tmp_path):
-    from alden.models.learner import Learner
-
     enc = load_encoder(tiny)
     pool = _pool(enc)
     for regime in ("frozen", "finetune"):
         learner = _fitted(tiny, pool, regime)
         learner.save(tmp_path / f"{regime}.pt")
-        loaded = Learner.load(tmp_path / f"{regime}.pt")
+        loaded = load_learner(tmp_path / f"{regime}.pt")
         assert isinstance(loaded, EncoderLearner) and loaded.regime == regime
         np.testing.assert_allclose(loaded.predict_proba(pool.x), learner.predict_proba(pool.x),
                                    atol=1e-6)

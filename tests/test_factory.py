@@ -9,6 +9,7 @@ import pytest
 
 from alden.errors import AldenError
 from alden.models import factory
+from alden.models.contract import TrainConfig
 from alden.models.factory import (
     DEFAULT_MODEL,
     MODELS_BY_KIND,
@@ -16,7 +17,6 @@ from alden.models.factory import (
     learner_for,
     train_config,
 )
-from alden.models.learner import TrainConfig
 
 
 def test_check_model_names_the_models_that_fit():

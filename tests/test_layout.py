@@ -146,7 +146,6 @@ def test_no_import_loop_through_project():
             if any(m.startswith("alden.project") for m in loop)] == []
 
 
-@pytest.mark.xfail(reason="models/ loop fixed on h-models", strict=True)
 def test_no_import_loop():
     assert _loops(_imports()) == []
 

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from alden.errors import AldenError, DataError
-from alden.models.learner import Learner, TrainConfig, length_buckets, token_lengths
+from alden.models.contract import TrainConfig
+from alden.models.families import load_learner
+from alden.models.learner import Learner, length_buckets, token_lengths
 
 VOCAB = 30
 SMALL_CNN = {"embedding_dim": 8, "n_maps": 6}
@@ -215,7 +217,7 @@ def test_save_and_load_give_the_same_predictions(tmp_path):
                       config=TrainConfig(fixed_epochs=1, lr=5e-3)).fit(x, y, seed=0)
     path = tmp_path / "model.pt"
     learner.save(path)
-    loaded = Learner.load(path)
+    loaded = load_learner(path)
     np.testing.assert_array_equal(loaded.predict_proba(x), learner.predict_proba(x))
     assert loaded.config == learner.config and loaded.model_options == {"n_maps": 6}
     np.testing.assert_array_equal(loaded.embeddings, vectors)  # a refit starts alike
@@ -225,13 +227,13 @@ def test_save_and_load_give_the_same_predictions(tmp_path):
 
 def test_load_refuses_missing_damaged_and_foreign_files(tmp_path):
     with pytest.raises(AldenError, match="no such learner file"):
-        Learner.load(tmp_path / "absent.pt")
+        load_learner(tmp_path / "absent.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
     with pytest.raises(AldenError, match="junk.pt: not a saved alden learner"):
-        Learner.load(tmp_path / "junk.pt")
+        load_learner(tmp_path / "junk.pt")
     torch.save({"description": '{"format": "other"}', "state_dict": {}}, tmp_path / "o.pt")
     with pytest.raises(AldenError, match="o.pt: not a saved alden learner"):
-        Learner.load(tmp_path / "o.pt")
+        load_learner(tmp_path / "o.pt")
 
 
 def test_the_strategy_quantities_come_through_with_their_shapes():

@@ -428,13 +428,13 @@ def test_a_really_full_disk(small_disk, proj, tmp_path, capsys, leave):
 def test_a_pickled_model_is_refused_in_aldens_words(tmp_path):
     import pickle
 
-    from alden.models.learner import Learner
+    from alden.models.families import load_learner
 
     path = tmp_path / "m.pt"
     with open(path, "wb") as f:
         pickle.dump({"description": Path("x")}, f, protocol=2)
     with pytest.raises(Exception) as err:
-        Learner.load(path)
+        load_learner(path)
     message = str(err.value)
     assert "alden loads weights only" in message and "pathlib" in message
     assert "weights_only" not in message and "will likely succeed" not in message

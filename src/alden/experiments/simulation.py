@@ -14,11 +14,13 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from alden.errors import AldenError
 from alden.models.factory import check_model, learner_factory, train_config
+from alden.models.families import data_key, prepare_for
 from alden.streams import fit_seed, seed_set_rng, strategy_rng
 
 __all__ = ["Protocol", "RunSpec", "label_schedule", "learner_factory", "round_count", "run_one",
@@ -187,24 +189,27 @@ def _check_picks(picked: np.ndarray, pool, n: int, strategy) -> None:
         raise AldenError(f"strategy {name} picked items that are labeled already")
 
 
-@functools.lru_cache(maxsize=4)
-def prepared_data(dataset: str, data_dir: str | None, seed: int, split: tuple,
-                  encoder: str | None = None, *, data: tuple = ()):
-    """The encoded data set and split for (dataset, seed), reused by the runs of a process;
-    with ``encoder`` (an encoder model name) as that encoder's word pieces, same split.
+_PREPARED: dict[tuple, Any] = {}  # the last few prepared data sets of this process
+_KEEP_PREPARED = 4
+
+
+def prepared_data(dataset: str, data_dir: str | None, seed: int, split: tuple, model: str,
+                  *, data: tuple = ()):
+    """The data set and split for (dataset, seed), encoded as ``model`` reads it, reused by
+    the runs of a process whose models read the same data (``families.data_key``).
     ``data`` holds ``Protocol.data`` (how to read a user's file, max_words)."""
     from alden.data.datasets import load_dataset
-    from alden.data.prepare import prepare
     from alden.data.text import MAX_WORDS
 
-    options = dict(data)
-    max_words = options.pop("max_words", MAX_WORDS)
-    loaded = load_dataset(dataset, data_dir, **options)
-    if encoder is not None:
-        from alden.models.encoder import prepare_encoded
-
-        return prepare_encoded(loaded, seed, encoder, fractions=split)
-    return prepare(loaded, seed, fractions=split, max_len=max_words)
+    key = (dataset, data_dir, seed, tuple(split), data_key(model), tuple(data))
+    if key not in _PREPARED:
+        options = dict(data)
+        max_words = options.pop("max_words", MAX_WORDS)
+        loaded = load_dataset(dataset, data_dir, **options)
+        if len(_PREPARED) >= _KEEP_PREPARED:
+            _PREPARED.pop(next(iter(_PREPARED)))
+        _PREPARED[key] = prepare_for(model, loaded, seed, fractions=split, max_len=max_words)
+    return _PREPARED[key]
 
 
 def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
@@ -216,10 +221,8 @@ def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
     from alden.strategies import strategy_from_spec
 
     protocol = spec.protocol
-    from alden.models.encoder_weights import is_encoder
-
     prepared = prepared_data(spec.dataset, spec.data_dir, spec.seed, tuple(protocol.split),
-                             spec.model if is_encoder(spec.model) else None, data=protocol.data)
+                             spec.model, data=protocol.data)
     check_model(prepared.kind, spec.model, f"{prepared.kind} data set {spec.dataset!r}")
     pool = prepared.pool()
     counts = label_schedule(len(pool), protocol.init, protocol.step, protocol.stop)

@@ -27,15 +27,7 @@ import torch
 from torch import nn
 
 from alden.errors import AldenError, DataError
-from alden.models.encoder_weights import (  # noqa: F401  (names re-exported)
-    ALIASES,
-    PREFIX,
-    encoder_source,
-    files_hash,
-    find_encoder,
-    is_encoder,
-    read_json,
-)
+from alden.models.encoder_weights import encoder_source, files_hash, find_encoder, read_json
 
 POOLINGS = ("mean", "cls", "max")
 

@@ -1,6 +1,6 @@
-"""EncoderLearner: a pretrained sentence encoder with a classification head, behind the
-Learner interface (fit, predict_proba, predict_proba_mc, hidden, badge_embeddings,
-egl_word_scores, token_interpretations, word_embeddings, save/load).
+"""EncoderLearner, the encoder family's: a pretrained sentence encoder with a classification
+head, behind the learner contract (``alden.models.contract.Learner``; also
+egl_word_scores, token_interpretations, word_embeddings for the text strategies).
 
 Two regimes:
 
@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -30,10 +32,12 @@ import torch.nn.functional as F
 
 from alden.errors import AldenError, DataError
 from alden.models import quantities
-from alden.models.encoder import EncoderClassifier, is_encoder, load_encoder
+from alden.models.contract import TrainConfig, check_labels
+from alden.models.encoder import EncoderClassifier, PieceVocab, load_encoder
 from alden.models.encoder_cache import PooledTable, cached_pooled, encode_pooled, shared_table
-from alden.models.learner import TrainConfig
+from alden.models.encoder_weights import is_encoder, split_regime
 from alden.models.outputs import DEFAULT_OUTPUT
+from alden.models.saved import load_weights, saved_config, write_learner
 
 REGIMES = ("frozen", "finetune")
 # Head training on cached embeddings: many cheap epochs, validation every epoch.
@@ -134,12 +138,12 @@ class EncoderLearner:
             ) -> EncoderLearner:
         """Train a new head (frozen) or encoder and head (finetune) on ``x, y``."""
         x = self._check_x(x, "x")
-        y = _check_y(y, len(x), self.n_classes, "y")
+        y = check_labels(y, len(x), self.n_classes, "y")
         if (x_val is None) != (y_val is None):
             raise AldenError("give both x_val and y_val, or neither")
         if x_val is not None:
             x_val = self._check_x(x_val, "x_val")
-            y_val = _check_y(y_val, len(x_val), self.n_classes, "y_val")
+            y_val = check_labels(y_val, len(x_val), self.n_classes, "y_val")
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(seed))
@@ -252,19 +256,19 @@ class EncoderLearner:
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_proba(x).argmax(axis=1)
 
-    def predict_proba_mc(self, x: np.ndarray, T: int, seed: int) -> np.ndarray:
-        """(T, N, C) with dropout on the head's input only; same seed, same result."""
-        if T < 1:
-            raise AldenError(f"T (MC dropout passes) must be at least 1, got {T}")
+    def predict_proba_mc(self, x: np.ndarray, samples: int, seed: int) -> np.ndarray:
+        """(samples, N, C) with dropout on the head's input only; same seed, same result."""
+        if samples < 1:
+            raise AldenError(f"samples (MC dropout passes) must be at least 1, got {samples}")
         model = self._require_model()
         pooled = torch.from_numpy(self.pooled(x)).to(self.device)
         devices = [self.device] if self.device.type == "cuda" else []
-        out = np.zeros((T, len(pooled), self.n_classes), dtype=np.float32)
+        out = np.zeros((samples, len(pooled), self.n_classes), dtype=np.float32)
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             torch.manual_seed(seed)
             model.dropout.train()
             try:
-                for t in range(T):
+                for t in range(samples):
                     out[t] = torch.softmax(model.head(model.dropout(pooled)), -1).cpu().numpy()
             finally:
                 model.dropout.eval()
@@ -298,59 +302,35 @@ class EncoderLearner:
 
     # ------------------------------------------------------------ saving
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike) -> None:
         """Weights (the head; fine-tuned, the whole model) and a JSON description naming
-        the encoder and its fingerprint, in one file written atomically; loaded by
-        ``Learner.load`` (weights only, nothing unpickled)."""
-        import json
-        from dataclasses import asdict
-
-        from alden.atomic import replacing
-        from alden.models.learner import FORMAT, FORMAT_VERSION
-
+        the encoder and its fingerprint, in one file written whole (``alden.models.saved``);
+        ``load_learner`` reads it back."""
         model = self._require_model()
         weights = model.head if self.regime == "frozen" else model
-        description = {"format": FORMAT, "version": FORMAT_VERSION, "family": self.family,
-                       "model_name": self.model_name, "n_classes": self.n_classes,
-                       "regime": self.regime, "dropout": self.dropout,
-                       "encoder_key": self.encoder.key, "config": asdict(self.config)}
-        payload = {"description": json.dumps(description),
-                   "state_dict": {k: v.detach().cpu() for k, v in weights.state_dict().items()}}
-        with replacing(path) as tmp:
-            torch.save(payload, tmp)
+        description = {"family": self.family, "model_name": self.model_name,
+                       "n_classes": self.n_classes, "regime": self.regime,
+                       "dropout": self.dropout, "encoder_key": self.encoder.key,
+                       "config": asdict(self.config)}
+        write_learner(path, description, {
+            "state_dict": {k: v.detach().cpu() for k, v in weights.state_dict().items()}})
 
     @classmethod
-    def from_saved(cls, payload: dict, description: dict, path, device=None) -> EncoderLearner:
-        """The learner ``save`` wrote (``payload`` read by ``Learner.load``)."""
-        from dataclasses import fields
-
-        known = {f.name for f in fields(TrainConfig)}
-        config = TrainConfig(**{k: v for k, v in description["config"].items() if k in known})
+    def from_saved(cls, payload: dict, description: dict, path: str | os.PathLike,
+                   device: str | torch.device | None = None) -> EncoderLearner:
+        """The learner ``save`` wrote, from the payload ``alden.models.saved`` read."""
         learner = cls(description["model_name"], n_classes=description["n_classes"],
-                      config=config, regime=description["regime"],
+                      config=saved_config(description), regime=description["regime"],
                       dropout=description["dropout"], device=device)
         if learner.encoder.key != description.get("encoder_key"):
             raise AldenError(f"{path}: saved with other encoder files than "
                              f"{learner.encoder.folder} holds now (weights or tokenizer "
                              f"changed); train the model again")
         model = learner.new_model()
-        try:
-            (model.head if learner.regime == "frozen" else model).load_state_dict(
-                payload["state_dict"])
-        except RuntimeError as error:
-            raise AldenError(f"{path}: weights do not fit the saved model ({error})") from None
+        load_weights(model.head if learner.regime == "frozen" else model,
+                     payload["state_dict"], path)
         learner.model = model.eval()
         return learner
-
-
-def _check_y(y: np.ndarray, n: int, n_classes: int, what: str) -> np.ndarray:
-    y = np.asarray(y)
-    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{what} must be {n} integer labels, got shape {y.shape}")
-    if y.min() < 0 or y.max() >= n_classes:
-        raise DataError(f"{what}: labels must lie in [0, {n_classes}), found "
-                        f"{y.min()}..{y.max()}")
-    return y.astype(np.int64, copy=False)
 
 
 def encoder_config(config: TrainConfig | None, regime: str) -> TrainConfig:
@@ -358,8 +338,6 @@ def encoder_config(config: TrainConfig | None, regime: str) -> TrainConfig:
     ``TrainConfig()`` (what a command line overrode) laid over them."""
     if config is None:
         return default_config(regime)
-    from dataclasses import asdict
-
     plain = asdict(TrainConfig())
     return default_config(regime, **{k: v for k, v in asdict(config).items() if v != plain[k]})
 
@@ -369,11 +347,7 @@ def encoder_learner_for(data, model: str, config: TrainConfig | None = None,
     """An untrained EncoderLearner for ``data`` (items encoded as word pieces of this
     encoder, see ``alden.models.encoder.prepare_encoded``); frozen, it shares one table of
     pooled embeddings of all of ``data.x``."""
-    from alden.models.encoder import PieceVocab
-    from alden.models.encoder_weights import split_regime
-
     regime = split_regime(model)[1]
-
     vocab = getattr(data, "vocab", None)
     if vocab is not None and not isinstance(vocab, PieceVocab):
         raise AldenError(f"model {model!r} reads items encoded as its word pieces; these "

@@ -1,4 +1,5 @@
-"""Learner: trains a model from scratch on a labeled set and answers what strategies ask.
+"""Learner, the network family's (TextCNN, BiLSTM, MLP): trains a model from scratch on a
+labeled set and answers what strategies ask (``alden.models.contract.Learner``).
 
 Training is Adam on mini-batches; text batches hold sentences of similar length, cut to
 their longest sentence, so no work is spent on pads. Early stopping watches the validation
@@ -9,62 +10,25 @@ The per-sample quantities live in ``alden.models.quantities``; the methods here 
 from __future__ import annotations
 
 import copy
-import io
-import json
 import math
 import os
-import pickle
-import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from alden.atomic import replacing
 from alden.errors import AldenError, DataError
 from alden.models import quantities
+from alden.models.contract import TrainConfig, check_labels
 from alden.models.networks import TEXT_MODELS, build_model, model_config
 from alden.models.outputs import DEFAULT_OUTPUT
 from alden.models.quantities import token_lengths
-
-FORMAT = "alden-learner"
-FORMAT_VERSION = 1
-MONITORS = ("accuracy", "loss")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How a model is trained; defaults measured on Subj and MR (docs/training.md)."""
-
-    lr: float = 4e-3
-    batch_size: int = 50
-    max_epochs: int = 20
-    patience: int = 3  # validation checks without improvement before stopping
-    monitor: str = "accuracy"  # on validation: "accuracy" (ties go to lower loss) or "loss"
-    fixed_epochs: int = 10  # epochs when there is no validation data
-    min_items_per_check: int = 1000  # validate after at least this many items of training
-    weight_decay: float = 0.0
-    warm_start: bool = False  # keep the previous fit's weights instead of a new model
-    bucket_batches: int = 20  # batches per length-sorted chunk of the shuffled data
-    eval_batch_size: int = 256
-    verbose: bool = False
-
-    def __post_init__(self) -> None:
-        if self.monitor not in MONITORS:
-            raise AldenError(f"TrainConfig.monitor must be one of {MONITORS}, "
-                             f"got {self.monitor!r}")
-        for name in ("batch_size", "max_epochs", "fixed_epochs", "patience",
-                     "bucket_batches", "eval_batch_size", "min_items_per_check"):
-            if getattr(self, name) < 1:
-                raise AldenError(f"TrainConfig.{name} must be at least 1, "
-                                 f"got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise AldenError(f"TrainConfig.lr must be positive, got {self.lr}")
+from alden.models.saved import load_weights, saved_config, write_learner
 
 
 def length_buckets(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
@@ -91,6 +55,8 @@ def _random_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[n
 
 class Learner:
     """A model name, its options and a training config; ``fit`` makes and trains the model."""
+
+    family = "network"  # the family its saved files name (alden.models.families)
 
     def __init__(self, model_name: str, *, n_classes: int, config: TrainConfig | None = None,
                  vocab_size: int | None = None, embeddings: np.ndarray | None = None,
@@ -146,16 +112,6 @@ class Learner:
             raise DataError(f"{what} holds NaN or infinite values (impute and scale first)")
         return x
 
-    def _check_y(self, y: np.ndarray, n: int, what: str) -> np.ndarray:
-        y = np.asarray(y)
-        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"{what} must be {n} integer labels, got shape {y.shape} of "
-                            f"dtype {y.dtype}")
-        if y.min() < 0 or y.max() >= self.n_classes:
-            raise DataError(f"{what}: labels must lie in [0, {self.n_classes}), found "
-                            f"{y.min()}..{y.max()} (unlabeled items, -1, cannot be trained on)")
-        return y.astype(np.int64, copy=False)
-
     def _require_model(self) -> torch.nn.Module:
         if self.model is None:
             raise AldenError("the learner has no model yet: call fit first")
@@ -174,12 +130,12 @@ class Learner:
         (progress display, learning-curve studies); it must not train the model.
         """
         x = self._check_x(x, "x")
-        y = self._check_y(y, len(x), "y")
+        y = check_labels(y, len(x), self.n_classes, "y")
         if (x_val is None) != (y_val is None):
             raise AldenError("give both x_val and y_val, or neither")
         if x_val is not None:
             x_val = self._check_x(x_val, "x_val")
-            y_val = self._check_y(y_val, len(x_val), "y_val")
+            y_val = check_labels(y_val, len(x_val), self.n_classes, "y_val")
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
             raise AldenError(f"seed must be an integer, got {seed!r}")
         devices = [self.device] if self.device.type == "cuda" else []
@@ -274,10 +230,11 @@ class Learner:
         """The most probable class per item (N,)."""
         return self.predict_proba(x).argmax(axis=1)
 
-    def predict_proba_mc(self, x: np.ndarray, T: int, seed: int) -> np.ndarray:
-        """Probabilities under MC dropout (T, N, C), for BALD."""
-        return quantities.predict_proba_mc(self._require_model(), self._check_x(x, "x"), T,
-                                           seed, batch_size=self.config.eval_batch_size)
+    def predict_proba_mc(self, x: np.ndarray, samples: int, seed: int) -> np.ndarray:
+        """Probabilities under MC dropout (samples, N, C), for BALD."""
+        return quantities.predict_proba_mc(self._require_model(), self._check_x(x, "x"),
+                                           samples, seed,
+                                           batch_size=self.config.eval_batch_size)
 
     def hidden(self, x: np.ndarray) -> np.ndarray:
         """The input of the last linear layer (N, H), for CORESET."""
@@ -316,67 +273,32 @@ class Learner:
 
     # ------------------------------------------------------------ saving
 
-    def _description(self) -> dict:
-        return {"format": FORMAT, "version": FORMAT_VERSION, "model_name": self.model_name,
-                "n_classes": self.n_classes, "vocab_size": self.vocab_size,
-                "n_features": self.n_features, "model_options": self.model_options,
-                "config": asdict(self.config)}
-
     def save(self, path: str | os.PathLike) -> None:
-        """Write weights (a state dict) and the config (JSON) to one file, atomically."""
+        """Weights (a state dict), the initial word vectors and a JSON description in one
+        file, written whole (``alden.models.saved``); ``load_learner`` reads it back."""
         model = self._require_model()
-        payload = {"description": json.dumps(self._description()),
-                   "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+        description = {"family": self.family, "model_name": self.model_name,
+                       "n_classes": self.n_classes, "vocab_size": self.vocab_size,
+                       "n_features": self.n_features, "model_options": self.model_options,
+                       "config": asdict(self.config)}
+        tensors: dict[str, Any] = {
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
         if self.embeddings is not None:  # the initial vectors, so that a refit starts alike
-            payload["initial_embeddings"] = torch.from_numpy(self.embeddings)
-        buffer = io.BytesIO()  # serialised in memory: a full disk then fails as an OSError
-        torch.save(payload, buffer)
-        with replacing(path) as tmp:
-            tmp.write_bytes(buffer.getvalue())
+            tensors["initial_embeddings"] = torch.from_numpy(self.embeddings)
+        write_learner(path, description, tensors)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str | torch.device | None = None
-             ) -> Learner:
-        """A learner saved by ``save``; nothing is unpickled (``weights_only=True``)."""
-        path = Path(path)
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-            description = json.loads(payload["description"])
-        except FileNotFoundError:
-            raise AldenError(f"{path}: no such learner file") from None
-        except pickle.UnpicklingError as error:  # Python objects besides the weights?
-            if "Unsupported global" not in str(error):
-                raise AldenError(f"{path}: not a saved alden learner (not a torch file, or a "
-                                 f"damaged one)") from None
-            found = re.search(r"GLOBAL (\S+)", str(error))
-            what = f" ({found.group(1)})" if found else ""
-            raise AldenError(f"{path}: holds Python objects{what} besides weights, and loading "
-                             f"them could run any code; alden loads weights only, so it "
-                             f"does not open this file") from None
-        except Exception as error:  # a damaged or foreign file, whatever torch says
-            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-            raise AldenError(f"{path}: not a saved alden learner ({reason or type(error).__name__})"
-                             ) from None
-        if description.get("format") != FORMAT or description.get("version") != FORMAT_VERSION:
-            raise AldenError(f"{path}: not a saved alden learner of version {FORMAT_VERSION}")
-        if description.get("family") == "encoder":  # a sentence encoder (issue 12)
-            from alden.models.encoder_learner import EncoderLearner
-
-            return EncoderLearner.from_saved(payload, description, path, device)
-        known = {f.name for f in fields(TrainConfig)}
-        config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                for k, v in description["config"].items() if k in known})
+    def from_saved(cls, payload: dict, description: dict, path: str | os.PathLike,
+                   device: str | torch.device | None = None) -> Learner:
+        """The learner ``save`` wrote, from the payload ``alden.models.saved`` read."""
         embeddings = payload.get("initial_embeddings")
         learner = cls(description["model_name"], n_classes=description["n_classes"],
-                      config=config, vocab_size=description["vocab_size"],
+                      config=saved_config(description), vocab_size=description["vocab_size"],
                       embeddings=None if embeddings is None else embeddings.numpy(),
                       n_features=description["n_features"], device=device,
                       **description["model_options"])
         with torch.random.fork_rng(devices=[]):
             model = learner.new_model()
-        try:
-            model.load_state_dict(payload["state_dict"])
-        except RuntimeError as error:
-            raise AldenError(f"{path}: weights do not fit the saved model ({error})") from None
+        load_weights(model, payload["state_dict"], path)
         learner.model = model.eval()
         return learner

@@ -19,6 +19,7 @@ import numpy as np
 
 from alden.errors import AldenError
 from alden.models.factory import DEFAULT_MODEL, check_model
+from alden.models.families import model_family, prepare_for
 from alden.project import store
 from alden.project.labels import write_labels
 from alden.project.teach import read_label_file, teach
@@ -30,11 +31,9 @@ def default_strategy(kind: str, model: str) -> str:
     sentence encoder. On frozen MiniLM, margin (entropy's twin for two classes) led on
     Subj and MR on all 3 seeds and ALDEN trailed it on all 3, by 0.6-1.6 points of AUC
     (docs/results.md, "A pretrained sentence encoder")."""
-    from alden.models.encoder_weights import is_encoder
-
     if kind == "tabular":
         return "dami"
-    return "margin" if is_encoder(model) else "alden"
+    return model_family(model).strategy or "alden"
 
 
 @dataclass(frozen=True)
@@ -127,14 +126,8 @@ def _checked_choices(kind: str | None, model: str | None, strategy: str | None,
 def _prepare(dataset, model: str, seed: int, embedding_dim: int, max_words: int):
     """The pool encoded for ``model``: its word pieces for a sentence encoder, else word ids
     and word2vec vectors (text) or the scaled features (tables)."""
-    from alden.data.prepare import prepare_unlabeled
-    from alden.models.encoder_weights import is_encoder
-
-    if is_encoder(model):  # a sentence encoder reads its own word pieces (issue 12)
-        from alden.models.encoder import prepare_encoded
-
-        return prepare_encoded(dataset, seed, model, unlabeled=True)
-    return prepare_unlabeled(dataset, seed, embedding_dim=embedding_dim, max_len=max_words)
+    return prepare_for(model, dataset, seed, unlabeled=True, embedding_dim=embedding_dim,
+                       max_len=max_words)
 
 
 def _encoding_settings(data: Path, kind: str, model: str, dataset, prepared, *, encoding: str,
@@ -143,9 +136,8 @@ def _encoding_settings(data: Path, kind: str, model: str, dataset, prepared, *, 
     """The settings that say how the pool was encoded, and (tables) the pool's raw rows
     without the columns in ``skip``, kept to encode new rows the same way."""
     from alden.data.datasets import read_user_table
-    from alden.models.encoder_weights import is_encoder
 
-    if is_encoder(model):
+    if model_family(model).word_pieces:
         return dict(vocab=list(prepared.vocab.words), encoder=model,
                     continues=np.flatnonzero(prepared.vocab.continues).tolist(),
                     tokenized=bool(dataset.tokenized)), None

@@ -29,7 +29,7 @@ from alden.project import store
 from alden.streams import fit_seed
 
 if TYPE_CHECKING:
-    from alden.models.learner import Learner, TrainConfig
+    from alden.models.contract import Learner, TrainConfig
     from alden.project.workspace import ProjectData
 
 KEEP_MODELS = 3
@@ -138,10 +138,10 @@ def delete_files(folder: Path, files: Iterable[str]) -> None:
 
 def load_model(path: Path) -> Learner:
     """Load a saved model without unpickling anything; refuse any other file."""
-    from alden.models.learner import Learner
+    from alden.models.families import load_learner
 
     try:
-        return Learner.load(path)
+        return load_learner(path)
     except AldenError as err:
         raise ProjectError(f"refusing to load the model {path}: it is not a weights-only alden "
                            f"model file ({err}). Delete it, or run `alden query` to train a "
