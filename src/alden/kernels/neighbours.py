@@ -1,0 +1,183 @@
+"""Nearest neighbours of items in representation space: one index, exact or approximate.
+
+``build_index`` takes an (N, d) array of item representations (pooled encoder embeddings,
+sentence means of word vectors, table features) and ``knn`` answers the k nearest rows of
+given rows (the row itself left out) or of query vectors, by cosine or Euclidean distance.
+
+The exact path is blocked NumPy: float32 matrix products of about ``common.BLOCK`` numbers
+find the candidates, every candidate within the products' rounding of the k-th is measured
+again in float64, and ties go to the smaller index, so the same input gives the same
+neighbours. Large pools use hnswlib (a graph index, built single-threaded from a fixed seed,
+hence deterministic), imported only when used; its candidates are re-measured and ordered
+the same way. ``benchmarks/bench_neighbours.py`` measured where the exact path stops paying
+(``EXACT_MAX``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from alden.errors import AldenError
+from alden.kernels import common
+
+METRICS = ("cosine", "euclidean")
+BACKENDS = ("auto", "exact", "hnsw")
+EXACT_MAX = 20_000  # up to this many rows "auto" is exact (bench_neighbours.py)
+HNSW_M = 16  # graph degree: recall@10 >= 0.99 on clustered 384-d data at these settings
+HNSW_EF_BUILD = 200
+HNSW_EF_QUERY = 100
+
+
+@dataclass(frozen=True)
+class NeighbourIndex:
+    """Rows ready for neighbour queries: float32, unit length for cosine; ``native`` holds
+    the hnswlib index when the backend is approximate."""
+
+    x: np.ndarray = field(repr=False)  # (N, d) float32
+    sq_norms: np.ndarray = field(repr=False)  # (N,) float64, of the stored rows
+    metric: str
+    backend: str
+    native: object | None = field(default=None, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def _rows(features: np.ndarray, metric: str) -> np.ndarray:
+    x = np.asarray(features, dtype=np.float32)
+    if x.ndim != 2:
+        raise AldenError(f"features must be (N, d), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise AldenError("features contain NaN or infinite values")
+    if metric == "cosine":
+        norms = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+        x = (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)  # zero rows stay zero
+    return np.ascontiguousarray(x)
+
+
+def build_index(features: np.ndarray, *, metric: str = "cosine", backend: str = "auto",
+                seed: int = 0) -> NeighbourIndex:
+    """An index over ``features`` (N, d). ``backend``: "exact", "hnsw" (hnswlib), or "auto"
+    (exact up to ``EXACT_MAX`` rows, hnsw above). ``seed`` fixes the hnsw graph."""
+    if metric not in METRICS:
+        raise AldenError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+    if backend not in BACKENDS:
+        raise AldenError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    x = _rows(features, metric)
+    if backend == "auto":
+        backend = "exact" if len(x) <= EXACT_MAX else "hnsw"
+    sq = np.einsum("ij,ij->i", x.astype(np.float64), x.astype(np.float64))
+    native = _build_hnsw(x, metric, seed) if backend == "hnsw" and len(x) else None
+    return NeighbourIndex(x, sq, metric, backend if len(x) else "exact", native)
+
+
+def _build_hnsw(x: np.ndarray, metric: str, seed: int) -> object:
+    try:
+        import hnswlib
+    except ImportError:
+        raise AldenError("the hnsw neighbour index needs hnswlib: pip install hnswlib "
+                         "(or use backend='exact')") from None
+    index = hnswlib.Index(space="cosine" if metric == "cosine" else "l2", dim=x.shape[1])
+    index.init_index(max_elements=len(x), ef_construction=HNSW_EF_BUILD, M=HNSW_M,
+                     random_seed=int(seed))
+    index.add_items(x, np.arange(len(x)), num_threads=1)  # one thread: the same graph
+    return index
+
+
+def knn(index: NeighbourIndex, k: int, *, rows: np.ndarray | None = None,
+        queries: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest stored rows, nearest first: (indices (m, k) int64, distances (m, k)).
+
+    Give ``rows`` (positions in the index; each row's own position is left out, its
+    duplicates are not) or ``queries`` (m, d) vectors; neither: every row. Distances are
+    1 - cosine similarity or Euclidean, in float64; ties go to the smaller index. ``k`` is
+    cut to the rows available (N, or N - 1 for rows).
+    """
+    if rows is not None and queries is not None:
+        raise AldenError("give rows or queries, not both")
+    n = len(index)
+    if queries is not None:
+        q = _rows(queries, index.metric)
+        if q.shape[1] != index.x.shape[1]:
+            raise AldenError(f"queries have {q.shape[1]} columns, the index {index.x.shape[1]}")
+        own = None
+    else:
+        own = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
+        if own.size and (own.min() < 0 or own.max() >= n):
+            raise AldenError(f"rows must lie in 0..{n - 1}")
+        q = index.x[own]
+    if int(k) != k or k < 0:
+        raise AldenError(f"k must be a whole number >= 0, got {k!r}")
+    k = min(int(k), n - (own is not None))
+    if k <= 0 or len(q) == 0:
+        return np.zeros((len(q), max(k, 0)), dtype=np.int64), np.zeros((len(q), max(k, 0)))
+    if index.backend == "hnsw":
+        return _knn_hnsw(index, q, own, k)
+    return _knn_exact(index, q, own, k)
+
+
+def _scores(index: NeighbourIndex, q: np.ndarray) -> np.ndarray:
+    """float32 (m, N): cosine -> -similarity; Euclidean -> squared distance less |q|^2."""
+    gram = q @ index.x.T
+    if index.metric == "cosine":
+        return np.negative(gram, out=gram)
+    gram *= -2.0
+    gram += index.sq_norms.astype(np.float32)[None, :]
+    return gram
+
+
+def _knn_exact(index: NeighbourIndex, q: np.ndarray, own: np.ndarray | None,
+               k: int) -> tuple[np.ndarray, np.ndarray]:
+    n = len(index)
+    q_sq = np.einsum("ij,ij->i", q.astype(np.float64), q.astype(np.float64))
+    scale = 1.0 if index.metric == "cosine" else None
+    out_idx = np.empty((len(q), k), dtype=np.int64)
+    out_dist = np.empty((len(q), k))
+    step = max(1, common.BLOCK // max(1, n))
+    for s in range(0, len(q), step):
+        block = _scores(index, q[s:s + step])
+        m = len(block)
+        if own is not None:
+            block[np.arange(m), own[s:s + step]] = np.inf
+        kth = np.partition(block, k - 1, axis=1)[:, k - 1].astype(np.float64)
+        # float32 products: everything within their rounding of the k-th is measured again
+        size = scale if scale is not None else q_sq[s:s + step] + index.sq_norms.max()
+        tol = 1e-4 * size + 1e-12
+        r, c = np.nonzero(block <= (kth + tol)[:, None])
+        out_idx[s:s + m], out_dist[s:s + m] = _refine(index, q[s:s + step], r, c, k)
+    return out_idx, out_dist
+
+
+def _refine(index: NeighbourIndex, q: np.ndarray, r: np.ndarray, c: np.ndarray,
+            k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``k`` candidates (r: query, c: stored row) of each query by float64
+    distance, then index; every query has at least ``k`` candidates."""
+    a = q[r].astype(np.float64)
+    b = index.x[c].astype(np.float64)
+    if index.metric == "cosine":
+        dist = np.maximum(1.0 - np.einsum("ij,ij->i", a, b), 0.0)
+    else:
+        diff = a - b
+        dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    order = np.lexsort((c, dist, r))
+    starts = np.searchsorted(r[order], np.arange(len(q)))
+    take = order[starts[:, None] + np.arange(k)[None, :]]
+    return c[take], dist[take]
+
+
+def _knn_hnsw(index: NeighbourIndex, q: np.ndarray, own: np.ndarray | None,
+              k: int) -> tuple[np.ndarray, np.ndarray]:
+    native = index.native
+    want = min(k + (own is not None), len(index))
+    native.set_ef(max(HNSW_EF_QUERY, want))
+    labels, _ = native.knn_query(q, k=want)
+    labels = labels.astype(np.int64)
+    if own is not None:  # leave the row itself out, or the farthest when it was not found
+        is_self = labels == own[:, None]
+        missing = ~is_self.any(axis=1)
+        is_self[missing, -1] = True
+        labels = labels[~is_self].reshape(len(q), want - 1)
+    r = np.repeat(np.arange(len(q)), labels.shape[1])
+    return _refine(index, q, r, labels.reshape(-1), k)
