@@ -1,6 +1,8 @@
 """The neighbourhood index against brute force: every pair measured, sorted by (distance,
 index)."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -30,9 +32,8 @@ def brute_knn(x: np.ndarray, k: int, metric: str, rows=None, queries=None):
         for j, b in enumerate(x):
             if j == me:
                 continue
-            d = (1.0 - float(np.dot(a, b))) if metric == "cosine" else float(
-                np.sqrt(np.sum((a - b) ** 2)))
-            cands.append((max(d, 0.0) if metric == "cosine" else d, j))
+            sq = float(np.sum((a - b) ** 2))  # cosine: 1 - a.b = |a - b|^2 / 2 on unit rows
+            cands.append((0.5 * sq if metric == "cosine" else math.sqrt(sq), j))
         cands.sort()
         out_i.append([j for _, j in cands[:k]])
         out_d.append([d for d, _ in cands[:k]])
@@ -124,3 +125,20 @@ def test_hnsw_agrees_with_exact_and_repeats_itself():
     for metric in ("cosine", "euclidean"):
         ans = knn(build_index(x, metric=metric, backend="hnsw"), 3, queries=x[:5] + 1e-3)
         assert (ans[0][:, 0] == np.arange(5)).all()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_within_matches_brute_force_at_and_near_the_radius(metric):
+    from alden.kernels.neighbours import within
+
+    x = np.random.default_rng(8).integers(0, 3, size=(30, 3)).astype(np.float32)
+    x[4] = 0  # a zero row: under cosine 0.5 from unit rows
+    index = build_index(x, metric=metric, backend="exact")
+    rows64 = index.x.astype(np.float64)  # the stored rows (unit length for cosine)
+    full = np.array([[float(np.sum((a - b) ** 2)) for b in rows64] for a in rows64])
+    full = 0.5 * full if metric == "cosine" else np.sqrt(full)
+    rows = np.array([3, 0, 17, 4])
+    for radius in np.unique(full)[:6].tolist() + [0.0, 10.0]:  # radii equal to pair distances
+        r, c = within(index, radius, rows)
+        want = [(p, j) for p, i in enumerate(rows) for j in range(30) if full[i, j] < radius]
+        assert list(zip(r.tolist(), c.tolist(), strict=True)) == want

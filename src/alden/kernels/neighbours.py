@@ -2,7 +2,8 @@
 
 ``build_index`` takes an (N, d) array of item representations (pooled encoder embeddings,
 sentence means of word vectors, table features) and ``knn`` answers the k nearest rows of
-given rows (the row itself left out) or of query vectors, by cosine or Euclidean distance.
+given rows (the row itself left out) or of query vectors, by cosine or Euclidean distance;
+``within`` gives every stored row closer than a radius (always exact).
 
 The exact path is blocked NumPy: float32 matrix products of about ``common.BLOCK`` numbers
 find the candidates, every candidate within the products' rounding of the k-th is measured
@@ -45,15 +46,16 @@ class NeighbourIndex:
         return len(self.x)
 
 
-def _rows(features: np.ndarray, metric: str) -> np.ndarray:
+def as_rows(features: np.ndarray, metric: str) -> np.ndarray:
+    """``features`` as the index stores them: checked, float32, unit length for cosine."""
     x = np.asarray(features, dtype=np.float32)
     if x.ndim != 2:
         raise AldenError(f"features must be (N, d), got shape {x.shape}")
     if not np.isfinite(x).all():
         raise AldenError("features contain NaN or infinite values")
-    if metric == "cosine":
-        norms = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
-        x = (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)  # zero rows stay zero
+    if metric == "cosine":  # norms in float64 without a float64 copy of the rows
+        norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))[:, None]
+        x = (x / np.where(norms > 0, norms, 1.0).astype(np.float32))  # zero rows stay zero
     return np.ascontiguousarray(x)
 
 
@@ -65,10 +67,10 @@ def build_index(features: np.ndarray, *, metric: str = "cosine", backend: str = 
         raise AldenError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
     if backend not in BACKENDS:
         raise AldenError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-    x = _rows(features, metric)
+    x = as_rows(features, metric)
     if backend == "auto":
         backend = "exact" if len(x) <= EXACT_MAX else "hnsw"
-    sq = np.einsum("ij,ij->i", x.astype(np.float64), x.astype(np.float64))
+    sq = np.einsum("ij,ij->i", x, x, dtype=np.float64)
     native = _build_hnsw(x, metric, seed) if backend == "hnsw" and len(x) else None
     return NeighbourIndex(x, sq, metric, backend if len(x) else "exact", native)
 
@@ -92,14 +94,16 @@ def knn(index: NeighbourIndex, k: int, *, rows: np.ndarray | None = None,
 
     Give ``rows`` (positions in the index; each row's own position is left out, its
     duplicates are not) or ``queries`` (m, d) vectors; neither: every row. Distances are
-    1 - cosine similarity or Euclidean, in float64; ties go to the smaller index. ``k`` is
+    1 - cosine similarity (as half the squared distance of the unit rows, so
+    duplicates are exactly 0 apart; a zero row is 0.5 from unit rows) or Euclidean, in
+    float64; ties go to the smaller index. ``k`` is
     cut to the rows available (N, or N - 1 for rows).
     """
     if rows is not None and queries is not None:
         raise AldenError("give rows or queries, not both")
     n = len(index)
     if queries is not None:
-        q = _rows(queries, index.metric)
+        q = as_rows(queries, index.metric)
         if q.shape[1] != index.x.shape[1]:
             raise AldenError(f"queries have {q.shape[1]} columns, the index {index.x.shape[1]}")
         own = None
@@ -119,10 +123,9 @@ def knn(index: NeighbourIndex, k: int, *, rows: np.ndarray | None = None,
 
 
 def _scores(index: NeighbourIndex, q: np.ndarray) -> np.ndarray:
-    """float32 (m, N): cosine -> -similarity; Euclidean -> squared distance less |q|^2."""
+    """float32 (m, N): squared distance to each stored row less |q|^2 (both metrics: the
+    cosine distance is half the squared distance of the unit rows)."""
     gram = q @ index.x.T
-    if index.metric == "cosine":
-        return np.negative(gram, out=gram)
     gram *= -2.0
     gram += index.sq_norms.astype(np.float32)[None, :]
     return gram
@@ -131,8 +134,7 @@ def _scores(index: NeighbourIndex, q: np.ndarray) -> np.ndarray:
 def _knn_exact(index: NeighbourIndex, q: np.ndarray, own: np.ndarray | None,
                k: int) -> tuple[np.ndarray, np.ndarray]:
     n = len(index)
-    q_sq = np.einsum("ij,ij->i", q.astype(np.float64), q.astype(np.float64))
-    scale = 1.0 if index.metric == "cosine" else None
+    q_sq = np.einsum("ij,ij->i", q, q, dtype=np.float64)
     out_idx = np.empty((len(q), k), dtype=np.int64)
     out_dist = np.empty((len(q), k))
     step = max(1, common.BLOCK // max(1, n))
@@ -143,8 +145,7 @@ def _knn_exact(index: NeighbourIndex, q: np.ndarray, own: np.ndarray | None,
             block[np.arange(m), own[s:s + step]] = np.inf
         kth = np.partition(block, k - 1, axis=1)[:, k - 1].astype(np.float64)
         # float32 products: everything within their rounding of the k-th is measured again
-        size = scale if scale is not None else q_sq[s:s + step] + index.sq_norms.max()
-        tol = 1e-4 * size + 1e-12
+        tol = 1e-4 * (q_sq[s:s + step] + index.sq_norms.max()) + 1e-12
         r, c = np.nonzero(block <= (kth + tol)[:, None])
         out_idx[s:s + m], out_dist[s:s + m] = _refine(index, q[s:s + step], r, c, k)
     return out_idx, out_dist
@@ -154,17 +155,20 @@ def _refine(index: NeighbourIndex, q: np.ndarray, r: np.ndarray, c: np.ndarray,
             k: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``k`` candidates (r: query, c: stored row) of each query by float64
     distance, then index; every query has at least ``k`` candidates."""
-    a = q[r].astype(np.float64)
-    b = index.x[c].astype(np.float64)
-    if index.metric == "cosine":
-        dist = np.maximum(1.0 - np.einsum("ij,ij->i", a, b), 0.0)
-    else:
-        diff = a - b
-        dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    dist = _measure(index, q[r], c)
     order = np.lexsort((c, dist, r))
     starts = np.searchsorted(r[order], np.arange(len(q)))
     take = order[starts[:, None] + np.arange(k)[None, :]]
     return c[take], dist[take]
+
+
+def _measure(index: NeighbourIndex, a: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """float64 distances between vectors ``a`` and the stored rows ``c``, pair by pair from
+    differences, so equal rows are exactly 0 apart (cosine: half the squared distance of the
+    unit rows, which is 1 - cosine similarity)."""
+    diff = a.astype(np.float64) - index.x[c].astype(np.float64)
+    sq = np.einsum("ij,ij->i", diff, diff)
+    return 0.5 * sq if index.metric == "cosine" else np.sqrt(sq)
 
 
 def _knn_hnsw(index: NeighbourIndex, q: np.ndarray, own: np.ndarray | None,
@@ -181,3 +185,34 @@ def _knn_hnsw(index: NeighbourIndex, q: np.ndarray, own: np.ndarray | None,
         labels = labels[~is_self].reshape(len(q), want - 1)
     r = np.repeat(np.arange(len(q)), labels.shape[1])
     return _refine(index, q, r, labels.reshape(-1), k)
+
+
+def within(index: NeighbourIndex, radius: float, rows: np.ndarray) -> tuple[np.ndarray,
+                                                                          np.ndarray]:
+    """Every pair (position in ``rows``, stored row) at distance < ``radius``, the row itself
+    included, sorted; exact whatever the backend (blocked products, the pairs within their
+    rounding of the radius measured again in float64 the way ``knn`` measures). Memory
+    grows with the pairs found: ask for a block of rows at a time on dense data."""
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    n = len(index)
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        raise AldenError(f"rows must lie in 0..{n - 1}")
+    cosine = index.metric == "cosine"
+    limit = 2.0 * float(radius) if cosine else float(radius) ** 2  # on squared distances
+    found_r, found_c = [], []
+    step = max(1, common.BLOCK // max(1, n))
+    for s in range(0, len(rows), step):
+        part = rows[s:s + step]
+        approx = _scores(index, index.x[part]).astype(np.float64)
+        approx += index.sq_norms[part][:, None]  # squared distances
+        tol = 1e-4 * (index.sq_norms[part][:, None] + index.sq_norms.max()) + 1e-12
+        inside = approx < limit - tol
+        r, c = np.nonzero(~inside & (approx < limit + tol))  # too close to call: measure
+        keep = _measure(index, index.x[part[r]], c) < radius
+        inside[r[keep], c[keep]] = True
+        r, c = np.nonzero(inside)
+        found_r.append(r + s)
+        found_c.append(c)
+    if not found_r:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(found_r), np.concatenate(found_c)
