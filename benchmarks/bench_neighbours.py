@@ -1,15 +1,17 @@
 """Neighbour index backends compared: build seconds, query seconds, peak memory, recall@10.
 
-Data: N points in d=384 around 200 Gaussian centres (unit-variance centres, unit noise:
-clusters that overlap, like sentence embeddings), float32, cosine distance. Q = 1,000 pool
+Data: N points in d=384 around 200 (``--centres``) Gaussian centres (unit-variance
+centres, unit noise: clusters that overlap, like sentence embeddings), float32, cosine
+distance. Q = 1,000 pool
 rows ask for their 10 nearest other rows; recall@10 is the share of the exact answer (the
 exact backend on the same rows) each backend finds. "all rows" scales the query time to
 every row of the pool asking (what TypiClust's typicality needs). Each (backend, N) runs in
 a fresh process; peak memory is that process's peak resident size above its size once the
 data are made. One thread everywhere (BLAS, OpenMP, hnswlib): the machine is shared.
 
-Backends: exact (alden.kernels.neighbours, blocked NumPy), hnsw (alden's hnswlib index:
-M=16, ef_construction=200, ef=100, built on one thread from a fixed seed), faiss-flat
+Backends: exact (alden.kernels.neighbours, blocked NumPy), ivf (alden's faiss IVF index:
+faiss-ivf's settings, candidates re-measured), hnsw (alden's hnswlib index: M=16,
+ef_construction=200, ef=100, built on one thread from a fixed seed), faiss-flat
 (IndexFlatIP: exact, BLAS), faiss-ivf (IndexIVFFlat, sqrt(N)*4 lists, nprobe=16),
 faiss-hnsw (IndexHNSWFlat, M=16, efConstruction=200, efSearch=100).
 
@@ -29,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-BACKENDS = ("exact", "hnsw", "faiss-flat", "faiss-ivf", "faiss-hnsw")
-DIM, CENTRES, QUERIES, K = 384, 200, 1000, 10
+BACKENDS = ("exact", "ivf", "hnsw", "faiss-flat", "faiss-ivf", "faiss-hnsw")
+DIM, QUERIES, K = 384, 1000, 10
+CENTRES = int(os.environ.get("BENCH_CENTRES", "200"))  # --centres, passed to each case
 
 
 def clustered(n: int, seed: int = 0) -> np.ndarray:
@@ -117,15 +120,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--centres", type=int, default=200,
+                        help="Gaussian centres of the data (more: less clustered)")
     parser.add_argument("--limit", type=float, default=300, help="seconds per case")
     parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)  # backend n truth_path
     args = parser.parse_args()
     if args.case:
         print(json.dumps(case(args.case[0], int(args.case[1]), args.case[2])))
         return
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               BENCH_CENTRES=str(args.centres))
     print(f"{'N':>9} {'backend':<11} {'build s':>8} {'query s':>8} {'all rows s':>11} "
-          f"{'peak MiB':>9} {'recall@10':>9}   (Q={QUERIES} rows, k={K}, d={DIM}, 1 thread)")
+          f"{'peak MiB':>9} {'recall@10':>9}   (Q={QUERIES} rows, k={K}, d={DIM}, "
+          f"{args.centres} centres, 1 thread)")
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
             truth = str(Path(tmp) / f"truth-{n}.npy")

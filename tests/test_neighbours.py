@@ -108,14 +108,15 @@ def test_bad_input_is_refused():
         knn(build_index(x), 2, queries=np.ones((1, 3)))
 
 
-def test_hnsw_agrees_with_exact_and_repeats_itself():
-    pytest.importorskip("hnswlib")
+@pytest.mark.parametrize("backend,module", [("hnsw", "hnswlib"), ("ivf", "faiss")])
+def test_approximate_backends_agree_with_exact_and_repeat_themselves(backend, module):
+    pytest.importorskip(module)
     rng = np.random.default_rng(7)
     centres = rng.standard_normal((5, 16))
     x = (centres[rng.integers(5, size=400)] + 0.3 * rng.standard_normal((400, 16)))
     exact = knn(build_index(x, backend="exact"), 10)
-    first = knn(build_index(x, backend="hnsw", seed=3), 10)
-    again = knn(build_index(x, backend="hnsw", seed=3), 10)
+    first = knn(build_index(x, backend=backend, seed=3), 10)
+    again = knn(build_index(x, backend=backend, seed=3), 10)
     np.testing.assert_array_equal(first[0], again[0])
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(first[0], exact[0],
                                                                  strict=True)])
@@ -123,8 +124,21 @@ def test_hnsw_agrees_with_exact_and_repeats_itself():
     hit = first[0] == exact[0]
     np.testing.assert_allclose(first[1][hit], exact[1][hit])  # same distances, re-measured
     for metric in ("cosine", "euclidean"):
-        ans = knn(build_index(x, metric=metric, backend="hnsw"), 3, queries=x[:5] + 1e-3)
+        ans = knn(build_index(x, metric=metric, backend=backend), 3, queries=x[:5] + 1e-3)
         assert (ans[0][:, 0] == np.arange(5)).all()
+        rows = knn(build_index(x, metric=metric, backend=backend), 4, rows=[9, 2])
+        np.testing.assert_array_equal(rows[0], knn(build_index(x, metric=metric), 4,
+                                                   rows=[9, 2])[0])
+
+
+def test_auto_is_exact_for_small_pools(monkeypatch):
+    from alden.kernels import neighbours
+
+    x = np.random.default_rng(9).standard_normal((30, 4))
+    assert build_index(x).backend == "exact"
+    pytest.importorskip("faiss")
+    monkeypatch.setattr(neighbours, "EXACT_MAX", 10)
+    assert build_index(x).backend == "ivf"
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
