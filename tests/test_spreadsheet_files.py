@@ -100,6 +100,18 @@ def test_a_row_that_does_not_fit_names_the_delimiter_and_the_columns(tmp_path):
         read_table(path)
 
 
+def test_a_file_forced_the_wrong_way_says_how_its_header_looks(tmp_path):
+    path = write(tmp_path / "x.csv", "id;text\nr1;good, fine\n")
+    with pytest.raises(DataError, match=r"line 2: 2 fields, expected 1 like the header \(read "
+                                        r"as comma-separated; the columns are 'id;text'\); the "
+                                        r"header looks semicolon-separated: give --delimiter ';'"):
+        read_table(path, delimiter=",")
+    two = write(tmp_path / "y.csv", "id,a;b\n1,2\n")  # two columns: a name may hold ';'
+    with pytest.raises(DataError) as err:
+        read_table(two, delimiter=",").column("x", "--text-column")
+    assert "looks" not in str(err.value) and "--text-column" in str(err.value)
+
+
 def test_a_header_split_the_wrong_way_says_so_instead_of_naming_another_column(tmp_path):
     path = write(tmp_path / "w.csv", "id;label\n1;a\n")
     table = parse_delimited(path, path.read_text(), delimiter=",")  # the old fixed comma

@@ -57,11 +57,8 @@ class Table:
         (and the option that named the column, when given)."""
         if name not in self.header:
             hint = f"; name the right one with {option}" if option else ""
-            other = self.delimiter and next((d for d in DELIMITERS if d != self.delimiter
-                                             and any(d in c for c in self.header)), None)
-            if other:  # 'id;label' read with commas: naming another column cannot help
-                hint = (f" (read as {split_by(self.delimiter)}); the header looks "
-                        f"{split_by(other)}: give --delimiter {shown(other)}")
+            if self.delimiter and (looks := looks_split_by(self.header, self.delimiter)):
+                hint = f" (read as {split_by(self.delimiter)}){looks}"  # not another name
             raise DataError(f"{self.path}: no column {name!r}; the columns are "
                             + ", ".join(repr(c) for c in self.header) + hint)
         return self.header.index(name)
@@ -144,6 +141,17 @@ def split_by(delimiter: str) -> str:
     return f"{DELIMITERS.get(delimiter, repr(delimiter))}-separated"
 
 
+def looks_split_by(header: Sequence[str], delimiter: str) -> str:
+    """'; the header looks semicolon-separated: give --delimiter ';'' when a header read
+    with ``delimiter`` is one column holding another candidate ('id;label' read with
+    commas), else ''."""
+    other = next((d for d in DELIMITERS if d != delimiter and len(header) == 1
+                  and d in header[0]), None)
+    if other is None:
+        return ""
+    return f"; the header looks {split_by(other)}: give --delimiter {shown(other)}"
+
+
 def detect_delimiter(path: Path, text: str, default: str = ",") -> str:
     """The delimiter of a delimited text: the candidate (comma, semicolon, tab, pipe) that
     splits the header into two columns or more and the most of the first records into as
@@ -215,7 +223,8 @@ def parse_delimited(path: Path, text: str, *, delimiter: str | None = ",",
             if len(row) != len(header) and not ragged:
                 raise DataError(f"{at(path, line)}: {len(row)} fields, expected "
                                 f"{len(header)} like the header (read as {split_by(delimiter)}; "
-                                f"the columns are {', '.join(map(repr, header))})")
+                                f"the columns are {', '.join(map(repr, header))})"
+                                + looks_split_by(header, delimiter))
             rows.append(row)
             lines.append(line)
     except csv.Error as err:

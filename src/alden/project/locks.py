@@ -85,6 +85,8 @@ def query_lock(folder: str | Path) -> Iterator[None]:
 def _held(folder: Path, name: str, refuse, **about: str) -> Iterator[None]:
     """The flock on PROJECT/locks/NAME.lock with who holds it in NAME.json; ``refuse(holder)``
     is the message when another holds it."""
+    if not folder.is_dir():  # the words of store.connect, which a lock comes before
+        raise ProjectError(f"{folder}: no such project folder (make one with `alden init`)")
     if not (folder / DB_NAME).is_file():
         raise ProjectError(f"{folder} is not an alden project: {DB_NAME} is missing")
     locks = folder / LOCKS
