@@ -156,3 +156,41 @@ def test_screenshot_of_the_label_page(tmp_path, browser, served):
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     print(f"screenshot: {path}")
+
+
+def test_a_project_from_a_csv_without_classes_is_labeled_in_the_browser(tmp_path, browser,
+                                                                         served):
+    from alden.cli import main
+
+    texts = [f"{t} {i}" for i, t in enumerate(sentences(30))]
+    data = tmp_path / "reviews.csv"
+    data.write_text("text\n" + "".join(f"{t}\n" for t in texts), encoding="utf-8")
+    folder = tmp_path / "p"
+    assert main(["init", str(folder), "--data", str(data), "--embedding-dim", "8"]) == 0
+    browser.get(served(folder))
+    name = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "name"))
+    WebDriverWait(browser, 30).until(lambda d: name.is_displayed())
+    name.send_keys("ann\n")
+    form = browser.find_element(By.ID, "classes-form")
+    WebDriverWait(browser, 30).until(lambda d: form.is_displayed())
+    assert browser.find_element(By.ID, "undo").get_attribute("disabled")  # nothing to undo
+    press(browser, "1")
+    wait_text(browser, "message", "no classes yet")
+    browser.find_element(By.ID, "class-names").send_keys("bad, mostly\ngood\n")
+    browser.find_element(By.ID, "classes-save").click()
+    WebDriverWait(browser, 30).until(lambda d: not form.is_displayed())
+    browser.find_element(By.ID, "query").click()  # the cold start: no model needed
+    wait_text(browser, "counter", "Item 1 of 10", timeout=120)
+    assert [b.text for b in browser.find_elements(By.CSS_SELECTOR, "#classes button")] == [
+        "1 bad, mostly", "2 good"]
+    assert not browser.find_element(By.ID, "pick-note").is_displayed()  # no ALDEN word here
+    for n in range(10):
+        press(browser, "12"[n % 2])
+        wait_text(browser, "counter", f"Item {n + 2} of 10" if n < 9 else "Batch done")
+        assert not browser.find_element(By.ID, "undo").get_attribute("disabled")
+    conn = store.connect(folder)
+    try:
+        assert store.classes(conn) == ("bad, mostly", "good")
+        assert sorted(store.labels(conn).as_dict().values()) == [0] * 5 + [1] * 5
+    finally:
+        conn.close()

@@ -8,8 +8,12 @@ Use them as ``type=`` in ``add_argument``; ``plural`` writes "1 item", "2 items"
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from collections.abc import Callable
+from pathlib import Path
+
+from alden.data.files import DELIMITERS
 
 
 def whole(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
@@ -73,6 +77,53 @@ def seed_list(text: str) -> list[int]:
     return seeds
 
 
+def delimiter(text: str) -> str:
+    """A CSV delimiter: one character (``;``), or tab, comma, semicolon or pipe by name
+    (``\\t`` too: a tab is hard to type on a command line)."""
+    by_name = {name: char for char, name in DELIMITERS.items()} | {"\\t": "\t"}
+    char = by_name.get(text.strip().lower(), text)
+    if len(char) != 1 or char in "\"\r\n" or char.isalnum():
+        raise argparse.ArgumentTypeError(f"expected one character such as ';' or a name "
+                                         f"({', '.join(by_name)}), got {text!r}")
+    return char
+
+
+delimiter.__name__ = "delimiter"
+
+
+def class_names(text: str) -> tuple[str, ...]:
+    """Class names, given three ways: a file of one name per line, a JSON list
+    (``["neg, mostly", "pos"]``), or names separated by commas (``neg,pos``). The first two
+    hold names with commas; each name is stripped, and an empty or repeated one is refused."""
+    path = Path(text)
+    if text.lstrip().startswith("["):
+        try:
+            names = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise argparse.ArgumentTypeError(f"not a JSON list of names ({err.msg} at "
+                                             f"character {err.colno}): {text!r}") from None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise argparse.ArgumentTypeError(f"expected a JSON list of strings, got {text!r}")
+    elif path.is_file():
+        try:
+            names = path.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise argparse.ArgumentTypeError(f"{path}: cannot read it ({err})") from None
+        names = [n for n in names if n.strip()]  # blank lines (the last one) are no class
+    else:
+        names = text.split(",")
+    names = [n.strip() for n in names]
+    if not names or "" in names:
+        raise argparse.ArgumentTypeError(f"a class name is empty in {text!r}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"class {repeated[0]!r} is named twice in {text!r}")
+    return tuple(names)
+
+
+class_names.__name__ = "class names"
+
+
 def plural(n: int, noun: str, many: str | None = None) -> str:
     """``n`` and the noun in the right number: "1 label", "2 labels", "1 query", "0 queries"."""
     if n == 1:
@@ -87,7 +138,8 @@ def add_data_options(parser: argparse.ArgumentParser, *,
                      label_help: str = "text: column holding the labels (default: label)"
                      ) -> None:
     """How a data file is read, the same for `alden init` and `alden benchmark`:
-    --text-column, --label-column, --target-column, --id-column, --kind, --max-words."""
+    --text-column, --label-column, --target-column, --id-column, --kind, --delimiter,
+    --max-words."""
     from alden.data.text import MAX_WORDS
 
     group = parser.add_argument_group("reading the data file")
@@ -101,5 +153,8 @@ def add_data_options(parser: argparse.ArgumentParser, *,
                        help="column of ids (default: line numbers)")
     group.add_argument("--kind", choices=("text", "tabular"),
                        help="text or tabular (default: tabular with --target-column, else text)")
+    group.add_argument("--delimiter", type=delimiter, default=None, metavar="CHAR",
+                       help="CSV/TSV: the character between fields, e.g. ';' or tab (default: "
+                       "detected among comma, semicolon, tab and pipe)")
     group.add_argument("--max-words", type=positive, default=None, metavar="N",
                        help=f"cut longer texts to their first N words (default {MAX_WORDS})")

@@ -95,8 +95,9 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
                  text_column: str | None = None, label_column: str | None = None,
                  target_column: str | None = None, id_column: str | None = None,
                  label_names: Sequence[str] | None = None, kind: str | None = None,
-                 encoding: str = "utf-8", download: bool = True,
-                 progress: bool = True, strict: bool = False) -> Dataset:
+                 encoding: str = "utf-8", delimiter: str | None = None,
+                 download: bool = True, progress: bool = True,
+                 strict: bool = False) -> Dataset:
     """Load a built-in set by name (see BUILTINS) or a user's file or folder.
 
     User files, by extension: .csv, .tsv/.tab, .jsonl/.ndjson with a header (or keys);
@@ -104,7 +105,8 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
     a table. Without a label/target column the items are unlabeled (labels -1, label names
     ``label_names`` or empty); with one, every row needs a label. Ids come from ``id_column``,
     else the row's line in the file. Table columns with any non-number are one-hot; a missing
-    value is NaN (a missing category: NaN in all its one-hot columns).
+    value is NaN (a missing category: NaN in all its one-hot columns). A CSV/TSV file is split
+    at ``delimiter``, else at the one detected (``alden.data.files.detect_delimiter``).
     A folder holds one file per class (one text per line) or one sub-folder per class (one
     text per file). Bad input raises DataError naming the file, line or column.
     """
@@ -122,7 +124,7 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
         return read_folder(path, encoding=encoding, label_names=label_names, strict=strict)
     if kind == "tabular" and target_column is None:
         target_column = label_column
-    table = read_user_table(path, encoding=encoding)
+    table = read_user_table(path, encoding=encoding, delimiter=delimiter)
     if target_column is not None or kind == "tabular":
         return table_dataset(table, target_column, id_column, label_names)
     return text_dataset(table, text_column or "text", label_column, id_column, label_names,
@@ -173,12 +175,14 @@ def read_text_spec(spec: TextSpec, root: Path, *, download: bool = True,
                    tuple(c for _, c in spec.classes), ids, texts=texts, tokenized=True)
 
 
-def read_user_table(path: Path, *, encoding: str = "utf-8") -> Table:
-    """A CSV/TSV/JSON Lines file as a Table of strings (``alden.data.files.read_table``)."""
+def read_user_table(path: Path, *, encoding: str = "utf-8",
+                    delimiter: str | None = None) -> Table:
+    """A CSV/TSV/JSON Lines file as a Table of strings (``alden.data.files.read_table``;
+    ``delimiter`` None: detected)."""
     if Path(path).suffix.lower() not in SUFFIXES:
         raise DataError(f"{path}: unknown file type {Path(path).suffix or '(none)'}; expected "
                         "one of " + ", ".join(SUFFIXES) + " or a folder")
-    return read_table(path, encoding=encoding)
+    return read_table(path, encoding=encoding, delimiter=delimiter)
 
 
 def read_ids(table: Table, id_column: str | None) -> list[str]:

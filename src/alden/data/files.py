@@ -6,6 +6,10 @@ of the file on which its record starts, the first line being 1 (a CSV header is 
 quoted cell spanning lines keeps the line it starts on, and JSON Lines split at "\\n" only,
 never at the Unicode line separators a JSON string may hold). Errors say where with ``at``,
 "FILE, line N: ...", then name the column when one is at fault ("column 'text' has ...").
+
+A delimited file's delimiter is detected (``detect_delimiter``: comma, semicolon, tab or pipe,
+so a spreadsheet's export reads as it is) unless the caller forces one; a UTF-8 BOM and CRLF
+line ends are read as they come. Messages about a file's columns say how it was split.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ from pathlib import Path
 
 from alden.errors import DataError
 
-# File types by extension: the delimiter of a delimited file, None for JSON Lines.
+# File types by extension: the delimiter of a delimited file, None for JSON Lines. Detection
+# falls back on it when no candidate splits the header (a file of one column).
 SUFFIXES: dict[str, str | None] = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".jsonl": None,
                                    ".ndjson": None}
+# The delimiters detection tries, by their names in messages.
+DELIMITERS: dict[str, str] = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+SAMPLE_RECORDS = 100  # records read to choose a delimiter
 
 
 def at(path: object, line: int | None = None) -> str:
@@ -38,6 +46,7 @@ class Table:
     rows: list[list[str]]
     lines: list[int]  # line of the row in its file
     files: list[Path] | None = None  # the file of each row when files were stacked
+    delimiter: str | None = None  # how a delimited file was split (None: JSON Lines, a db)
 
     def where(self, i: int) -> str:
         """'file, line N' of row ``i``, for error messages."""
@@ -48,6 +57,8 @@ class Table:
         (and the option that named the column, when given)."""
         if name not in self.header:
             hint = f"; name the right one with {option}" if option else ""
+            if self.delimiter and (looks := looks_split_by(self.header, self.delimiter)):
+                hint = f" (read as {split_by(self.delimiter)}){looks}"  # not another name
             raise DataError(f"{self.path}: no column {name!r}; the columns are "
                             + ", ".join(repr(c) for c in self.header) + hint)
         return self.header.index(name)
@@ -84,9 +95,11 @@ def decode_file(path: Path, encoding: str = "utf-8", *, option: str | None = "--
 
 
 def read_table(path: str | Path, *, encoding: str = "utf-8", ragged: bool = False,
-               encoding_option: str | None = "--encoding") -> Table:
+               encoding_option: str | None = "--encoding", delimiter: str | None = None,
+               need_rows: bool = True) -> Table:
     """A CSV/TSV/JSON Lines file as a Table of strings, the format chosen by the extension.
 
+    A delimited file is split at ``delimiter``, else at the one ``detect_delimiter`` finds.
     With ``ragged`` a delimited row with another number of fields than the header is kept
     as it is (the caller reports it) instead of failing the file.
     """
@@ -98,7 +111,8 @@ def read_table(path: str | Path, *, encoding: str = "utf-8", ragged: bool = Fals
     text = decode_file(path, encoding, option=encoding_option)
     if SUFFIXES[suffix] is None:
         return parse_json_lines(path, text)
-    return parse_delimited(path, text, delimiter=SUFFIXES[suffix], ragged=ragged)
+    return parse_delimited(path, text, delimiter=delimiter, ragged=ragged,
+                           need_rows=need_rows)
 
 
 def read_delimited(path: Path, *, delimiter: str = ",", header: Sequence[str] | None = None,
@@ -117,14 +131,82 @@ def allow_fields_of(size: int) -> None:
         csv.field_size_limit(size)
 
 
-def parse_delimited(path: Path, text: str, *, delimiter: str = ",",
+def shown(delimiter: str) -> str:
+    """A delimiter as one types it on a command line: ';', tab."""
+    return "tab" if delimiter == "\t" else repr(delimiter)
+
+
+def split_by(delimiter: str) -> str:
+    """'semicolon-separated', "'#'-separated": how a file was split, in words."""
+    return f"{DELIMITERS.get(delimiter, repr(delimiter))}-separated"
+
+
+def looks_split_by(header: Sequence[str], delimiter: str) -> str:
+    """'; the header looks semicolon-separated: give --delimiter ';'' when a header read
+    with ``delimiter`` is one column holding another candidate ('id;label' read with
+    commas), else ''."""
+    other = next((d for d in DELIMITERS if d != delimiter and len(header) == 1
+                  and d in header[0]), None)
+    if other is None:
+        return ""
+    return f"; the header looks {split_by(other)}: give --delimiter {shown(other)}"
+
+
+def detect_delimiter(path: Path, text: str, default: str = ",") -> str:
+    """The delimiter of a delimited text: the candidate (comma, semicolon, tab, pipe) that
+    splits the header into two columns or more and the most of the first records into as
+    many fields as the header; ``default`` when none splits the header (one column).
+
+    Each candidate is tried by parsing the sample (quotes respected), not by counting
+    characters as ``csv.Sniffer`` does, which guesses wrong on a few rows or quoted commas.
+    Two candidates that fit equally well are a DataError naming both, for --delimiter.
+    """
+    allow_fields_of(len(text) + 1)
+    fits: dict[str, tuple[int, float]] = {}
+    for candidate in DELIMITERS:
+        records = _sample(text, candidate)
+        if records and len(records[0]) > 1:
+            width = len(records[0])
+            rows = records[1:]
+            fits[candidate] = (width, sum(len(r) == width for r in rows) / len(rows)
+                               if rows else 1.0)
+    if not fits:
+        return default
+    best = max(fit for _, fit in fits.values())
+    top = [d for d, (_, fit) in fits.items() if fit == best]
+    if len(top) == 1:
+        return top[0]
+    readings = " or ".join(f"{split_by(d)} ({fits[d][0]} columns)" for d in top)
+    raise DataError(f"{path}: cannot tell the delimiter: the file reads as {readings}; "
+                    f"say which with --delimiter, e.g. --delimiter {shown(top[0])}")
+
+
+def _sample(text: str, delimiter: str) -> list[list[str]]:
+    """The first ``SAMPLE_RECORDS`` non-empty records of ``text`` split at ``delimiter``
+    (those read before a parse error, if any)."""
+    records: list[list[str]] = []
+    try:
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            if row:
+                records.append(row)
+            if len(records) == SAMPLE_RECORDS:
+                break
+    except csv.Error:
+        pass  # the parse proper reports it, with its line
+    return records
+
+
+def parse_delimited(path: Path, text: str, *, delimiter: str | None = ",",
                     header: Sequence[str] | None = None, skip_lines: int = 0,
                     skipinitialspace: bool = False, ragged: bool = False,
                     need_rows: bool = True) -> Table:
-    """Rows of a delimited text, each with the line its record starts on."""
+    """Rows of a delimited text, each with the line its record starts on; with ``delimiter``
+    None it is detected (falling back on the extension's, see ``SUFFIXES``)."""
     if not text.strip():
         raise DataError(f"{path} is empty")
     allow_fields_of(len(text) + 1)
+    if delimiter is None:
+        delimiter = detect_delimiter(path, text, SUFFIXES.get(Path(path).suffix.lower()) or ",")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
                         skipinitialspace=skipinitialspace)
     rows: list[list[str]] = []
@@ -140,14 +222,16 @@ def parse_delimited(path: Path, text: str, *, delimiter: str = ",",
                 continue
             if len(row) != len(header) and not ragged:
                 raise DataError(f"{at(path, line)}: {len(row)} fields, expected "
-                                f"{len(header)} like the header")
+                                f"{len(header)} like the header (read as {split_by(delimiter)}; "
+                                f"the columns are {', '.join(map(repr, header))})"
+                                + looks_split_by(header, delimiter))
             rows.append(row)
             lines.append(line)
     except csv.Error as err:
         raise DataError(f"{at(path, start)}: {err}") from None
     if not rows and need_rows:
         raise DataError(f"{path} has a header but no rows")
-    return Table(Path(path), list(header or []), rows, lines)
+    return Table(Path(path), list(header or []), rows, lines, delimiter=delimiter)
 
 
 def read_json_lines(path: Path, *, encoding: str = "utf-8") -> Table:

@@ -1,10 +1,11 @@
 """The data options of `alden benchmark`: the same as `alden init`'s, for a researcher's file.
 
 ``--dataset data.csv --text-column body --label-column y`` (or ``--target-column`` /
-``--kind tabular`` for a table, ``--id-column``, ``--max-words``) benchmarks a labeled CSV,
-TSV or JSON Lines file of one's own. The options become ``Protocol.data`` (so they are part
-of the runs' ``options`` hash, and each worker reads the file the same way); the built-in
-sets ignore them. A file's every row needs a label: the simulation's labeler answers from it.
+``--kind tabular`` for a table, ``--id-column``, ``--delimiter``, ``--max-words``) benchmarks
+a labeled CSV, TSV or JSON Lines file of one's own. The options become ``Protocol.data`` (so
+they are part of the runs' ``options`` hash, and each worker reads the file the same way);
+the built-in sets ignore them. A file's every row needs a label: the simulation's labeler
+answers from it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterable
 
 from alden.errors import AldenError
 
-FILE_OPTIONS = ("text_column", "label_column", "target_column", "id_column", "kind")
+FILE_OPTIONS = ("text_column", "label_column", "target_column", "id_column", "kind",
+                "delimiter")
 
 
 def data_options(args: argparse.Namespace, datasets: Iterable[str]) -> tuple:

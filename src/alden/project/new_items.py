@@ -72,17 +72,19 @@ def table_preprocessor(data: ProjectData) -> tuple[list[Column], Pipeline]:
 
 
 def encode_new(data: ProjectData, path: Path, *, text_column: str | None = None,
-               id_column: str | None = None
+               id_column: str | None = None, delimiter: str | None = None
                ) -> tuple[list[str], np.ndarray, tuple[str, ...]]:
     """(ids, encoded items, rows left out) of another file, encoded like the project's pool.
 
-    A row with an empty text is left out and listed ("FILE, line N: why").
+    A row with an empty text is left out and listed ("FILE, line N: why"). A CSV/TSV file is
+    split at ``delimiter``, else at the one detected.
     """
     from alden.data.datasets import read_ids, read_user_table, text_dataset
 
     settings = data.settings
     id_column = id_column if id_column is not None else settings["id_column"]
-    table = read_user_table(Path(path), encoding=settings.get("encoding", "utf-8"))
+    table = read_user_table(Path(path), encoding=settings.get("encoding", "utf-8"),
+                            delimiter=delimiter)
     if id_column is not None and id_column not in table.header:
         id_column = None  # ids from line numbers then
     if data.kind == "text":

@@ -32,11 +32,13 @@ class Prediction:
 
 
 def predict(folder: str | Path, data_file: str | Path, *, text_column: str | None = None,
-            id_column: str | None = None, model: str | None = None) -> Prediction:
+            id_column: str | None = None, model: str | None = None,
+            delimiter: str | None = None) -> Prediction:
     """Class probabilities for the items of ``data_file`` from the latest model.
 
     If labels were added since the latest model was trained, a model is trained on all the
-    labels first (and saved), so predictions always use every label given.
+    labels first (and saved), so predictions always use every label given. ``delimiter``
+    splits a CSV/TSV ``data_file`` (None: detected).
     """
     folder = Path(folder)
     conn = store.connect(folder)
@@ -48,7 +50,7 @@ def predict(folder: str | Path, data_file: str | Path, *, text_column: str | Non
                              f"with `alden query` and `alden teach` or `alden label`")
         # the new file is read and encoded first: a bad file fails before any training
         ids, x, skipped = encode_new(data, Path(data_file), text_column=text_column,
-                                     id_column=id_column)
+                                     id_column=id_column, delimiter=delimiter)
         name = check_model(data.kind, model or data.settings["model"])
         learner, file = current_model(conn, data, name)  # one model per labeled state
         trained_now = file is None

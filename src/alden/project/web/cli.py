@@ -2,7 +2,8 @@
 
 The address is printed when the server is listening (with ``--port 0`` the system picks a
 free port). On 127.0.0.1 (the default) no token is needed; on any other address a fresh
-access token is made and printed in the URL, and requests without it are refused.
+access token is made and printed in the URL, and requests without it are refused. One server
+per project: a second one on the same project refuses, naming the first one's address.
 """
 
 from __future__ import annotations
@@ -10,15 +11,23 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 from alden.cli_types import whole
 from alden.errors import AldenError
+from alden.project.locks import server_lock
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from alden.project.web.security import Guard
 
 DESCRIPTION = """Label a project in a browser: a local web page on the project's database (the
 commands keep working on it meanwhile). The address is printed once the server listens; with
 --port 0 the system picks a free port. On 127.0.0.1 (the default) no token is needed; on any
 other address a new access token is made at each start and printed in the address, and
-requests without it are refused."""
+requests without it are refused. One server per project: a second one refuses, naming the
+address of the first."""
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -45,22 +54,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sock.listen(2048)  # connections wait in the backlog from now on, none is refused
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    url = f"http://{shown}:{port}/" + (f"?token={guard.token}" if guard.token else "")
-    print(f"serving {args.project} at {url}", flush=True)
+    address = f"http://{shown}:{port}/"
+    url = address + (f"?token={guard.token}" if guard.token else "")
+    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, access_log=False,
+                                           timeout_graceful_shutdown=2))
+    try:
+        with server_lock(args.project, address):  # one server per project (never the token)
+            _run(server, sock, args.project, url, guard)
+    finally:
+        sock.close()
+    print("stopped.", file=sys.stderr)
+    return 0
+
+
+def _run(server: uvicorn.Server, sock: socket.socket, project: str, url: str,
+         guard: Guard) -> None:
+    """Serve on the listening ``sock`` until Ctrl-C, saying where first."""
+    print(f"serving {project} at {url}", flush=True)
     if guard.token:
         print("this address is reachable from other machines: the page needs the token in "
               "the address above (keep it private; a new one is made at each start)",
               flush=True)
     print("press Ctrl-C to stop; every label is saved the moment it is given", flush=True)
-    config = uvicorn.Config(app, log_level=args.log_level, access_log=False,
-                            timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
-    print("stopped.", file=sys.stderr)
-    return 0
+    server.run(sockets=[sock])
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:

@@ -1,6 +1,7 @@
 """The slow work the pages start: "Train and pick the next batch" (``/api/query``), "Estimate
 accuracy" (``/api/evaluate``), and the running job's state (``/api/job``). Each runs in
-``Jobs``' background thread; labeling goes on meanwhile."""
+``Jobs``' background thread; labeling goes on meanwhile. A query holds the project's query
+lock: while another process queries the project, the job fails saying so."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from alden.project.locks import query_lock
 from alden.project.web.site import Site, site_of
 
 router = APIRouter()
@@ -27,7 +29,8 @@ def next_batch(body: Batch, site: Here) -> dict[str, Any]:
     size = body.k or site.k
 
     def work(report: Callable[[str], None]) -> dict[str, Any]:
-        r = query(site.folder, size, on_step=report)
+        with query_lock(site.folder):  # not while a query of another process runs
+            r = query(site.folder, size, on_step=report)
         return {"round": r.round, "picked": len(r.picks), "cold_start": r.cold_start,
                 "strategy": r.strategy, "model": r.model, "n_labeled": r.n_labeled}
 

@@ -1,5 +1,5 @@
-"""The label page (``/``) and its answers: who is labeling, the state, a label, a skip, an
-undo; and the pages' static files.
+"""The label page (``/``) and its answers: who is labeling, the state, the classes of a
+project made without them, a label, a skip, an undo; and the pages' static files.
 
 Each label, skip and undo is one transaction of ``alden.project.annotations``, committed
 before the answer is sent; a request's ``client_id`` makes a retry count once. The static
@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from alden.errors import AldenError
 from alden.project import annotations
+from alden.project.classes import MAX_NAME, add_classes
 from alden.project.web.site import ANNOTATOR_COOKIE, BIG, Site, clean_name, site_of
 
 STATIC = {"app.js": "text/javascript", "status.js": "text/javascript", "style.css": "text/css"}
@@ -40,6 +41,11 @@ class Undo(BaseModel):
 
 class Name(BaseModel):
     name: str = Field(min_length=1, max_length=40)
+
+
+class ClassNames(BaseModel):
+    names: list[Annotated[str, Field(max_length=MAX_NAME + 20)]] = Field(min_length=1,
+                                                                       max_length=100)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -66,6 +72,16 @@ def set_annotator(body: Name) -> JSONResponse:
     response.set_cookie(ANNOTATOR_COOKIE, quote(name), max_age=365 * 24 * 3600,
                         httponly=True, samesite="strict")
     return response
+
+
+@router.post("/api/classes")
+def name_classes(body: ClassNames, request: Request, site: Here) -> dict[str, Any]:
+    """Add classes (the page asks for them while the project has none); the state after."""
+    site.need_who(request)
+    with site.connect() as conn:
+        with site.write_turn:
+            add_classes(conn, body.names)
+        return site.state(request, conn)
 
 
 @router.post("/api/label")

@@ -85,6 +85,7 @@
     $("who").textContent = s.annotator ? "labeling as " + s.annotator : "";
     $("name-form").hidden = !!s.annotator;
     $("labeler").hidden = !s.annotator;
+    $("classes-form").hidden = !s.annotator || s.classes.length > 0;
     if (!$("k").dataset.touched) $("k").value = s.k;
     showJob(s.job);
     if (!s.annotator) return;
@@ -94,6 +95,10 @@
       " disagreement(s) on the Status page" : "");
     for (const id of ["item-id", "text", "model", "reason", "classes"]) $(id).hidden = !item;
     $("skip").disabled = !item;
+    $("undo").disabled = !s.done; // an answer of this batch to take back
+    const segs = item ? item.segments : [];
+    $("heat-note").hidden = !segs.some((seg) => seg.h !== undefined);
+    $("pick-note").hidden = !segs.some((seg) => seg.m);
     if (!item) {
       $("counter").textContent = s.size ? "Batch done" : "No batch yet";
       const done = $("done");
@@ -207,6 +212,11 @@
     if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA")) return;
     if (!state || !state.annotator) return;
     const n = state.classes.length;
+    if (n === 0 && /^[0-9]$/.test(e.key)) {
+      say("this project has no classes yet: name them above, then press their keys");
+      e.preventDefault();
+      return;
+    }
     const keys = "press 1-" + Math.min(n, 9) + " for a class, s to skip, u to undo";
     const k = e.key.toLowerCase();
     if (/^[0-9]$/.test(k)) {
@@ -231,6 +241,15 @@
       if (!r.started) say("a job is running already; the new batch comes when it ends", "info");
       showJob(r.job);
       poll();
+    } catch (err) {
+      say(err.message);
+    }
+  });
+  $("classes-save").addEventListener("click", async () => {
+    const names = $("class-names").value.split("\n").map((n) => n.trim()).filter((n) => n);
+    try {
+      render(await call("POST", "/api/classes", {names}));
+      say("");
     } catch (err) {
       say(err.message);
     }
