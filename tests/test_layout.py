@@ -78,13 +78,13 @@ def _imports() -> dict[str, set[str]]:
 PROJECT_LAYERS = {
     # storage: the only SQL (labels: the one writer of labels and their history)
     "db": 0, "integrity": 0, "store": 0, "backup": 0, "labels": 0, "annotations": 0,
-    "export": 0,
+    "export": 0, "locks": 0,
     # the project as read
     "workspace": 1,
     # shared parts the commands use
     "trained": 2, "batch_files": 2, "stop_records": 2, "new_items": 2,
     # the commands
-    "init": 3, "query": 3, "teach": 3, "check": 3, "status": 3, "stopping_status": 3,
+    "init": 3, "classes": 3, "query": 3, "teach": 3, "check": 3, "status": 3, "stopping_status": 3,
     "predict": 3,
     # the faces
     "cli": 4, "backup_cli": 4, "check_cli": 4, "labeler": 4, "web": 4,

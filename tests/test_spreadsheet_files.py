@@ -140,8 +140,6 @@ def test_init_and_benchmark_take_delimiter(tmp_path, capsys):
     assert "delimiter" not in dict(data_options(parser.parse_args([]), [str(path)]))
 
 
-@pytest.mark.xfail(strict=True, reason="needs teach.read_label_file to detect the delimiter "
-                   "(the edit to teach.py listed in the report of issue 23, part A)")
 def test_teach_reads_a_semicolon_file_and_an_excel_export(tmp_path):
     path = write(tmp_path / "l.csv", "id;label\nr1;pos\nr2;neg, mostly\n")
     assert [(r.id, r.label) for r in read_label_file(path)] == [("r1", "pos"),

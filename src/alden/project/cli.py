@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import TextIO
 
 from alden.atomic import write_atomic
-from alden.cli_types import add_data_options, non_negative, plural, positive, whole
+from alden.cli_types import (
+    add_data_options,
+    class_names,
+    delimiter,
+    non_negative,
+    plural,
+    positive,
+    whole,
+)
 from alden.data.text import MAX_WORDS
 from alden.project.backup_cli import check_database, register_backup_cli
 from alden.project.check import add_check
@@ -32,15 +40,14 @@ from alden.project.teach import teach_file
 
 def cmd_init(args: argparse.Namespace) -> int:
     """`alden init`: a new project from a data file."""
-    classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) \
-        if args.classes else ()
+    classes = args.classes or ()
     result = init_project(args.project, args.data, text_column=args.text_column,
                           target_column=args.target_column, id_column=args.id_column,
                           label_column=args.label_column, kind=args.kind,
                           labels_file=args.labels, classes=classes, seed=args.seed,
                           embedding_dim=args.embedding_dim, encoding=args.encoding,
                           max_words=args.max_words, strict=args.strict, model=args.model,
-                          strategy=args.strategy)
+                          strategy=args.strategy, delimiter=args.delimiter)
     vocab = f", vocabulary of {plural(result.vocab, 'word')}" if result.vocab else ""
     print(f"made project {result.folder}: {plural(result.items, result.kind + ' item')}{vocab}")
     _list_rows(f"left out {plural(len(result.skipped), 'row')} with an empty text "
@@ -123,7 +130,8 @@ def cmd_teach(args: argparse.Namespace) -> int:
     result = teach_file(args.project, args.file, id_column=args.id_column,
                         label_column=args.label_column, skip_bad=args.skip_bad,
                         add_classes=args.add_classes, overwrite=args.overwrite, who=args.who,
-                        on_write=announce, on_conflict=args.on_conflict)
+                        on_write=announce, on_conflict=args.on_conflict,
+                        delimiter=args.delimiter)
     c = result.change
     print(f"{args.file}: {plural(result.rows, 'row')}: {plural(c.added, 'new label')}, "
           f"{c.unchanged} unchanged, {c.replaced} replaced, {result.blank} blank "
@@ -198,7 +206,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """`alden predict`: labels for new data from the latest model."""
     _use_threads(args)
     result = predict(args.project, args.data, text_column=args.text_column,
-                     id_column=args.id_column, model=args.model)
+                     id_column=args.id_column, model=args.model, delimiter=args.delimiter)
     if result.trained_now:
         print(f"trained a model on every label first: {result.model_file}", file=sys.stderr)
     for row in result.skipped:
@@ -256,8 +264,9 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
     add_data_options(p, label_help="text: a column holding some labels already")
     p.add_argument("--labels", metavar="FILE",
                    help="a CSV/JSON Lines file of id,label to start with")
-    p.add_argument("--classes", metavar="A,B,...",
-                   help="the class names, comma-separated (else from the labels)")
+    p.add_argument("--classes", type=class_names, metavar="NAMES",
+                   help="the class names: a,b,... or a JSON list or a file of one name per "
+                   "line (the last two for names with commas); else from the labels")
     p.add_argument("--strict", action="store_true",
                    help="refuse a file with an empty text instead of leaving the row out")
     p.add_argument("--seed", type=non_negative, default=0, metavar="N",
@@ -306,6 +315,8 @@ def _add_teach(sub: argparse._SubParsersAction) -> None:
                    help="column of the labels (default label)")
     p.add_argument("--skip-bad", action="store_true", help="write the good rows, list the bad")
     p.add_argument("--add-classes", action="store_true", help="allow labels that are new classes")
+    p.add_argument("--delimiter", type=delimiter, metavar="CHAR",
+                   help="CSV/TSV: the character between fields (default: detected)")
     p.add_argument("--overwrite", action="store_true", help="replace labels that differ")
     p.add_argument("--who", metavar="NAME",
                    help="who gave these labels (default: your user name)")
@@ -356,6 +367,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text-column", metavar="COLUMN", help="default: the project's")
     p.add_argument("--id-column", metavar="COLUMN", help="default: the project's, if the file "
                    "has it, else line numbers")
+    p.add_argument("--delimiter", type=delimiter, metavar="CHAR",
+                   help="CSV/TSV: the character between fields (default: detected)")
     p.add_argument("--model", metavar="NAME", help="default: the project's")
     p.add_argument("--threads", type=positive, metavar="N", help=THREADS_HELP)
     p.set_defaults(func=cmd_predict)

@@ -59,7 +59,7 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
                  seed: int = 0, embedding_dim: int = 100, encoding: str = "utf-8",
                  who: str | None = None, max_words: int | None = None,
                  strict: bool = False, model: str | None = None,
-                 strategy: str | None = None) -> InitResult:
+                 strategy: str | None = None, delimiter: str | None = None) -> InitResult:
     """Make a project from a CSV/TSV/JSON Lines file of texts or table rows.
 
     The folder appears whole or not at all. Labels may come from ``label_column`` of the
@@ -67,7 +67,8 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
     Texts longer than ``max_words`` words (default ``alden.data.text.MAX_WORDS``) are cut to
     it; a row with an empty text is left out (``strict``: refused). Both are listed in the
     result (``cut``, ``skipped``). ``strategy``: the project's (``default_strategy`` if
-    None), checked against the kind of data before anything is read.
+    None), checked against the kind of data before anything is read; ``delimiter`` splits a
+    CSV/TSV file (None: detected).
     """
     from alden.data.datasets import load_dataset
     from alden.data.text import MAX_WORDS
@@ -81,13 +82,14 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
     dataset = load_dataset(data, text_column=text_column if kind == "text" else None,
                            label_column=label_column if kind == "text" else None,
                            target_column=target, id_column=id_column, kind=kind,
-                           encoding=encoding, strict=strict)
+                           encoding=encoding, delimiter=delimiter, strict=strict)
     prepared = _prepare(dataset, model, seed, embedding_dim, max_words)
     settings: dict[str, Any] = {
         "kind": kind, "data": str(data.resolve()), "text_column": text_column or "text",
         "target_column": target, "id_column": id_column, "encoding": encoding, "seed": seed,
         "model": model, "strategy": strategy or default_strategy(kind, model)}
     encoded, rows = _encoding_settings(data, kind, model, dataset, prepared, encoding=encoding,
+                                       delimiter=delimiter,
                                        skip={target, id_column}, max_words=max_words)
     with store.staging(folder) as tmp:
         _write_pool(tmp, kind, dataset, prepared, rows,
@@ -131,6 +133,7 @@ def _prepare(dataset, model: str, seed: int, embedding_dim: int, max_words: int)
 
 
 def _encoding_settings(data: Path, kind: str, model: str, dataset, prepared, *, encoding: str,
+                       delimiter: str | None,
                        skip: set[str | None], max_words: int
                        ) -> tuple[dict[str, Any], list[dict[str, str]] | None]:
     """The settings that say how the pool was encoded, and (tables) the pool's raw rows
@@ -144,7 +147,7 @@ def _encoding_settings(data: Path, kind: str, model: str, dataset, prepared, *, 
     if kind == "text":
         return dict(vocab=list(prepared.vocab.words), tokenized=bool(dataset.tokenized),
                     max_words=max_words), None
-    rows = _raw_rows(read_user_table(data, encoding=encoding), skip)
+    rows = _raw_rows(read_user_table(data, encoding=encoding, delimiter=delimiter), skip)
     impute, scale = prepared.preprocessor[0], prepared.preprocessor[-1]
     return dict(feature_names=list(dataset.feature_names),
                 columns=[c.as_dict() for c in dataset.columns],

@@ -26,6 +26,7 @@ from alden.models.outputs import DEFAULT_OUTPUT
 from alden.project import store
 from alden.project.backup import make_backup
 from alden.project.batch_files import write_batch
+from alden.project.locks import query_lock
 from alden.project.stop_records import record_state
 from alden.project.trained import current_model, delete_files, save_model
 from alden.project.workspace import ProjectData, open_pool, read_project, too_few_labels
@@ -56,13 +57,14 @@ def query(folder: str | Path, k: int, *, strategy: str | None = None, model: str
     ``on_step(text)`` hears each step as it starts (and each training epoch), for a
     progress display."""
     own = conn is None
-    conn = conn or store.connect(folder)
-    try:
-        make_backup(conn, folder, "query")
-        return _query(conn, Path(folder), k, strategy, model, out, on_step or _silent)
-    finally:
-        if own:
-            conn.close()
+    with query_lock(folder):  # one query at a time on a project, across processes
+        conn = conn or store.connect(folder)
+        try:
+            make_backup(conn, folder, "query")
+            return _query(conn, Path(folder), k, strategy, model, out, on_step or _silent)
+        finally:
+            if own:
+                conn.close()
 
 
 def _silent(text: str) -> None:

@@ -90,6 +90,12 @@ def classes(conn: sqlite3.Connection) -> tuple[str, ...]:
     return tuple(r[0] for r in conn.execute("SELECT name FROM classes ORDER BY idx"))
 
 
+def add_classes(conn: sqlite3.Connection, names: Iterable[str]) -> None:
+    """Append classes not known yet (existing ones keep their index), in one transaction."""
+    with transaction(conn):
+        insert_classes(conn, names)
+
+
 # ---- labels -----------------------------------------------------------------------------
 
 def current_round(conn: sqlite3.Connection) -> int:

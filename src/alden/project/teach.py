@@ -42,11 +42,13 @@ class TeachResult:
 
 
 def read_label_file(path: str | Path, *, id_column: str = "id",
-                    label_column: str = "label") -> list[LabelRow]:
+                    label_column: str = "label", delimiter: str | None = None
+                    ) -> list[LabelRow]:
     """Read ids and labels from CSV, TSV, JSON Lines, or Label Studio's JSON export.
 
     CSV, TSV and JSON Lines go through ``alden.data.files``, the reader of ``init``, so a
-    row's line here is the line ``init`` and every other message gives it.
+    row's line here is the line ``init`` and every other message gives it; a CSV/TSV file is
+    split at ``delimiter``, else at the one detected. A label is never split.
     """
     from alden.data.files import decode_file, parse_delimited, parse_json_lines
 
@@ -66,8 +68,7 @@ def read_label_file(path: str | Path, *, id_column: str = "id",
     if suffix in (".jsonl", ".ndjson"):
         table = parse_json_lines(path, text)
     else:
-        table = parse_delimited(path, text, delimiter="\t" if suffix == ".tsv" else ",",
-                                ragged=True, need_rows=False)
+        table = parse_delimited(path, text, delimiter=delimiter, ragged=True, need_rows=False)
     for column in (id_column, label_column):
         if column not in table.header and (suffix not in (".jsonl", ".ndjson")
                                            or column == id_column):
@@ -301,9 +302,10 @@ def teach_file(folder: str | Path, path: str | Path, *, id_column: str = "id",
                label_column: str = "label", skip_bad: bool = False, add_classes: bool = False,
                overwrite: bool = False, who: str | None = None,
                on_write: Callable[[int], None] | None = None,
-               on_conflict: str | None = None) -> TeachResult:
+               on_conflict: str | None = None, delimiter: str | None = None) -> TeachResult:
     """Import labels from a file: all rows checked first, then one transaction."""
-    rows = read_label_file(path, id_column=id_column, label_column=label_column)
+    rows = read_label_file(path, id_column=id_column, label_column=label_column,
+                           delimiter=delimiter)
     conn = store.connect(folder)
     try:
         make_backup(conn, folder, "teach")
