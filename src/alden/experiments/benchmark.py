@@ -254,7 +254,7 @@ def _benchmark_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_cli(subparsers) -> None:
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add ``alden benchmark``."""
     p = subparsers.add_parser(
         "benchmark", help="simulate active learning on labeled data sets and record curves",

@@ -10,12 +10,17 @@ the same with or without it; ``docs/protocol.md`` describes ``criteria.jsonl``.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from alden.stopping import normalised_entropy, prediction_change
 from alden.strategies.interpretation import coverage_left
 from alden.streams import criteria_rng
+
+if TYPE_CHECKING:
+    from alden.data.pool import Pool
+    from alden.models.contract import Learner
 
 STOP_SET = 1000   # Bloodgood & Vijay-Shanker 2009 used stop sets of a few thousand
 CHECK_SET = 200   # what a practitioner might label at random to check the model
@@ -43,7 +48,7 @@ class CriteriaRecorder:
         self.previous: np.ndarray | None = None
         self.rows: list[dict] = []
 
-    def observe(self, learner, pool, round_: int) -> float:
+    def observe(self, learner: Learner, pool: Pool, round_: int) -> float:
         """Record round ``round_``'s quantities (after its picks); returns the seconds spent."""
         start = time.perf_counter()
         proba = learner.predict_proba(pool.x)

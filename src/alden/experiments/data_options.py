@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from alden.errors import AldenError
+
+if TYPE_CHECKING:
+    from alden.data.datasets import Dataset
 
 FILE_OPTIONS = ("text_column", "label_column", "target_column", "id_column", "kind",
                 "delimiter")
@@ -53,7 +57,7 @@ def load_options(data: tuple) -> dict:
     return {k: v for k, v in dict(data).items() if k in FILE_OPTIONS}
 
 
-def check_labeled(dataset, name: str, data: tuple) -> None:
+def check_labeled(dataset: Dataset, name: str, data: tuple) -> None:
     """A benchmark's data set needs a label on every item (the simulated labeler's answers)."""
     import numpy as np
 

@@ -58,7 +58,7 @@ def _demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_cli(subparsers) -> None:
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add ``alden demo``."""
     p = subparsers.add_parser(
         "demo", help="a 10-minute comparison of strategies on Subj, with plot and table",

@@ -54,7 +54,7 @@ def _slug(text: str) -> str:
 
 def _several_options(groups: list[Group]) -> set[Group]:
     """Groups whose dataset/model pair was run with more than one options hash."""
-    pairs = defaultdict(int)
+    pairs: defaultdict[tuple[str, str], int] = defaultdict(int)
     for dataset, model, _ in groups:
         pairs[(dataset, model)] += 1
     return {g for g in groups if pairs[g[:2]] > 1}
@@ -227,7 +227,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None,
                 "area under test accuracy against labeled fraction, divided by the fraction "
                 "range (a mean accuracy; docs/protocol.md). Cells: median over seeds (seeds).\n",
                 "## Normalised area under the learning curve\n", table_md]
-    if published_aucs is not None:
+    if published is not None and published_aucs is not None:
         for row in table:
             row["published_auc"] = published_aucs.get((row["dataset"], row["model"],
                                                         row["strategy"]))
@@ -280,7 +280,7 @@ def _report_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_cli(subparsers) -> None:
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add ``alden report``."""
     p = subparsers.add_parser(
         "report", help="plots and tables from a benchmark's results",

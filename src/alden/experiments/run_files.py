@@ -106,7 +106,7 @@ def canonical_sort(path: Path) -> None:
     """Rewrite ``path`` sorted by ``record_order`` without duplicate rounds (if that
     changes it), so a finished grid's file is the same whatever order runs ended in."""
     parsed, dropped = read_lines(path)
-    unique = {}
+    unique: dict[tuple, bytes] = {}
     for line, record in parsed:
         unique.setdefault(record_order(record), line)
     data = b"".join(unique[k] + b"\n" for k in sorted(unique))

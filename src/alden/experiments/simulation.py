@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,12 @@ from alden.errors import AldenError
 from alden.models.factory import check_model, learner_factory, train_config
 from alden.models.families import data_key, prepare_for
 from alden.streams import fit_seed, seed_set_rng, strategy_rng
+
+if TYPE_CHECKING:
+    from alden.data.pool import Pool
+    from alden.data.prepare import Prepared
+    from alden.models.contract import Learner
+    from alden.strategies.base import Strategy
 
 __all__ = ["Protocol", "RunSpec", "label_schedule", "learner_factory", "round_count", "run_one",
            "simulate", "train_config"]
@@ -107,17 +113,18 @@ class TimedLearner:
     """Forwards to a learner, adding the seconds spent in its methods to ``seconds``:
     the scoring part of a query (the rest of ``select`` is selection)."""
 
-    def __init__(self, learner, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, learner: Learner, clock: Callable[[], float] = time.perf_counter
+                 ) -> None:
         self._learner = learner
         self._clock = clock
         self.seconds = 0.0
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:  # any attribute of the learner, forwarded
         attr = getattr(self._learner, name)
         if not callable(attr) or not hasattr(attr, "__self__"):
             return attr  # plain attributes and modules pass through untouched
 
-        def timed(*args, **kwargs):
+        def timed(*args: Any, **kwargs: Any) -> Any:
             start = self._clock()
             try:
                 return attr(*args, **kwargs)
@@ -126,10 +133,12 @@ class TimedLearner:
         return timed
 
 
-def simulate(pool, new_learner: Callable[[], object], strategy, counts: list[int],
-             val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
-             seed: int, seed_set: Callable, on_round: Callable[[int], None] | None = None,
-             observe: Callable[[object, object, int], float] | None = None) -> list[dict]:
+def simulate(pool: Pool, new_learner: Callable[[], Learner], strategy: Strategy,
+             counts: list[int], val: tuple[np.ndarray, np.ndarray],
+             test: tuple[np.ndarray, np.ndarray], seed: int,
+             seed_set: Callable[[Pool, float, np.random.Generator], np.ndarray],
+             on_round: Callable[[int], None] | None = None,
+             observe: Callable[[Learner, Pool, int], float] | None = None) -> list[dict]:
     """The active-learning loop on ``pool`` (mutated): one dict per round with ``round``,
     ``labeled``, ``accuracy`` and the seconds spent (train, val, test, score, select;
     validation from the learner's ``history`` entries' ``val_seconds`` where it has them).
@@ -178,7 +187,7 @@ def simulate(pool, new_learner: Callable[[], object], strategy, counts: list[int
     return rows
 
 
-def _check_picks(picked: np.ndarray, pool, n: int, strategy) -> None:
+def _check_picks(picked: np.ndarray, pool: Pool, n: int, strategy: Strategy) -> None:
     """A strategy must return n distinct, unlabeled, in-range pool indices."""
     name = type(strategy).__name__
     if len(picked) != n:
@@ -189,12 +198,13 @@ def _check_picks(picked: np.ndarray, pool, n: int, strategy) -> None:
         raise AldenError(f"strategy {name} picked items that are labeled already")
 
 
-_PREPARED: dict[tuple, Any] = {}  # the last few prepared data sets of this process
+_PREPARED: dict[tuple, Prepared] = {}  # the last few prepared data sets of this process
 _KEEP_PREPARED = 4
 
 
-def prepared_data(dataset: str, data_dir: str | None, seed: int, split: tuple, model: str,
-                  *, data: tuple = ()):
+def prepared_data(dataset: str, data_dir: str | None, seed: int,
+                  split: tuple[float, float, float], model: str,
+                  *, data: tuple[tuple[str, object], ...] = ()) -> Prepared:
     """The data set and split for (dataset, seed), encoded as ``model`` reads it, reused by
     the runs of a process whose models read the same data (``families.data_key``).
     ``data`` holds ``Protocol.data`` (how to read a user's file, max_words)."""
@@ -203,7 +213,7 @@ def prepared_data(dataset: str, data_dir: str | None, seed: int, split: tuple, m
 
     key = (dataset, data_dir, seed, tuple(split), data_key(model), tuple(data))
     if key not in _PREPARED:
-        options = dict(data)
+        options: dict[str, Any] = dict(data)  # file options (str) and max_words (int)
         max_words = options.pop("max_words", MAX_WORDS)
         loaded = load_dataset(dataset, data_dir, **options)
         if len(_PREPARED) >= _KEEP_PREPARED:
@@ -221,7 +231,7 @@ def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
     from alden.strategies import strategy_from_spec
 
     protocol = spec.protocol
-    prepared = prepared_data(spec.dataset, spec.data_dir, spec.seed, tuple(protocol.split),
+    prepared = prepared_data(spec.dataset, spec.data_dir, spec.seed, protocol.split,
                              spec.model, data=protocol.data)
     check_model(prepared.kind, spec.model, f"{prepared.kind} data set {spec.dataset!r}")
     pool = prepared.pool()

@@ -6,13 +6,23 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import TYPE_CHECKING, Protocol
 
 from alden.errors import AldenError
 from alden.experiments.simulation import RunSpec
 
-# A run function takes a spec and an optional per-round callback and returns the run's
-# (records, timings); the real one is simulation.run_one, tests pass small fakes.
-RunFn = Callable[..., tuple[list[dict], list[dict]]]
+if TYPE_CHECKING:
+    from queue import Queue
+
+RunResult = tuple[list[dict], ...]  # (records, timings) or (records, timings, criteria)
+
+
+class RunFn(Protocol):
+    """A run function: a spec and an optional per-round callback give the run's records
+    (``RunResult``); the real one is simulation.run_one, tests pass small fakes."""
+
+    def __call__(self, spec: RunSpec, on_round: Callable[[int], None] | None = None
+                 ) -> RunResult: ...
 
 
 def cores() -> int:
@@ -28,13 +38,13 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
 
 
-def _in_worker(run_fn: RunFn, spec: RunSpec, queue) -> tuple[list[dict], list[dict]]:
+def _in_worker(run_fn: RunFn, spec: RunSpec, queue: Queue[int]) -> RunResult:
     """Worker side of --workers: run, reporting each round to the driver's queue."""
     return run_fn(spec, lambda r: queue.put(1))
 
 
 def run_locally(specs: list[RunSpec], run_fn: RunFn, workers: int, threads: int,
-                 on_round: Callable) -> Iterator[tuple[RunSpec, tuple]]:
+                 on_round: Callable[[int], None]) -> Iterator[tuple[RunSpec, RunResult]]:
     """Yield (spec, result) as runs finish, in this process or over spawned workers."""
     if workers <= 1:
         set_threads(threads)
@@ -63,7 +73,7 @@ def run_locally(specs: list[RunSpec], run_fn: RunFn, workers: int, threads: int,
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _ray_task(run_fn: RunFn, spec: RunSpec) -> tuple[list[dict], list[dict]]:
+def _ray_task(run_fn: RunFn, spec: RunSpec) -> RunResult:
     """Ray side: one thread per CPU Ray gave this task."""
     import ray
 
@@ -73,7 +83,7 @@ def _ray_task(run_fn: RunFn, spec: RunSpec) -> tuple[list[dict], list[dict]]:
 
 
 def run_on_ray(specs: list[RunSpec], run_fn: RunFn, address: str, workers: int,
-                threads: int) -> Iterator[tuple[RunSpec, tuple]]:
+                threads: int) -> Iterator[tuple[RunSpec, RunResult]]:
     """Yield (spec, result) as Ray tasks finish; "local" starts a Ray instance here."""
     try:
         import ray

@@ -32,7 +32,9 @@ class AldenPick:
     compared_word: int  # labeled word its interpretation was compared with (Eq. 6 or 8)
 
 
-def _check_alden_inputs(tokens, interpretations, embeddings):
+def _check_alden_inputs(tokens: Sequence[np.ndarray], interpretations: Sequence[np.ndarray],
+                        embeddings: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Flattened word ids (T,), interpretations (T, C), item offsets (N+1,), embeddings."""
     if len(tokens) != len(interpretations):
         raise AldenError(f"{len(tokens)} token arrays but {len(interpretations)} "
@@ -43,10 +45,10 @@ def _check_alden_inputs(tokens, interpretations, embeddings):
     tok = [np.asarray(t, dtype=np.int64).reshape(-1) for t in tokens]
     lengths = np.array([len(t) for t in tok], dtype=np.int64)
     inter = [np.asarray(a, dtype=np.float64) for a in interpretations]
-    n_cols = {a.shape[1] for a in inter if a.ndim == 2 and len(a)}
-    if len(n_cols) > 1:
-        raise AldenError(f"interpretations have different numbers of columns: {sorted(n_cols)}")
-    n_cols = n_cols.pop() if n_cols else 1
+    widths = {a.shape[1] for a in inter if a.ndim == 2 and len(a)}
+    if len(widths) > 1:
+        raise AldenError(f"interpretations have different numbers of columns: {sorted(widths)}")
+    n_cols = widths.pop() if widths else 1
     for i, (t, a) in enumerate(zip(tok, inter, strict=True)):
         if a.shape != (len(t), n_cols) and not (len(t) == 0 and a.size == 0):
             raise AldenError(f"item {i}: interpretations have shape {a.shape}, expected "
@@ -248,8 +250,8 @@ def _refresh_item(st: _AldenState, i: int) -> None:
         sizes = np.array([len(o) for o in occ_parts])
         diff = st.values[np.repeat(tok_list, sizes)] - st.values[np.concatenate(occ_parts)]
         sq = np.einsum("ij,ij->i", diff, diff)
-        t = np.array(tok_list)
-        st.token_div[t] = np.minimum(st.token_div[t], np.sqrt(
+        behind = np.array(tok_list)
+        st.token_div[behind] = np.minimum(st.token_div[behind], np.sqrt(
             np.minimum.reduceat(sq, np.cumsum(sizes) - sizes)))
     st.item_div[i] = st.token_div[lo:hi].max()
 

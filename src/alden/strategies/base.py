@@ -8,8 +8,9 @@ implements a Protocol is enough to test one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from collections.abc import Iterable
+from dataclasses import Field, dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, SupportsFloat, SupportsIndex, cast
 
 import numpy as np
 
@@ -17,24 +18,29 @@ from alden.data.pool import Pool
 from alden.errors import AldenError
 from alden.strategies.reasons import Reason
 
+if TYPE_CHECKING:
+    from alden.models.contract import Learner
+
 ANY, TEXT, TABULAR = "any", "text", "tabular"  # the pools a strategy works on
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Selection:
     """What a strategy picked: global pool indices in pick order, each pick's score (the
     strategy's own measure, e.g. entropy or a distance; see the strategy) and, where the
-    strategy has one, a structured ``Reason`` per pick (rendered to text at the edges)."""
+    strategy has one, a structured ``Reason`` per pick (rendered to text at the edges).
+    Built from any sequences (lists, arrays); stored as tuples of plain ints and floats."""
 
     indices: tuple[int, ...]
     scores: tuple[float, ...]
     reasons: tuple[Reason, ...] | None = None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "indices", tuple(int(i) for i in self.indices))
-        object.__setattr__(self, "scores", tuple(float(s) for s in self.scores))
+    def __init__(self, indices: Iterable[SupportsIndex], scores: Iterable[SupportsFloat],
+                 reasons: Iterable[Reason] | None = None) -> None:
+        object.__setattr__(self, "indices", tuple(int(i) for i in indices))
+        object.__setattr__(self, "scores", tuple(float(s) for s in scores))
+        object.__setattr__(self, "reasons", None if reasons is None else tuple(reasons))
         if self.reasons is not None:
-            object.__setattr__(self, "reasons", tuple(self.reasons))
             if not all(isinstance(r, Reason) for r in self.reasons):
                 raise AldenError("a Selection's reasons must be Reason objects")
         if len(self.scores) != len(self.indices) or (
@@ -88,12 +94,29 @@ class TabularGradientLearner(Protocol):
 
 
 class Strategy(Protocol):
-    """One signature for every strategy; ``data`` says which pools it works on."""
+    """One signature for every strategy; ``data`` says which pools it works on. Every
+    strategy is a dataclass: its fields are its options (``alden.strategies.registry``)."""
 
     name: ClassVar[str]
     data: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
 
-    def select(self, learner, pool: Pool, n: int, rng: np.random.Generator) -> Selection: ...
+    def select(self, learner: Learner, pool: Pool, n: int, rng: np.random.Generator
+               ) -> Selection: ...
+
+
+def text_gradients(learner: Learner) -> TextGradientLearner:
+    """``learner`` read through its word gradients. Every text learner has them (the
+    networks' cnn and bilstm, the encoders) and ``check_fits`` keeps the strategies that read
+    them to text pools: the cast states that invariant, it checks nothing."""
+    return cast(TextGradientLearner, learner)
+
+
+def tabular_gradients(learner: Learner) -> TabularGradientLearner:
+    """``learner`` read through its feature gradients. Every tabular learner has them (the
+    network family's mlp) and ``check_fits`` keeps the strategies that read them to tabular
+    pools: the cast states that invariant, it checks nothing."""
+    return cast(TabularGradientLearner, learner)
 
 
 # ---------------------------------------------------------------- shared wiring

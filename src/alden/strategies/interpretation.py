@@ -5,7 +5,7 @@ EGL-Word (Zhang, Lease & Wallace, AAAI 2017) and its tabular sibling EGL."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypedDict
 
 import numpy as np
 
@@ -18,13 +18,16 @@ from alden.strategies.base import (
     TABULAR,
     TEXT,
     Selection,
-    TabularGradientLearner,
-    TextGradientLearner,
     finite,
     open_items,
     pool_tokens,
+    tabular_gradients,
+    text_gradients,
 )
 from alden.strategies.reasons import Reason
+
+if TYPE_CHECKING:
+    from alden.models.contract import Learner
 
 
 @dataclass(frozen=True)
@@ -34,11 +37,12 @@ class EglWord:
     name: ClassVar[str] = "egl_word"
     data: ClassVar[str] = TEXT
 
-    def select(self, learner: TextGradientLearner, pool: Pool, n: int,
+    def select(self, learner: Learner, pool: Pool, n: int,
                rng: np.random.Generator) -> Selection:
         """The ``n`` unlabeled sentences whose strongest word would move the model most."""
         unlabeled, n = open_items(self, pool, n)
-        scores = finite(learner.egl_word_scores(pool.x[unlabeled]), "EGL-Word scores")
+        scores = finite(text_gradients(learner).egl_word_scores(pool.x[unlabeled]),
+                        "EGL-Word scores")
         order = top_k(scores, n)
         return Selection(unlabeled[order], scores[order],
                          [Reason("egl_word", float(scores[o])) for o in order])
@@ -51,11 +55,12 @@ class Egl:
     name: ClassVar[str] = "egl"
     data: ClassVar[str] = TABULAR
 
-    def select(self, learner: TabularGradientLearner, pool: Pool, n: int,
+    def select(self, learner: Learner, pool: Pool, n: int,
                rng: np.random.Generator) -> Selection:
         """The ``n`` unlabeled rows whose label would move the model's input gradient most."""
         unlabeled, n = open_items(self, pool, n)
-        scores = finite(learner.egl_input_scores(pool.x[unlabeled]), "EGL scores")
+        scores = finite(tabular_gradients(learner).egl_input_scores(pool.x[unlabeled]),
+                        "EGL scores")
         order = top_k(scores, n)
         return Selection(unlabeled[order], scores[order],
                          [Reason("egl", float(scores[o])) for o in order])
@@ -87,7 +92,7 @@ class Alden:
         if self.unit not in UNITS:
             raise AldenError(f"alden: unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
 
-    def select(self, learner: TextGradientLearner, pool: Pool, n: int,
+    def select(self, learner: Learner, pool: Pool, n: int,
                rng: np.random.Generator) -> Selection:
         """``n`` sentences whose words are read most unlike the labeled ones (Eq. 6-10)."""
         _, n = open_items(self, pool, n)
@@ -96,8 +101,9 @@ class Alden:
         if pool.labeled.size == 0:
             raise AldenError("alden needs a labeled seed set: it compares interpretations "
                              "with those of labeled words")
-        interpretations = learner.token_interpretations(pool.x, output=self.output)
-        embeddings = learner.word_embeddings()
+        gradients = text_gradients(learner)
+        interpretations = gradients.token_interpretations(pool.x, output=self.output)
+        embeddings = gradients.word_embeddings()
         tokens = pool_tokens(pool)
         if pool.continues is None:  # every token is a word (the word models)
             picks = alden_greedy_picks(tokens, interpretations, embeddings, pool.labeled, n)
@@ -118,15 +124,22 @@ class Alden:
 UNITS = ("word", "piece")  # ALDEN's "word" on word pieces: whole words, or each piece
 
 
+class Heat(TypedDict, total=False):
+    """A reason's heat map: each word of the item and the size of its interpretation."""
+
+    words: tuple[str, ...]
+    interpretations: tuple[float, ...]
+
+
 def piece_reason(pool: Pool, pick: AldenPick, merged: MergedWords, unit: str) -> Reason:
     """The reason of an ALDEN pick on a word-piece pool, naming whole words: the word
     (pieces merged) that made the pick, the labeled word compared, and every word of the
     item with the size of its summed interpretation."""
     i = pick.index
     words = pool.vocab or ()
-    heat = {"words": tuple(merged.text(int(w), words) for w in merged.tokens[i]),
-            "interpretations": tuple(float(v) for v in np.linalg.norm(
-                np.asarray(merged.interpretations[i], dtype=np.float64), axis=1))}
+    heat: Heat = {"words": tuple(merged.text(int(w), words) for w in merged.tokens[i]),
+                  "interpretations": tuple(float(v) for v in np.linalg.norm(
+                      np.asarray(merged.interpretations[i], dtype=np.float64), axis=1))}
     if pick.position < 0:
         return Reason("alden", float(pick.diversity), **heat)
     if unit == "word":
@@ -147,7 +160,7 @@ def alden_reason(pool: Pool, pick: AldenPick, tokens: np.ndarray | None = None,
     """The data of an ALDEN pick: its word, the word's position, the labeled word compared,
     and (given the item's tokens and (len, C) interpretations) every word with the size of
     its interpretation (Euclidean norm over classes), for a heat map."""
-    heat = {}
+    heat: Heat = {}
     if tokens is not None and interpretations is not None:
         heat = {"words": tuple(pool.word(int(t)) for t in tokens),
                 "interpretations": tuple(float(v) for v in np.linalg.norm(
@@ -172,24 +185,25 @@ class Dami:
     def __post_init__(self) -> None:
         check_output(self.output)
 
-    def select(self, learner: TabularGradientLearner, pool: Pool, n: int,
+    def select(self, learner: Learner, pool: Pool, n: int,
                rng: np.random.Generator) -> Selection:
         """``n`` rows from the linear regions farthest from the labeled ones."""
         _, n = open_items(self, pool, n)
-        jacobian = finite(learner.input_jacobian(pool.x, output=self.output),
+        jacobian = finite(tabular_gradients(learner).input_jacobian(pool.x, output=self.output),
                           "input Jacobians")
         picks, dists = kcenter_greedy_picks(jacobian, pool.labeled, n)
         return Selection(picks, dists, [Reason("dami", float(d)) for d in dists])
 
 
-def coverage_left(learner: TextGradientLearner, pool: Pool) -> float:
+def coverage_left(learner: Learner, pool: Pool) -> float:
     """The largest ALDEN diversity (Eq. 9) among the pool's unlabeled items for its labeled
     set: what ALDEN's next pick would score, whichever strategy picked so far; read by the
     interpretation-coverage stopping criterion (``alden.stopping``). One interpretation pass
     over the pool. 0.0 when nothing is left unlabeled."""
     if len(pool.unlabeled) == 0:
         return 0.0
-    interpretations = learner.token_interpretations(pool.x, output=DEFAULT_OUTPUT)
-    picks = alden_greedy_picks(pool_tokens(pool), interpretations, learner.word_embeddings(),
+    gradients = text_gradients(learner)  # a text pool's learner (callers check pool.is_text)
+    interpretations = gradients.token_interpretations(pool.x, output=DEFAULT_OUTPUT)
+    picks = alden_greedy_picks(pool_tokens(pool), interpretations, gradients.word_embeddings(),
                                pool.labeled, 1)
     return float(picks[0].diversity)

@@ -15,7 +15,7 @@ from alden.strategies.interpretation import Alden, Dami, Egl, EglWord
 from alden.strategies.representation import Badge, Coreset
 from alden.strategies.uncertainty import Bald, Entropy, LeastConfidence, Margin, RandomStrategy
 
-STRATEGIES: dict[str, type] = {cls.name: cls for cls in (
+STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (
     RandomStrategy, Entropy, Margin, LeastConfidence, Bald, Coreset, Badge, EglWord, Egl,
     Alden, Dami)}
 
