@@ -9,7 +9,7 @@ every label and the next batch is queried (``project_query.query``). A skip is k
 project (an annotation without a label, for this round): a skipped item is not shown again,
 also after a restart, until a later query picks it anew. ``u`` takes back the last label
 or skip; the counter shows the item's place in its batch. Labels go through
-``annotations.give``, so a second person labeling the same batch (here or in ``alden serve``)
+``answers.give``, so a second person labeling the same batch (here or in ``alden serve``)
 never overwrites silently.
 """
 
@@ -24,7 +24,7 @@ from typing import TextIO
 
 from alden.cli_types import plural
 from alden.errors import AldenError
-from alden.project import annotations, store
+from alden.project import answers, store
 from alden.project.batch_files import reason_text
 from alden.project.query import query
 from alden.project.workspace import display_text, read_project, user_name
@@ -93,7 +93,7 @@ def pending(conn, who: str | None = None) -> list[store.Pick]:
     round_ = store.current_round(conn)
     done = set(store.labels(conn).items)
     if who is not None:
-        done |= annotations.skipped(conn, who, round_)
+        done |= answers.skipped(conn, who, round_)
     return [p for p in store.round_picks(conn, round_) if p.item not in done] if round_ else []
 
 
@@ -166,7 +166,7 @@ def _label_batch(conn, data, picks: list[store.Pick], keys: Keys, out: TextIO, w
             out.write("quit.\n")
             return given, True
         if low == "s":
-            annotations.give(conn, pick.item, None, who=who, source="label")
+            answers.give(conn, pick.item, None, who=who, source="label")
             undo.append((pick.item, "skip"))
             out.write("skipped\n")
             i += 1
@@ -175,7 +175,7 @@ def _label_batch(conn, data, picks: list[store.Pick], keys: Keys, out: TextIO, w
                 out.write("nothing to undo\n")
                 continue
             item, kind = undo.pop()
-            annotations.withdraw(conn, item, who=who)
+            answers.withdraw(conn, item, who=who)
             if kind == "label":
                 given -= 1
                 out.write(f"undone: {data.ids[item]} is unlabeled again\n")
@@ -190,7 +190,7 @@ def _label_batch(conn, data, picks: list[store.Pick], keys: Keys, out: TextIO, w
             if not number.isdigit() or not 1 <= int(number) <= len(classes):
                 out.write(f"no class {number}: press 1-{len(classes)}, s, u or q\n")
                 continue
-            annotations.give(conn, pick.item, int(number) - 1, who=who, source="label")
+            answers.give(conn, pick.item, int(number) - 1, who=who, source="label")
             undo.append((pick.item, "label"))
             given += 1
             out.write(f"-> {classes[int(number) - 1]} (saved)\n")
