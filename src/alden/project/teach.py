@@ -203,10 +203,11 @@ def _check_rows(rows: Sequence[LabelRow], positions: dict[str, int], known: tupl
     for row in rows:
         several = len({label for _, label in row.answers}) > 1
         if several and row.id in positions and not row.problem:
-            row, note = _disagreement(row, on_conflict)
-            if row is None:
+            resolved, note = _disagreement(row, on_conflict)
+            if resolved is None:
                 problems.append(note)
                 continue
+            row = resolved
             notes.append(note)
         if row.problem:
             problems.append(f"{row.where}: {row.problem}")
@@ -279,14 +280,16 @@ def _disagreement(row: LabelRow, rule: str | None) -> tuple[LabelRow | None, str
     if rule is None:
         return None, (f"{row.where}: annotators disagree on id {row.id!r} ({said}); give "
                       f"--on-conflict latest, majority or skip")
-    given = [answers.Answer(who, label, n, "", "") for n, (who, label)
+    names = sorted({label for _, label in row.answers})  # the rule reads labels as numbers
+    given = [answers.Answer(who, names.index(label), n, "", "") for n, (who, label)
              in enumerate(row.answers)]
-    chosen = answers.by_rule(given, rule)
-    if chosen is None:
+    picked = answers.by_rule(given, rule)
+    if picked is None:
         why = "a tie" if rule == "majority" else "--on-conflict skip"
         return (LabelRow(row.where, row.id, "", answers=row.answers),
                 f"{row.where}: id {row.id!r}: {said}; left open ({why}): resolve it on the "
                 f"status page of `alden serve`")
+    chosen = names[picked]
     return (LabelRow(row.where, row.id, chosen, answers=row.answers),
             f"{row.where}: id {row.id!r}: {said}; {chosen!r} by --on-conflict {rule}")
 
