@@ -10,7 +10,7 @@ import pytest
 from test_labeler import make_project
 
 from alden.errors import DataError, ProjectError
-from alden.project import annotations, store
+from alden.project import answers, store
 from alden.project.teach import teach_file
 
 
@@ -23,76 +23,76 @@ def conn(tmp_path):
 
 
 def test_two_annotators_keep_both_answers_and_the_first_label(conn):
-    assert annotations.give(conn, 0, 1, who="ann").outcome == "labeled"
-    assert annotations.give(conn, 0, 0, who="bob").outcome == "conflict"
+    assert answers.give(conn, 0, 1, who="ann").outcome == "labeled"
+    assert answers.give(conn, 0, 0, who="bob").outcome == "conflict"
     assert store.labels(conn).as_dict() == {0: 1}  # not overwritten
-    [d] = annotations.disagreements(conn)
+    [d] = answers.disagreements(conn)
     assert (d.item, d.label, [(a.who, a.label) for a in d.answers]) == (
         0, 1, [("ann", 1), ("bob", 0)])
-    annotations.resolve(conn, 0, 0, who="lead")
-    assert store.labels(conn).as_dict() == {0: 0} and annotations.disagreements(conn) == []
-    assert [d.item for d in annotations.disagreements(conn, resolved=True)] == [0]
+    answers.resolve(conn, 0, 0, who="lead")
+    assert store.labels(conn).as_dict() == {0: 0} and answers.disagreements(conn) == []
+    assert [d.item for d in answers.disagreements(conn, resolved=True)] == [0]
     assert conn.execute("SELECT label, who, rule FROM conflicts").fetchall() == [
         (0, "lead", "page")]
     # a third answer agreeing with the resolution keeps it resolved; a differing one reopens
-    annotations.give(conn, 0, 0, who="cat")
-    assert annotations.disagreements(conn) == []
-    annotations.give(conn, 0, 1, who="dan")
-    assert [d.item for d in annotations.disagreements(conn)] == [0]
+    answers.give(conn, 0, 0, who="cat")
+    assert answers.disagreements(conn) == []
+    answers.give(conn, 0, 1, who="dan")
+    assert [d.item for d in answers.disagreements(conn)] == [0]
     assert store.labels(conn).as_dict() == {0: 0}
 
 
 def test_agreement_after_an_undo_settles_the_label(conn):
-    annotations.give(conn, 0, 1, who="ann")
-    annotations.give(conn, 0, 0, who="bob")
-    annotations.give(conn, 0, 0, who="cat")
-    assert annotations.withdraw(conn, 0, who="ann")
-    assert store.labels(conn).as_dict() == {0: 0} and annotations.disagreements(conn) == []
+    answers.give(conn, 0, 1, who="ann")
+    answers.give(conn, 0, 0, who="bob")
+    answers.give(conn, 0, 0, who="cat")
+    assert answers.withdraw(conn, 0, who="ann")
+    assert store.labels(conn).as_dict() == {0: 0} and answers.disagreements(conn) == []
     events = conn.execute("SELECT item, label FROM label_events ORDER BY seq").fetchall()
     assert events == [(0, 1), (0, 0)]
 
 
 def test_a_retried_request_counts_once(conn):
-    first = annotations.give(conn, 1, 1, who="ann", client_id="c-1")
-    again = annotations.give(conn, 1, 0, who="ann", client_id="c-1")  # same id: a replay
+    first = answers.give(conn, 1, 1, who="ann", client_id="c-1")
+    again = answers.give(conn, 1, 0, who="ann", client_id="c-1")  # same id: a replay
     assert not first.duplicate and again.duplicate and again.outcome == "labeled"
     assert store.labels(conn).as_dict() == {1: 1}
     assert conn.execute("SELECT COUNT(*) FROM label_events").fetchone()[0] == 1
-    u1 = annotations.undo(conn, who="ann", client_id="u-1")
-    u2 = annotations.undo(conn, who="ann", client_id="u-1")
+    u1 = answers.undo(conn, who="ann", client_id="u-1")
+    u2 = answers.undo(conn, who="ann", client_id="u-1")
     assert u1.item == 1 and u2.duplicate and store.labels(conn).as_dict() == {}
 
 
 def test_undo_takes_back_skips_and_labels_latest_first(conn):
-    annotations.give(conn, 0, 1, who="ann")
-    annotations.give(conn, 1, None, who="ann")
-    q = annotations.queue(conn, "ann")
+    answers.give(conn, 0, 1, who="ann")
+    answers.give(conn, 1, None, who="ann")
+    q = answers.queue(conn, "ann")
     assert (q.done, q.labeled, q.skipped, q.current.item, q.size) == (2, 1, 1, 2, 4)
-    assert annotations.undo(conn, who="ann").item == 1
-    assert annotations.queue(conn, "ann").current.item == 1
-    assert annotations.undo(conn, who="ann").item == 0
-    assert annotations.undo(conn, who="ann").outcome == "nothing"
-    assert annotations.queue(conn, "bob").current.item == 0
+    assert answers.undo(conn, who="ann").item == 1
+    assert answers.queue(conn, "ann").current.item == 1
+    assert answers.undo(conn, who="ann").item == 0
+    assert answers.undo(conn, who="ann").outcome == "nothing"
+    assert answers.queue(conn, "bob").current.item == 0
 
 
 def test_bad_items_and_classes_are_refused(conn):
     with pytest.raises(ProjectError, match="no item 99"):
-        annotations.give(conn, 99, 0, who="ann")
+        answers.give(conn, 99, 0, who="ann")
     with pytest.raises(ProjectError, match="no class 5"):
-        annotations.give(conn, 0, 5, who="ann")
+        answers.give(conn, 0, 5, who="ann")
     with pytest.raises(ProjectError, match="no disagreement"):
-        annotations.resolve(conn, 0, 0, who="ann")
+        answers.resolve(conn, 0, 0, who="ann")
     assert store.labels(conn).as_dict() == {}
 
 
 def test_rules():
-    a = [annotations.Answer(w, lab, n, "", "") for n, (w, lab) in
+    a = [answers.Answer(w, lab, n, "", "") for n, (w, lab) in
          enumerate([("x", 0), ("y", 1), ("z", 1)])]
-    assert annotations.by_rule(a, "latest") == 1 and annotations.by_rule(a, "majority") == 1
-    assert annotations.by_rule(a[:2], "majority") is None
-    assert annotations.by_rule(a, "skip") is None
+    assert answers.by_rule(a, "latest") == 1 and answers.by_rule(a, "majority") == 1
+    assert answers.by_rule(a[:2], "majority") is None
+    assert answers.by_rule(a, "skip") is None
     with pytest.raises(ProjectError, match="unknown conflict rule"):
-        annotations.by_rule(a, "first")
+        answers.by_rule(a, "first")
 
 
 def export(path, tasks):
@@ -129,7 +129,7 @@ def test_label_studio_on_conflict_rules(tmp_path, rule, label, open_):
     assert store.labels(conn).as_dict() == expected
     assert result.change.added == len(expected) and len(result.conflicts) == 1
     assert result.new_classes == ()  # neg and pos are the project's classes already
-    assert [d.item for d in annotations.disagreements(conn)] == ([0] if open_ else [])
+    assert [d.item for d in answers.disagreements(conn)] == ([0] if open_ else [])
     assert conn.execute("SELECT who, label FROM annotations WHERE item = 0 ORDER BY seq"
                         ).fetchall() == [("labelstudio:1", 1), ("labelstudio:2", 0)]
     assert conn.execute("SELECT who FROM labels WHERE item = 2").fetchone() == (
@@ -152,7 +152,7 @@ def test_an_old_project_gains_the_tables_and_keeps_its_labels(tmp_path):
     conn = store.connect(folder)
     assert conn.execute("SELECT item, who, label FROM annotations").fetchall() == [(0, "ann", 1)]
     assert store.labels(conn).as_dict() == {0: 1}
-    assert annotations.give(conn, 0, 0, who="bob").outcome == "conflict"  # ann's label kept
+    assert answers.give(conn, 0, 0, who="bob").outcome == "conflict"  # ann's label kept
     assert store.labels(conn).as_dict() == {0: 1}
     conn.close()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from webutil import XSS, labels, sentences, start_server, web_project
 
-from alden.project import annotations, store
+from alden.project import answers, store
 
 pytest.importorskip("fastapi", reason="`alden serve` needs the web extra: pip install -e '.[web]'")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extra")
@@ -122,8 +122,8 @@ def test_label_a_batch_with_the_keyboard_then_the_next_batch(tmp_path, browser, 
 def test_xss_items_run_nothing(tmp_path, browser, served):
     folder = web_project(tmp_path / "p", [*XSS, *sentences(5)], picks=3, heat=False)
     conn = store.connect(folder)
-    annotations.give(conn, 0, 0, who="<img src=x onerror=window.__xss=9>")
-    annotations.give(conn, 0, 1, who="bob")  # a disagreement: the status page lists it
+    answers.give(conn, 0, 0, who="<img src=x onerror=window.__xss=9>")
+    answers.give(conn, 0, 1, who="bob")  # a disagreement: the status page lists it
     conn.close()
     url = served(folder, "--annotator", "ann")
     browser.get(url)

@@ -197,16 +197,16 @@ def test_invalid_keys_say_so(tmp_path):
 
 
 def test_a_second_person_never_overwrites_silently(tmp_path):
-    from alden.project import annotations
+    from alden.project import answers
 
     folder = make_project(tmp_path / "p")
     conn = store.connect(folder)
-    annotations.give(conn, 0, 1, who="ann")  # someone else labels item 0 "pos" first
+    answers.give(conn, 0, 1, who="ann")  # someone else labels item 0 "pos" first
     conn.close()
     out = run_piped(folder, "1\nq\n")  # t sees item 1 (item 0 is labeled)
     assert "id t0 ---" not in out
     conn = store.connect(folder)
-    assert annotations.give(conn, 1, 1, who="ann").outcome == "conflict"  # t said neg
+    assert answers.give(conn, 1, 1, who="ann").outcome == "conflict"  # t said neg
     assert store.labels(conn).as_dict() == {0: 1, 1: 0}  # t's label kept, not replaced
-    [d] = annotations.disagreements(conn)
+    [d] = answers.disagreements(conn)
     assert d.item == 1 and [(a.who, a.label) for a in d.answers] == [("t", 0), ("ann", 1)]

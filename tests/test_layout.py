@@ -77,7 +77,7 @@ def _imports() -> dict[str, set[str]]:
 # project/ from the bottom up; a module imports only project modules of its layer or below.
 PROJECT_LAYERS = {
     # storage: the only SQL (labels: the one writer of labels and their history)
-    "db": 0, "integrity": 0, "store": 0, "backup": 0, "labels": 0, "annotations": 0,
+    "db": 0, "integrity": 0, "store": 0, "backup": 0, "labels": 0, "answers": 0,
     "export": 0, "locks": 0,
     # the project as read
     "workspace": 1,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from alden.errors import DataError, ProjectError
-from alden.project import annotations, labels
+from alden.project import answers, labels
 from alden.project import store as project
 from alden.project import teach as teach_mod
 
@@ -99,9 +99,9 @@ def test_labels_are_idempotent_and_conflicts_refused(tmp_path):
 
 def test_undo_removes_and_keeps_history(tmp_path):
     conn = project.connect(make(tmp_path / "p"))
-    annotations.give(conn, 4, 1, who="ann")
-    assert annotations.withdraw(conn, 4, who="ann") is True
-    assert annotations.withdraw(conn, 4, who="ann") is False
+    answers.give(conn, 4, 1, who="ann")
+    assert answers.withdraw(conn, 4, who="ann") is True
+    assert answers.withdraw(conn, 4, who="ann") is False
     assert len(project.labels(conn)) == 0
     events = conn.execute("SELECT item, label, who, source FROM label_events ORDER BY seq")
     assert events.fetchall() == [(4, 1, "ann", "label"), (4, None, "undo", "undo")]
@@ -109,11 +109,11 @@ def test_undo_removes_and_keeps_history(tmp_path):
 
 def test_labels_belong_to_the_latest_round(tmp_path):
     conn = project.connect(make(tmp_path / "p"))
-    annotations.give(conn, 0, 0, who="a")
+    answers.give(conn, 0, 0, who="a")
     picks = [project.Pick(3, 0.9, "far", None, None), project.Pick(5, 0.4, "near", 1, 0.7)]
     assert project.add_round(conn, strategy="cold-start", model="cnn", n_labeled=1,
                              picks=picks, info={"k": 2}) == 1
-    annotations.give(conn, 3, 1, who="a")
+    answers.give(conn, 3, 1, who="a")
     assert project.labels(conn).rounds == (0, 1)
     assert project.round_picks(conn, 1) == picks
     (summary,) = project.rounds(conn)
@@ -133,9 +133,9 @@ def test_transaction_rolls_back_on_error(tmp_path):
 def test_labels_key_tracks_the_labeled_set(tmp_path):
     conn = project.connect(make(tmp_path / "p"))
     empty = project.labels_key(conn)
-    annotations.give(conn, 1, 0, who="a")
+    answers.give(conn, 1, 0, who="a")
     one = project.labels_key(conn)
-    annotations.give(conn, 1, 1, who="a")
+    answers.give(conn, 1, 1, who="a")
     assert len({empty, one, project.labels_key(conn)}) == 3
     with project.transaction(conn):  # another's label, written over it (teach --overwrite)
         labels.write_labels(conn, [(1, 0)], who="b", source="t", overwrite=True)
@@ -196,7 +196,7 @@ def test_sigkill_in_the_middle_of_a_write_keeps_all_or_none(tmp_path):
     conn = project.connect(folder)
     assert project.integrity_check(conn) == "ok"
     assert len(project.labels(conn)) == 0  # none of the half-written batch
-    annotations.give(conn, 1, 1, who="after")  # and the project still works
+    answers.give(conn, 1, 1, who="after")  # and the project still works
     assert project.labels(conn).as_dict() == {1: 1}
 
 
@@ -205,12 +205,12 @@ def test_two_processes_writing_at_once(tmp_path):
     go = tmp_path / "go"
     writer = """
         import os, time
-        from alden.project import annotations, store as project
+        from alden.project import answers, store as project
         conn = project.connect({folder!r})
         while not os.path.exists({go!r}):  # start both at once, so their writes interleave
             time.sleep(0.01)
         for i in range({start}, 400, 2):
-            annotations.give(conn, i, i % 2, who="w{start}")
+            answers.give(conn, i, i % 2, who="w{start}")
         """
     procs = [run_python(writer.format(folder=str(folder), go=str(go), start=s)) for s in (0, 1)]
     go.touch()
@@ -280,7 +280,7 @@ def teach_file(conn, path, **kwargs):
 
 def test_teach_reports_every_bad_row_and_writes_nothing(tmp_path):
     conn = project.connect(make(tmp_path / "p"))
-    annotations.give(conn, 9, 0, who="x")  # id9 is "neg" already
+    answers.give(conn, 9, 0, who="x")  # id9 is "neg" already
     path = write(tmp_path / "l.csv", """
         id,label
         id1,pos

@@ -22,7 +22,7 @@ from files_util import write_csv
 
 from alden.cli import main
 from alden.errors import StorageError
-from alden.project import annotations, backup, batch_files, db, integrity, store
+from alden.project import answers, backup, batch_files, db, integrity, store
 from alden.project import query as project_query
 from alden.project.init import init_project
 from alden.project.teach import teach_file
@@ -156,12 +156,12 @@ def test_backups_are_consistent_while_another_process_writes(proj, tmp_path):
     go = tmp_path / "go"
     writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import os, time
-        from alden.project import annotations, store
+        from alden.project import answers, store
         conn = store.connect({str(proj)!r})
         open({str(go)!r}, "w").close()
         for round_ in range(30):
             for i in range(40):
-                annotations.give(conn, i, (i + round_) % 2, who="writer")
+                answers.give(conn, i, (i + round_) % 2, who="writer")
         """)])
     try:
         while not go.exists():
@@ -197,7 +197,7 @@ def test_restore_lists_checks_and_saves_the_current_database_first(proj, tmp_pat
     assert len(saved) == 1 and backup.inspect(saved[0]).labels == 8 and saved[0].name in out
     conn = store.connect(proj)  # still a WAL project that takes labels
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    annotations.give(conn, 20, 1, who="after")
+    answers.give(conn, 20, 1, who="after")
     conn.close()
     # a damaged backup is refused and nothing changes
     bad = tmp_path / "bad.db"
@@ -403,7 +403,7 @@ def fill(folder: Path, leave: int) -> None:
 def test_a_really_full_disk(small_disk, proj, tmp_path, capsys, leave):
     shutil.copytree(proj, small_disk / "p")
     conn = store.connect(small_disk / "p")
-    annotations.give(conn, 0, 0, who="x")
+    answers.give(conn, 0, 0, who="x")
     conn.close()
     before = labels_of(small_disk / "p")
     fill(small_disk, leave)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from webutil import XSS, csrf_of, labels, sentences, start_server, web_project  # noqa: E402
 
 from alden.errors import ProjectError  # noqa: E402
-from alden.project import annotations, store  # noqa: E402
+from alden.project import answers, store  # noqa: E402
 from alden.project.web.app import create_app  # noqa: E402
 from alden.project.web.security import MAX_BODY, Guard  # noqa: E402
 
@@ -208,7 +208,7 @@ def test_next_batch_runs_in_the_background(project):
 def test_a_failed_job_shows_a_message_not_a_trace(project):
     conn = store.connect(project)
     for item in range(12):
-        annotations.give(conn, item, item % 2, who="ann")
+        answers.give(conn, item, item % 2, who="ann")
     conn.close()
     app = create_app(project)
     client, h = signed_in(app)

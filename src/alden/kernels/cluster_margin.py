@@ -64,10 +64,12 @@ def hac_clusters(x: np.ndarray, *, clusters: int | None = None,
     from scipy.cluster.hierarchy import cut_tree, fcluster, linkage
 
     tree = linkage(np.asarray(x, dtype=np.float64), method="average", metric="euclidean")
+    labels: np.ndarray
     if threshold is not None:
         labels = fcluster(tree, t=float(threshold), criterion="distance")
     else:
-        labels = cut_tree(tree, n_clusters=max(1, min(int(clusters), len(x))))[:, 0]
+        wanted = max(1, min(int(clusters or 1), len(x)))
+        labels = cut_tree(tree, n_clusters=[wanted])[:, 0]
     return np.unique(labels, return_inverse=True)[1].astype(np.int64)
 
 
@@ -78,7 +80,8 @@ def round_robin(items: np.ndarray, group: np.ndarray, margins: np.ndarray,
     members = [items[group == g] for g in range(group.max() + 1)]
     members = [m[np.lexsort((m, margins[m]))] for m in members if len(m)]
     members.sort(key=lambda m: (len(m), int(m[0])))
-    picks, groups = [], []
+    picks: list[int] = []
+    groups: list[int] = []
     turn = 0
     while len(picks) < k and turn < len(members[-1]):
         for g, m in enumerate(members):
@@ -86,5 +89,5 @@ def round_robin(items: np.ndarray, group: np.ndarray, margins: np.ndarray,
                 picks.append(int(m[turn]))
                 groups.append(g)
         turn += 1
-    picks = np.array(picks, np.int64)
-    return BatchPicks(picks, margins[picks], np.array(groups, np.int64))
+    chosen = np.array(picks, np.int64)
+    return BatchPicks(chosen, margins[chosen], np.array(groups, np.int64))

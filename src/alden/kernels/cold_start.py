@@ -20,7 +20,7 @@ import numpy as np
 from alden.errors import AldenError
 from alden.kernels import common
 from alden.kernels.common import check_k, labeled_indices
-from alden.kernels.neighbours import as_rows, build_index, knn, within
+from alden.kernels.neighbours import NeighbourIndex, as_rows, build_index, knn, within
 
 _SEED_MAX = 2**32 - 1  # scikit-learn's random_state takes ints in [0, 2**32 - 1]
 
@@ -118,7 +118,9 @@ def typical_picks(features: np.ndarray, clusters: np.ndarray, k: int, *,
     heap = [(int(taken[c]), -int(sizes[c]), c) for c in range(len(ids))
             if starts[c] < starts[c + 1]]
     heapq.heapify(heap)
-    picks, values, groups = [], [], []
+    picks: list[int] = []
+    values: list[int] = []
+    groups: list[int] = []
     while len(picks) < k:
         count, neg_size, c = heapq.heappop(heap)
         picks.append(int(order[starts[c]]))
@@ -197,14 +199,14 @@ def probcover(features: np.ndarray, k: int, delta: float | None = None, *,
     return BatchPicks(np.array(picks, np.int64), np.array(values), np.full(k, -1, np.int64))
 
 
-def _ball_members(index, delta: float, rows: np.ndarray) -> np.ndarray:
+def _ball_members(index: NeighbourIndex, delta: float, rows: np.ndarray) -> np.ndarray:
     """The distinct points within ``delta`` of any of ``rows``."""
     found = [within(index, delta, rows[s:s + _step(index)])[1]
              for s in range(0, len(rows), _step(index))]
     return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
 
-def _uncovered_in_balls(index, delta: float, rows: np.ndarray, covered: np.ndarray
+def _uncovered_in_balls(index: NeighbourIndex, delta: float, rows: np.ndarray, covered: np.ndarray
                         ) -> np.ndarray:
     """For every point j, how many of ``rows`` that are not ``covered`` lie within ``delta``
     of j (by symmetry: j's ball counts them)."""
@@ -218,6 +220,6 @@ def _uncovered_in_balls(index, delta: float, rows: np.ndarray, covered: np.ndarr
     return counts
 
 
-def _step(index) -> int:
+def _step(index: NeighbourIndex) -> int:
     """Rows per call of ``within``: a block of products, as its pairs may be as many."""
     return max(1, common.BLOCK // max(1, len(index)))

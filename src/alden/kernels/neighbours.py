@@ -18,6 +18,7 @@ the same way. ``benchmarks/bench_neighbours.py`` chose ivf and where exact hands
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,8 @@ class NeighbourIndex:
     sq_norms: np.ndarray = field(repr=False)  # (N,) float64, of the stored rows
     metric: str
     backend: str
-    native: object | None = field(default=None, repr=False, compare=False)
+    # a faiss or hnswlib index: those libraries ship no types
+    native: Any = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -61,7 +63,8 @@ def as_rows(features: np.ndarray, metric: str) -> np.ndarray:
         raise AldenError("features contain NaN or infinite values")
     if metric == "cosine":  # norms in float64 without a float64 copy of the rows
         norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))[:, None]
-        x = (x / np.where(norms > 0, norms, 1.0).astype(np.float32))  # zero rows stay zero
+        scale = np.where(norms > 0, norms, 1.0).astype(np.float32)  # zero rows stay zero
+        return np.ascontiguousarray(x / scale, dtype=np.float32)
     return np.ascontiguousarray(x)
 
 

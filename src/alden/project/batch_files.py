@@ -29,7 +29,7 @@ def reason_text(data: ProjectData, item: int, reason: Reason | str | None, width
         return text
     from alden.data.text import tokenize_texts
 
-    tokens = tokenize_texts([data.contents[item]], data.settings["tokenized"])[0]
+    tokens = tokenize_texts([display_text(data.contents[item])], data.settings["tokenized"])[0]
     at = reason.position
     if not 0 <= at < len(tokens) or tokens[at] != reason.word:
         return text

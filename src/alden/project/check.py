@@ -55,7 +55,8 @@ def add_check(folder: str | Path, n: int, *, conn: sqlite3.Connection | None = N
         labeled = set(data.labels.items) | set(data.check_labels.items)
         todo = [int(i) for i in drawn if int(i) not in labeled]
         picks = [store.Pick(i, None, CHECK_REASON, None, None) for i in todo]
-        round_, files = None, ()
+        round_: int | None = None
+        files: tuple[Path, ...] = ()
         with store.transaction(conn):  # the batch's files are written holding the lock
             store.add_check_items_in(conn, drawn)
             if todo:

@@ -34,7 +34,7 @@ from alden.project.check_cli import check_lines, register_check_cli
 from alden.project.init import init_project
 from alden.project.predict import predict
 from alden.project.query import query
-from alden.project.status import DEFAULT_FOLDS, status
+from alden.project.status import DEFAULT_FOLDS, status, status_json
 from alden.project.teach import teach_file
 
 
@@ -159,8 +159,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:  # the same fields for scripts
         import json
 
-        from alden.project.stopping_status import status_json
-
         print(json.dumps(status_json(s), indent=1))
         return 0
     labeled = sum(s.counts.values())
@@ -183,8 +181,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"accuracy ({s.model}, {a.folds}-fold cross-validation on "
               f"{plural(a.n_labeled, 'label')}): "
               f"{a.accuracy:.3f} ± {a.std:.3f} (majority class: {s.majority:.3f})")
-    for r, n, acc, std in s.curve:
-        print(f"  after round {r}: {plural(n, 'label')}, accuracy {acc:.3f} ± {std:.3f}")
+    for round_, n, acc, std in s.curve:
+        print(f"  after round {round_}: {plural(n, 'label')}, accuracy {acc:.3f} ± {std:.3f}")
     if s.not_evaluated:
         rounds = ", ".join(map(str, s.not_evaluated))
         print(f"  not evaluated yet: {plural(len(s.not_evaluated), 'round')} ({rounds}); "

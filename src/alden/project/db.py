@@ -197,7 +197,7 @@ def staging(folder: str | Path) -> Iterator[Path]:
     except OSError as err:
         if err.errno not in DISK_ERRNOS:
             raise
-        raise disk_error(err.errno, folder, err.strerror) from err
+        raise disk_error(err.errno, folder, err.strerror or str(err)) from err
     try:
         yield tmp
         if folder.exists():
@@ -206,7 +206,7 @@ def staging(folder: str | Path) -> Iterator[Path]:
     except OSError as err:  # a full disk, a read-only folder: say so, leave nothing behind
         if err.errno not in DISK_ERRNOS:
             raise
-        raise disk_error(err.errno, folder, err.strerror) from err
+        raise disk_error(err.errno, folder, err.strerror or str(err)) from err
     except AldenError as err:  # name the folder asked for, not the temporary one
         if str(tmp) not in str(err):
             raise
@@ -220,9 +220,12 @@ def create(folder: str | Path, *, ids: Sequence[str], texts: Sequence[str] | Non
            rows: Sequence[dict[str, Any]] | None = None, classes: Sequence[str] = (),
            settings: dict[str, Any] | None = None) -> Path:
     """Write a new project database holding ``ids`` with their ``texts`` or ``rows``."""
-    if (texts is None) == (rows is None):
+    if texts is not None and rows is None:
+        content: Sequence[str] = texts
+    elif rows is not None and texts is None:
+        content = [json.dumps(r, ensure_ascii=False) for r in rows]
+    else:
         raise ValueError("give exactly one of texts or rows")
-    content = texts if texts is not None else [json.dumps(r, ensure_ascii=False) for r in rows]
     if len(content) != len(ids):
         raise ValueError(f"{len(ids)} ids but {len(content)} items")
     if len(set(ids)) != len(ids):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -24,6 +24,16 @@ from alden.project import store
 from alden.project.labels import write_labels
 from alden.project.teach import read_label_file, teach
 from alden.project.workspace import user_name
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from alden.data.datasets import Dataset
+    from alden.data.files import Table
+    from alden.data.prepare import Prepared
+    from alden.data.tabular import Column
+    from alden.data.text import Vocab
+    from alden.models.encoder import PieceVocab
 
 
 def default_strategy(kind: str, model: str) -> str:
@@ -125,43 +135,51 @@ def _checked_choices(kind: str | None, model: str | None, strategy: str | None,
     return kind, model, strategy
 
 
-def _prepare(dataset, model: str, seed: int, embedding_dim: int, max_words: int):
+def _prepare(dataset: Dataset, model: str, seed: int, embedding_dim: int, max_words: int
+             ) -> Prepared:
     """The pool encoded for ``model``: its word pieces for a sentence encoder, else word ids
     and word2vec vectors (text) or the scaled features (tables)."""
     return prepare_for(model, dataset, seed, unlabeled=True, embedding_dim=embedding_dim,
                        max_len=max_words)
 
 
-def _encoding_settings(data: Path, kind: str, model: str, dataset, prepared, *, encoding: str,
-                       delimiter: str | None,
+def _encoding_settings(data: Path, kind: str, model: str, dataset: Dataset, prepared: Prepared,
+                       *, encoding: str, delimiter: str | None,
                        skip: set[str | None], max_words: int
                        ) -> tuple[dict[str, Any], list[dict[str, str]] | None]:
     """The settings that say how the pool was encoded, and (tables) the pool's raw rows
     without the columns in ``skip``, kept to encode new rows the same way."""
     from alden.data.datasets import read_user_table
 
-    if model_family(model).word_pieces:
-        return dict(vocab=list(prepared.vocab.words), encoder=model,
-                    continues=np.flatnonzero(prepared.vocab.continues).tolist(),
+    if model_family(model).word_pieces:  # the encoder family's prepare gives its pieces
+        pieces = cast("PieceVocab", prepared.vocab)
+        return dict(vocab=list(pieces.words), encoder=model,
+                    continues=np.flatnonzero(pieces.continues).tolist(),
                     tokenized=bool(dataset.tokenized)), None
-    if kind == "text":
-        return dict(vocab=list(prepared.vocab.words), tokenized=bool(dataset.tokenized),
+    if kind == "text":  # text is always prepared with a vocabulary
+        vocab = cast("Vocab", prepared.vocab)
+        return dict(vocab=list(vocab.words), tokenized=bool(dataset.tokenized),
                     max_words=max_words), None
     rows = _raw_rows(read_user_table(data, encoding=encoding, delimiter=delimiter), skip)
-    impute, scale = prepared.preprocessor[0], prepared.preprocessor[-1]
-    return dict(feature_names=list(dataset.feature_names),
-                columns=[c.as_dict() for c in dataset.columns],
+    # a table is always prepared with its fitted imputer + scaler, read with its columns
+    pipeline = cast("Pipeline", prepared.preprocessor)
+    impute, scale = pipeline[0], pipeline[-1]
+    feature_names = cast("list[str]", dataset.feature_names)
+    columns = cast("list[Column]", dataset.columns)
+    return dict(feature_names=list(feature_names),
+                columns=[c.as_dict() for c in columns],
                 impute=impute.statistics_.tolist(), mean=scale.mean_.tolist(),
                 scale=scale.scale_.tolist()), rows
 
 
-def _raw_rows(table, skip: set[str | None]) -> list[dict[str, str]]:
+def _raw_rows(table: Table, skip: set[str | None]) -> list[dict[str, str]]:
     keep = [j for j, name in enumerate(table.header) if name not in skip]
     return [{table.header[j]: row[j] for j in keep} for row in table.rows]
 
 
-def _write_pool(tmp: Path, kind: str, dataset, prepared, rows: list[dict[str, str]] | None,
-                classes: tuple[str, ...], settings: dict[str, Any]) -> None:
+def _write_pool(tmp: Path, kind: str, dataset: Dataset, prepared: Prepared,
+                rows: list[dict[str, str]] | None, classes: tuple[str, ...],
+                settings: dict[str, Any]) -> None:
     """The database (items, classes, settings) and the encoded pool, in the staging folder."""
     store.create(tmp, ids=dataset.ids, texts=dataset.texts if kind == "text" else None,
                  rows=rows, classes=classes, settings=settings)
@@ -171,7 +189,7 @@ def _write_pool(tmp: Path, kind: str, dataset, prepared, rows: list[dict[str, st
         np.save(tmp / "encoding" / "embeddings.npy", prepared.embeddings)
 
 
-def _first_labels(conn: sqlite3.Connection, dataset, data: Path,
+def _first_labels(conn: sqlite3.Connection, dataset: Dataset, data: Path,
                   labels_file: str | Path | None, who: str) -> None:
     """The labels given up front: the data file's label column, then the labels file
     (checked and written as `alden teach` writes a file)."""

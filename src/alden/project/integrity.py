@@ -104,7 +104,7 @@ class ProjectCursor(sqlite3.Cursor):
         with explained(self._path()):
             return super().executemany(sql, seq)
 
-    def executescript(self, script: str) -> ProjectCursor:
+    def executescript(self, script: str) -> sqlite3.Cursor:
         with explained(self._path()):
             return super().executescript(script)
 
@@ -135,16 +135,17 @@ class ProjectConnection(sqlite3.Connection):
 
     path: Path | None = None
 
+    # one signature for the two overloads of typeshed's Connection.cursor
     def cursor(self, factory: Any = None) -> sqlite3.Cursor:  # type: ignore[override]
         return super().cursor(factory or ProjectCursor)
 
-    def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:  # type: ignore[override]
+    def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
         return self.cursor().execute(sql, parameters)
 
-    def executemany(self, sql: str, seq: Any) -> sqlite3.Cursor:  # type: ignore[override]
+    def executemany(self, sql: str, seq: Any) -> sqlite3.Cursor:
         return self.cursor().executemany(sql, seq)
 
-    def executescript(self, script: str) -> sqlite3.Cursor:  # type: ignore[override]
+    def executescript(self, script: str) -> sqlite3.Cursor:
         return self.cursor().executescript(script)
 
 

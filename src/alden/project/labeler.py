@@ -9,25 +9,27 @@ every label and the next batch is queried (``project_query.query``). A skip is k
 project (an annotation without a label, for this round): a skipped item is not shown again,
 also after a restart, until a later query picks it anew. ``u`` takes back the last label
 or skip; the counter shows the item's place in its batch. Labels go through
-``annotations.give``, so a second person labeling the same batch (here or in ``alden serve``)
+``answers.give``, so a second person labeling the same batch (here or in ``alden serve``)
 never overwrites silently.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TextIO
 
 from alden.cli_types import plural
 from alden.errors import AldenError
-from alden.project import annotations, store
+from alden.project import answers, store
 from alden.project.batch_files import reason_text
 from alden.project.query import query
-from alden.project.workspace import display_text, read_project, user_name
+from alden.project.workspace import ProjectData, display_text, read_project, user_name
 
 
 class Keys:
@@ -87,18 +89,18 @@ def _legend(classes: tuple[str, ...]) -> str:
         "   [s] skip  [u] undo  [q] quit"
 
 
-def pending(conn, who: str | None = None) -> list[store.Pick]:
+def pending(conn: sqlite3.Connection, who: str | None = None) -> list[store.Pick]:
     """The latest round's items that are still unlabeled (and not skipped by ``who`` in this
     round), in pick order."""
     round_ = store.current_round(conn)
     done = set(store.labels(conn).items)
     if who is not None:
-        done |= annotations.skipped(conn, who, round_)
+        done |= answers.skipped(conn, who, round_)
     return [p for p in store.round_picks(conn, round_) if p.item not in done] if round_ else []
 
 
-def run(folder, *, batch: int = 10, strategy: str | None = None, model: str | None = None,
-        who: str | None = None, stdin: TextIO | None = None,
+def run(folder: str | Path, *, batch: int = 10, strategy: str | None = None,
+        model: str | None = None, who: str | None = None, stdin: TextIO | None = None,
         stdout: TextIO | None = None) -> int:
     """Label items one at a time until ``q``, the end of input, or nothing left to label."""
     if batch < 1:
@@ -146,8 +148,9 @@ def run(folder, *, batch: int = 10, strategy: str | None = None, model: str | No
         conn.close()
 
 
-def _label_batch(conn, data, picks: list[store.Pick], keys: Keys, out: TextIO, who: str,
-                 undo: list[tuple[int, str]], seen: dict[int, store.Pick]) -> tuple[int, bool]:
+def _label_batch(conn: sqlite3.Connection, data: ProjectData, picks: list[store.Pick],
+                 keys: Keys, out: TextIO, who: str, undo: list[tuple[int, str]],
+                 seen: dict[int, store.Pick]) -> tuple[int, bool]:
     """Ask for each pick's label; returns (labels given, whether the user quit)."""
     classes = store.classes(conn)
     round_ = store.current_round(conn)
@@ -166,7 +169,7 @@ def _label_batch(conn, data, picks: list[store.Pick], keys: Keys, out: TextIO, w
             out.write("quit.\n")
             return given, True
         if low == "s":
-            annotations.give(conn, pick.item, None, who=who, source="label")
+            answers.give(conn, pick.item, None, who=who, source="label")
             undo.append((pick.item, "skip"))
             out.write("skipped\n")
             i += 1
@@ -175,7 +178,7 @@ def _label_batch(conn, data, picks: list[store.Pick], keys: Keys, out: TextIO, w
                 out.write("nothing to undo\n")
                 continue
             item, kind = undo.pop()
-            annotations.withdraw(conn, item, who=who)
+            answers.withdraw(conn, item, who=who)
             if kind == "label":
                 given -= 1
                 out.write(f"undone: {data.ids[item]} is unlabeled again\n")
@@ -190,7 +193,7 @@ def _label_batch(conn, data, picks: list[store.Pick], keys: Keys, out: TextIO, w
             if not number.isdigit() or not 1 <= int(number) <= len(classes):
                 out.write(f"no class {number}: press 1-{len(classes)}, s, u or q\n")
                 continue
-            annotations.give(conn, pick.item, int(number) - 1, who=who, source="label")
+            answers.give(conn, pick.item, int(number) - 1, who=who, source="label")
             undo.append((pick.item, "label"))
             given += 1
             out.write(f"-> {classes[int(number) - 1]} (saved)\n")
@@ -203,8 +206,8 @@ def _label_batch(conn, data, picks: list[store.Pick], keys: Keys, out: TextIO, w
     return given, False
 
 
-def _show(out: TextIO, data, pick: store.Pick, classes, round_: int, where: str,
-          labeled: int) -> None:
+def _show(out: TextIO, data: ProjectData, pick: store.Pick, classes: tuple[str, ...],
+          round_: int, where: str, labeled: int) -> None:
     out.write(f"\n--- round {round_} | {where} | {labeled} labeled | id "
               f"{data.ids[pick.item]} ---\n")
     out.write(textwrap.fill(display_text(data.contents[pick.item]), width=78) + "\n")

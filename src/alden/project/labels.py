@@ -4,7 +4,7 @@ file's labels written at once (``write_labels``: teach and init).
 
 All run inside the caller's open transaction. ``write_label`` is the only code that changes
 the ``labels`` table or adds to ``label_events``: teach and init reach it through
-``write_labels``, the terminal labeler and the web page through ``annotations`` (``give``,
+``write_labels``, the terminal labeler and the web page through ``answers`` (``give``,
 ``withdraw``, ``undo``, ``resolve``), so the history is written one way whoever labels.
 """
 

@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,7 +82,8 @@ def query_lock(folder: str | Path) -> Iterator[None]:
 
 
 @contextmanager
-def _held(folder: Path, name: str, refuse, **about: str) -> Iterator[None]:
+def _held(folder: Path, name: str, refuse: Callable[[Holder], str], **about: str
+          ) -> Iterator[None]:
     """The flock on PROJECT/locks/NAME.lock with who holds it in NAME.json; ``refuse(holder)``
     is the message when another holds it."""
     if not folder.is_dir():  # the words of store.connect, which a lock comes before
@@ -119,9 +120,9 @@ def holder(folder: str | Path, name: str, wait_s: float = 1.0) -> Holder:
     while True:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            found = Holder(int(data["pid"]), str(data.get("since") or "") or None,
-                           data.get("address"))
-            if _alive(found.pid) or time.monotonic() > deadline:
+            pid = int(data["pid"])
+            found = Holder(pid, str(data.get("since") or "") or None, data.get("address"))
+            if _alive(pid) or time.monotonic() > deadline:
                 return found
         except (OSError, ValueError, KeyError, TypeError):
             if time.monotonic() > deadline:

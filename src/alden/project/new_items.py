@@ -14,7 +14,7 @@ private attributes by hand would tie the project files to one scikit-learn versi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -32,9 +32,10 @@ def pool_table(data: ProjectData) -> Table:
     """The pool's rows (as ``init`` stored them: strings by column) as a Table."""
     from alden.data.files import Table
 
-    header = list(dict.fromkeys(k for row in data.contents for k in row))
+    table_rows = cast("list[dict[str, Any]]", data.contents)  # a table's items are its rows
+    header = list(dict.fromkeys(k for row in table_rows for k in row))
     rows = [["" if row.get(h) is None else str(row.get(h)) for h in header]
-            for row in data.contents]
+            for row in table_rows]
     return Table(data.folder / "project.db", header, rows, list(range(1, len(rows) + 1)))
 
 
@@ -92,13 +93,14 @@ def encode_new(data: ProjectData, path: Path, *, text_column: str | None = None,
 
         dataset = text_dataset(table, text_column or settings["text_column"], None, id_column,
                                None)
+        texts = cast("list[str]", dataset.texts)  # a text data set always has its texts
         if settings.get("encoder"):  # word pieces of the project's sentence encoder
             from alden.models.encoder import encode_texts, load_encoder
 
-            x = encode_texts(load_encoder(settings["encoder"]), dataset.texts)
+            x = encode_texts(load_encoder(settings["encoder"]), texts)
             return dataset.ids, x, dataset.skipped
         max_words = settings.get("max_words", MAX_WORDS)
-        tokens = [t[:max_words] for t in tokenize_texts(dataset.texts, settings["tokenized"])]
+        tokens = [t[:max_words] for t in tokenize_texts(texts, settings["tokenized"])]
         vocab = Vocab(tuple(settings["vocab"]))
         return dataset.ids, vocab.encode(tokens, max_words), dataset.skipped
     from alden.data.tabular import encode_columns

@@ -52,12 +52,13 @@ def predict(folder: str | Path, data_file: str | Path, *, text_column: str | Non
         ids, x, skipped = encode_new(data, Path(data_file), text_column=text_column,
                                      id_column=id_column, delimiter=delimiter)
         name = check_model(data.kind, model or data.settings["model"])
-        learner, file = current_model(conn, data, name)  # one model per labeled state
-        trained_now = file is None
-        if trained_now:
+        learner, found = current_model(conn, data, name)  # one model per labeled state
+        if found is None:
             file, stale = save_model(conn, data, learner, name, store.current_round(conn))
             delete_files(folder, stale)
-        return Prediction(ids, learner.predict_proba(x), data.classes, file, trained_now,
+        else:
+            file = found
+        return Prediction(ids, learner.predict_proba(x), data.classes, file, found is None,
                           skipped)
     finally:
         conn.close()

@@ -14,13 +14,13 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse
 
 from alden.data.pool import Pool
-from alden.errors import AldenError
+from alden.errors import AldenError, ProjectError
 from alden.models.factory import check_model
 from alden.models.outputs import DEFAULT_OUTPUT
 from alden.project import store
@@ -30,10 +30,13 @@ from alden.project.locks import query_lock
 from alden.project.stop_records import record_state
 from alden.project.trained import current_model, delete_files, save_model
 from alden.project.workspace import ProjectData, open_pool, read_project, too_few_labels
-from alden.strategies.base import Selection
+from alden.strategies.base import Selection, Strategy
 from alden.strategies.interpretation import Alden
 from alden.strategies.reasons import Reason
 from alden.streams import round_rng
+
+if TYPE_CHECKING:
+    from alden.models.contract import Learner
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class Batch:
     the model they came from: None when cold; ``model_file`` None when trained just now."""
     picks: tuple[store.Pick, ...]
     strategy: str
-    learner: Any = None
+    learner: Learner | None = None
     model_file: str | None = None
     known_coverage: float | None = None  # the ALDEN diversity left, when the picks hold it
 
@@ -125,18 +128,22 @@ def cold_start_batch(data: ProjectData, pool: Pool, keep: np.ndarray, k: int,
         from alden.models.encoder_cache import shared_table
 
         features = shared_table(data.settings["encoder"], data.x).pooled.astype(np.float64)
+    elif data.kind == "text":
+        if data.embeddings is None:
+            raise ProjectError(f"{data.folder / 'encoding' / 'embeddings.npy'} is missing: "
+                               f"the project is damaged")
+        features = sentence_means(data.x, data.embeddings)
     else:
-        features = (sentence_means(data.x, data.embeddings) if data.kind == "text"
-                    else data.x.astype(np.float64))
+        features = data.x.astype(np.float64)
     picked, distances = kcenter_greedy_picks(features[keep], pool.labeled, k)
-    picked = keep[picked]
+    items = keep[picked]
     picks = tuple(store.Pick(int(i), float(d), Reason("cold_start", float(d), first=(
         n == 0 and len(pool.labeled) == 0)), None, None)
-        for n, (i, d) in enumerate(zip(picked, distances, strict=True)))
+        for n, (i, d) in enumerate(zip(items, distances, strict=True)))
     return Batch(picks, "cold-start")
 
 
-def model_batch(conn: sqlite3.Connection, data: ProjectData, chosen: Any, model: str,
+def model_batch(conn: sqlite3.Connection, data: ProjectData, chosen: Strategy, model: str,
                 pool: Pool, keep: np.ndarray, k: int, say: Callable[[str], None]) -> Batch:
     """``k`` items the strategy ``chosen`` picks with the model of the current labels
     (trained once per labeled state, shared with predict); the strategy draws from (seed,
@@ -176,7 +183,8 @@ def _record_round(conn: sqlite3.Connection, data: ProjectData, batch: Batch, mod
     written inside it, while the round's number is held by the lock."""
     with store.transaction(conn):
         round_ = store.current_round(conn) + 1
-        model_file, stale = batch.model_file, []
+        model_file = batch.model_file
+        stale: list[str] = []
         if batch.learner is not None and model_file is None:
             model_file, stale = save_model(conn, data, batch.learner, model, round_,
                                            in_transaction=True)
@@ -188,7 +196,7 @@ def _record_round(conn: sqlite3.Connection, data: ProjectData, batch: Batch, mod
     return round_, Written(files, model_file, tuple(stale))
 
 
-def first_alden_diversity(chosen: Any, pool: Pool, selection: Selection) -> float | None:
+def first_alden_diversity(chosen: Strategy, pool: Pool, selection: Selection) -> float | None:
     """The largest ALDEN diversity left in the pool, when the query's own ALDEN picks hold it
     (its first greedy pick on word tokens, read as the stopping criterion reads it); else
     None and ``record_state`` computes it."""

@@ -15,10 +15,11 @@ bar once it takes more than a second.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,8 @@ class CrossValidation:
 
 
 def cross_validate(data: ProjectData, model: str, folds: int,
-                   items: np.ndarray | None = None, on_fit=None) -> CrossValidation:
+                   items: np.ndarray | None = None,
+                   on_fit: Callable[[], object] | None = None) -> CrossValidation:
     """Accuracy of ``model`` by stratified k-fold cross-validation on the labeled items;
     ``on_fit()`` is called after each fold's model (for a progress bar)."""
     from sklearn.model_selection import StratifiedKFold
@@ -150,7 +152,26 @@ def status(folder: str | Path, *, folds: int | None = None, model: str | None = 
         conn.close()
 
 
-def _key(data: ProjectData, items) -> tuple[np.ndarray, str]:
+def status_json(s: Status) -> dict[str, Any]:
+    """`alden status --json`: the status's fields for scripts (no rendering)."""
+    out = {"items": s.items, "classes": list(s.classes), "counts": s.counts,
+           "rounds": len(s.rounds), "model": s.model,
+           "accuracy": asdict(s.accuracy) if s.accuracy is not None else None,
+           "majority": s.majority, "why_no_accuracy": s.why_no_accuracy,
+           "curve": [{"round": r, "labels": n, "accuracy": a, "std": sd}
+                     for r, n, a, sd in s.curve],
+           "plot": str(s.plot) if isinstance(s.plot, Path) else None}
+    st = s.stopping
+    if st is not None:
+        check = None if st.check is None else {**asdict(st.check),
+                                                "accuracy": st.check.accuracy}
+        out.update(check_items=st.check_items, check=check, cv_note=st.cv_note,
+                   stopping={"sentence": st.sentence, "records": st.records,
+                             "criteria": [asdict(v) for v in st.verdicts]})
+    return out
+
+
+def _key(data: ProjectData, items: np.ndarray | None) -> tuple[np.ndarray, str]:
     """The labeled items chosen (all by default) and the fingerprint of their labels."""
     chosen = np.asarray(data.labels.items if items is None else items)
     at = np.searchsorted(np.asarray(data.labels.items), chosen)
@@ -158,15 +179,17 @@ def _key(data: ProjectData, items) -> tuple[np.ndarray, str]:
                                      np.asarray(data.labels.labels)[at].tolist())
 
 
-def _lookup(conn, data: ProjectData, model: str, folds: int, items) -> CrossValidation | None:
+def _lookup(conn: sqlite3.Connection, data: ProjectData, model: str, folds: int,
+            items: np.ndarray | None) -> CrossValidation | None:
     """The cached cross-validation of a labeled set, or None."""
     chosen, key = _key(data, items)
     cached = store.evaluation(conn, key=key, model=model, folds=folds)
     return None if cached is None else CrossValidation(cached[0], cached[1], folds, len(chosen))
 
 
-def _cached_cv(conn, data: ProjectData, model: str, folds: int, round_: int,
-               items, on_fit=None) -> CrossValidation:
+def _cached_cv(conn: sqlite3.Connection, data: ProjectData, model: str, folds: int,
+               round_: int, items: np.ndarray | None,
+               on_fit: Callable[[], object] | None = None) -> CrossValidation:
     """Cross-validation, computed once per labeled set (kept in the evaluations table)."""
     cached = _lookup(conn, data, model, folds, items)
     if cached is not None:

@@ -10,7 +10,7 @@ pool; ``stop_rows`` turns the records into the rounds the criteria read.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from alden.project import store
 from alden.project.workspace import ProjectData, open_pool
 from alden.stopping import normalised_entropy, prediction_change
 from alden.streams import stop_set_rng
+
+if TYPE_CHECKING:
+    from alden.models.contract import Learner
 
 STOP_SET = 1000  # items whose predictions are compared between successive models
 
@@ -35,7 +38,7 @@ def stop_set(conn: sqlite3.Connection, data: ProjectData) -> np.ndarray:
     return np.asarray(chosen, dtype=np.int64)
 
 
-def check_accuracy(data: ProjectData, learner, proba: np.ndarray | None = None
+def check_accuracy(data: ProjectData, learner: Learner, proba: np.ndarray | None = None
                    ) -> tuple[int, int]:
     """(right, labeled) of the model on the labeled check items; ``proba``: the model's
     probabilities for every item, when the caller has them already."""
@@ -47,7 +50,7 @@ def check_accuracy(data: ProjectData, learner, proba: np.ndarray | None = None
     return int(np.sum(predicted == np.asarray(data.check_labels.labels))), len(items)
 
 
-def record_state(conn: sqlite3.Connection, data: ProjectData, learner, model: str,
+def record_state(conn: sqlite3.Connection, data: ProjectData, learner: Learner, model: str,
                  round_: int, *, coverage: bool = True,
                  known_coverage: float | None = None) -> None:
     """Keep what the stopping criteria read of ``learner`` (trained on ``data.labels``),

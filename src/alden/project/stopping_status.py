@@ -10,15 +10,17 @@ stabilising predictions (docs/results.md, "When to stop labeling").
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from alden.project import store
 from alden.project.stop_records import check_accuracy, record_state, stop_rows
 from alden.project.trained import current_model, delete_files, save_model
-from alden.project.workspace import too_few_labels
+from alden.project.workspace import ProjectData, too_few_labels
 from alden.stopping import DEFAULT_CRITERION, Verdict, evaluate, labels_to_halve, wilson_interval
+
+if TYPE_CHECKING:
+    from alden.models.contract import Learner
 
 CV_NOTE = ("cross-validated on the items the strategy picked, not on items drawn at random, "
            "so it can be optimistic or pessimistic for the data you will predict (in "
@@ -54,7 +56,8 @@ class StoppingStatus:
     records: int  # models recorded for the criteria
 
 
-def stopping_status(conn: sqlite3.Connection, data, model: str, learner=None) -> StoppingStatus:
+def stopping_status(conn: sqlite3.Connection, data: ProjectData, model: str,
+                    learner: Learner | None = None) -> StoppingStatus:
     """The status of ``data`` for ``model``; ``learner``: the model of the current labels
     (recorded for the criteria and scored on the check items), None before one can be trained."""
     check = None
@@ -72,10 +75,11 @@ def stopping_status(conn: sqlite3.Connection, data, model: str, learner=None) ->
                           note, len(rows))
 
 
-def project_stopping(conn: sqlite3.Connection, data, model: str) -> StoppingStatus:
+def project_stopping(conn: sqlite3.Connection, data: ProjectData, model: str
+                     ) -> StoppingStatus:
     """``stopping_status`` with the model of the current labels: the saved one, else one
     trained now and saved (the next query reuses it); none while too few labels."""
-    learner = None
+    learner: Learner | None = None
     if too_few_labels(data) is None:
         learner, file = current_model(conn, data, model)
         if file is None:
@@ -90,7 +94,7 @@ def sentence(verdicts: tuple[Verdict, ...], records: int) -> str:
     stops = sum(v.stop is True for v in verdicts)
     known = sum(v.stop is not None for v in verdicts)
     others = f" ({stops} of {known} criteria with enough rounds say stop)" if known else ""
-    if main.stop is None:
+    if main.stop is None or main.value is None:  # no value: no verdict yet
         return (f"too early to tell whether more labels help: the criteria compare the "
                 f"models of successive rounds, and {records} "
                 f"{'has' if records == 1 else 'have'} been recorded{others}")
@@ -122,21 +126,3 @@ def stopping_lines(s: StoppingStatus) -> list[str]:
         lines.append(f"  {v.name:<24} {state:<13} {v.text}")
     return lines
 
-
-def status_json(s: Any) -> dict[str, Any]:
-    """`alden status --json`: the status's fields for scripts (no rendering)."""
-    out = {"items": s.items, "classes": list(s.classes), "counts": s.counts,
-           "rounds": len(s.rounds), "model": s.model,
-           "accuracy": asdict(s.accuracy) if s.accuracy is not None else None,
-           "majority": s.majority, "why_no_accuracy": s.why_no_accuracy,
-           "curve": [{"round": r, "labels": n, "accuracy": a, "std": sd}
-                     for r, n, a, sd in s.curve],
-           "plot": str(s.plot) if isinstance(s.plot, Path) else None}
-    st: StoppingStatus | None = getattr(s, "stopping", None)
-    if st is not None:
-        check = None if st.check is None else {**asdict(st.check),
-                                                "accuracy": st.check.accuracy}
-        out.update(check_items=st.check_items, check=check, cv_note=st.cv_note,
-                   stopping={"sentence": st.sentence, "records": st.records,
-                             "criteria": [asdict(v) for v in st.verdicts]})
-    return out

@@ -12,7 +12,7 @@ from typing import Any
 
 from alden.cli_types import plural
 from alden.errors import DataError
-from alden.project import annotations, store
+from alden.project import answers, store
 from alden.project.backup import make_backup
 from alden.project.labels import LabelChange, write_annotation, write_labels
 from alden.project.workspace import user_name
@@ -121,9 +121,9 @@ def _read_label_studio(path: Path, text: str, id_column: str,
                         given.append((str(when or ""), n, _annotator(annotation, n),
                                       _cell(choices[0])))
         given.sort()  # oldest first: by time where the export has it, else in list order
-        answers = tuple((who, label) for _, _, who, label in given)
-        choice = answers[-1][1] if answers else _cell(task.get(label_column))
-        rows.append(LabelRow(where, _cell(data[id_column]), choice, answers=answers))
+        pairs = tuple((who, label) for _, _, who, label in given)
+        choice = pairs[-1][1] if pairs else _cell(task.get(label_column))
+        rows.append(LabelRow(where, _cell(data[id_column]), choice, answers=pairs))
     return rows
 
 
@@ -155,7 +155,7 @@ def teach(conn: sqlite3.Connection, rows: Sequence[LabelRow], *, source: str, wh
     label stays what it was while open, and ``conflicts`` says what happened to each.
     """
     if on_conflict is not None:
-        annotations.by_rule((), on_conflict)  # an unknown rule fails before anything is read
+        answers.by_rule((), on_conflict)  # an unknown rule fails before anything is read
     with store.transaction(conn):
         positions = {id_: pos for pos, id_ in enumerate(store.item_ids(conn))}
         known = store.classes(conn)
@@ -204,10 +204,11 @@ def _check_rows(rows: Sequence[LabelRow], positions: dict[str, int], known: tupl
     for row in rows:
         several = len({label for _, label in row.answers}) > 1
         if several and row.id in positions and not row.problem:
-            row, note = _disagreement(row, on_conflict)
-            if row is None:
+            resolved, note = _disagreement(row, on_conflict)
+            if resolved is None:
                 problems.append(note)
                 continue
+            row = resolved
             notes.append(note)
         if row.problem:
             problems.append(f"{row.where}: {row.problem}")
@@ -266,10 +267,10 @@ def _write_rows(conn: sqlite3.Connection, checked: _Checked, positions: dict[str
     for row in checked.answered.values():
         disputed = len({label for _, label in row.answers}) > 1
         if disputed and row.label and row.id not in checked.conflicted:
-            annotations.resolve_in(conn, positions[row.id], index[row.label], who=who,
+            answers.resolve_in(conn, positions[row.id], index[row.label], who=who,
                                    rule=str(on_conflict))
         elif disputed:
-            annotations.settle(conn, positions[row.id], source=source)  # stays open
+            answers.settle(conn, positions[row.id], source=source)  # stays open
     return change
 
 
@@ -280,14 +281,16 @@ def _disagreement(row: LabelRow, rule: str | None) -> tuple[LabelRow | None, str
     if rule is None:
         return None, (f"{row.where}: annotators disagree on id {row.id!r} ({said}); give "
                       f"--on-conflict latest, majority or skip")
-    given = [annotations.Answer(who, label, n, "", "") for n, (who, label)
+    names = sorted({label for _, label in row.answers})  # the rule reads labels as numbers
+    given = [answers.Answer(who, names.index(label), n, "", "") for n, (who, label)
              in enumerate(row.answers)]
-    chosen = annotations.by_rule(given, rule)
-    if chosen is None:
+    picked = answers.by_rule(given, rule)
+    if picked is None:
         why = "a tie" if rule == "majority" else "--on-conflict skip"
         return (LabelRow(row.where, row.id, "", answers=row.answers),
                 f"{row.where}: id {row.id!r}: {said}; left open ({why}): resolve it on the "
                 f"status page of `alden serve`")
+    chosen = names[picked]
     return (LabelRow(row.where, row.id, chosen, answers=row.answers),
             f"{row.where}: id {row.id!r}: {said}; {chosen!r} by --on-conflict {rule}")
 

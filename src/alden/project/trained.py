@@ -65,8 +65,8 @@ def training_key(data: ProjectData, model: str) -> str:
 
 
 def train(data: ProjectData, model: str, items: np.ndarray | None = None, *,
-          fold: int | None = None, on_epoch: Callable[[Any, dict], None] | None = None
-          ) -> Learner:
+          fold: int | None = None,
+          on_epoch: Callable[[Learner, dict[str, float]], None] | None = None) -> Learner:
     """A Learner trained from scratch on the labeled items (or the given subset of them);
     ``fold`` numbers a cross-validation fold (its own seed); ``on_epoch`` as in ``fit``."""
     items = np.asarray(data.labels.items if items is None else items, dtype=np.int64)
@@ -89,7 +89,7 @@ def find_model(conn: sqlite3.Connection, data: ProjectData, model: str
 
 
 def current_model(conn: sqlite3.Connection, data: ProjectData, model: str, *,
-                  on_epoch: Callable[[Any, dict], None] | None = None
+                  on_epoch: Callable[[Learner, dict[str, float]], None] | None = None
                   ) -> tuple[Learner, str | None]:
     """The model of the current labels: the saved one (and its file), or one trained now
     (and None: the caller saves it with ``save_model``)."""

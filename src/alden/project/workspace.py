@@ -51,7 +51,7 @@ class ProjectData:
     folder: Path
     settings: dict[str, Any]
     ids: list[str]
-    contents: list[Any]  # text, or row dict
+    contents: list[str | dict[str, Any]]  # each item's text, or its table row by column
     classes: tuple[str, ...]
     x: np.ndarray
     embeddings: np.ndarray | None
@@ -70,10 +70,10 @@ class ProjectData:
         y[list(self.labels.items)] = self.labels.labels
         labeled_in[list(self.labels.items)] = self.labels.rounds
         vocab = tuple(self.settings["vocab"]) if self.kind == "text" else None
-        texts = self.contents if self.kind == "text" else [_row_text(r) for r in self.contents]
+        texts = [display_text(c) for c in self.contents]
         continues = None
         if self.settings.get("continues") is not None:  # word pieces of an encoder
-            continues = np.zeros(len(vocab), dtype=bool)
+            continues = np.zeros(len(self.settings["vocab"]), dtype=np.bool_)
             continues[self.settings["continues"]] = True
         return Pool(self.x, y, labeled_in, self.classes, vocab=vocab, texts=texts,
                     continues=continues)
@@ -115,7 +115,7 @@ def _row_text(row: dict[str, Any]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in row.items())
 
 
-def display_text(content: Any) -> str:
+def display_text(content: str | dict[str, Any]) -> str:
     """An item as a person reads it: the text itself, or a row as "column: value, ..."."""
     return content if isinstance(content, str) else _row_text(content)
 

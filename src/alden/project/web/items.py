@@ -11,6 +11,7 @@ the tokens are shown instead.
 from __future__ import annotations
 
 import re
+import sqlite3
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +35,10 @@ class Texts:
     folder: Path
     settings: dict[str, Any]
     ids: list[str]
-    contents: list[Any]
+    contents: list[str | dict[str, Any]]  # each item's text, or its table row by column
 
     @classmethod
-    def read(cls, conn, folder: Path) -> Texts:
+    def read(cls, conn: sqlite3.Connection, folder: Path) -> Texts:
         return cls(folder, store.settings(conn), store.item_ids(conn), store.item_contents(conn))
 
     def data(self, classes: tuple[str, ...]) -> ProjectData:
@@ -67,10 +68,10 @@ def segments(text: str, reason: Reason | str | None, pretokenized: bool
              ) -> list[dict[str, Any]]:
     """The text in pieces: {"t": text, "h": heat 0..1 or None, "v": interpretation size,
     "m": True on the word that made ALDEN pick the item}."""
-    heat = reason.interpretations if isinstance(reason, Reason) else None
-    position = reason.position if isinstance(reason, Reason) else None
-    if not heat and position is None:
+    if not isinstance(reason, Reason) or (not reason.interpretations
+                                          and reason.position is None):
         return [{"t": text}]
+    heat, position = reason.interpretations, reason.position
     placed = spans(text, pretokenized)
     if placed is None:  # show the tokens themselves
         words = list(reason.words or tokenize(text))

@@ -1,7 +1,7 @@
 """The label page (``/``) and its answers: who is labeling, the state, the classes of a
 project made without them, a label, a skip, an undo; and the pages' static files.
 
-Each label, skip and undo is one transaction of ``alden.project.annotations``, committed
+Each label, skip and undo is one transaction of ``alden.project.answers``, committed
 before the answer is sent; a request's ``client_id`` makes a retry count once. The static
 files are a fixed set read at start: nothing on disk is looked up by a requested name.
 """
@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from alden.errors import AldenError
-from alden.project import annotations
+from alden.project import answers
 from alden.project.classes import MAX_NAME, add_classes
 from alden.project.web.site import ANNOTATOR_COOKIE, BIG, Site, clean_name, site_of
 
@@ -102,7 +102,7 @@ def undo(body: Undo, request: Request, site: Here) -> dict[str, Any]:
     name = site.need_who(request)
     with site.connect() as conn:
         with site.write_turn:
-            done = annotations.undo(conn, who=name, client_id=body.client_id)
+            done = answers.undo(conn, who=name, client_id=body.client_id)
         return site.state(request, conn, ack=done.__dict__)
 
 
@@ -112,6 +112,6 @@ def _answer(site: Site, request: Request, name: str, item: int, label: int | Non
     connection."""
     with site.connect() as conn:
         with site.write_turn:
-            done = annotations.give(conn, item, label, who=name, source="serve",
+            done = answers.give(conn, item, label, who=name, source="serve",
                                     client_id=client_id)
         return site.state(request, conn, ack=done.__dict__)

@@ -63,7 +63,9 @@ class Guard:
         return hmac.new(self.secret, session.encode(), hashlib.sha256).hexdigest()[:40]
 
     def csrf_ok(self, session: str | None, given: str | None) -> bool:
-        return bool(session and given) and hmac.compare_digest(self.csrf_for(session), given)
+        if not session or not given:
+            return False
+        return hmac.compare_digest(self.csrf_for(session), given)
 
     def token_ok(self, given: str | None) -> bool:
         return self.token is None or (given is not None and hmac.compare_digest(
@@ -174,7 +176,8 @@ class GuardMiddleware:
 async def _read_body(receive: Receive) -> bytes | None:
     """The whole request body, or None once it runs past MAX_BODY (also without a
     Content-Length: a chunked body is cut off there, not read to its end)."""
-    parts, seen = [], 0
+    parts: list[bytes] = []
+    seen = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from alden.errors import AldenError
-from alden.project import annotations, store
+from alden.project import answers, store
 from alden.project.web.items import Texts, item_view
 from alden.project.web.jobs import Jobs
 
@@ -90,14 +90,14 @@ class Site:
                 return self.state(request, own, **extra)
         name = self.who(request)  # an answer and the state after it share one connection
         classes = store.classes(conn)
-        q = annotations.queue(conn, name or "")
+        q = answers.queue(conn, name or "")
         current = q.current
         return {"annotator": name, "classes": list(classes), "round": q.round,
                 "size": q.size, "done": q.done, "labeled": q.labeled, "skipped": q.skipped,
                 "position": q.done + 1 if current is not None else None,
                 "item": item_view(self.texts, current, classes) if current else None,
                 "total_labeled": store.label_count(conn), "items": len(self.texts.ids),
-                "disagreements": annotations.open_count(conn), "job": self.jobs.current(),
+                "disagreements": answers.open_count(conn), "job": self.jobs.current(),
                 "k": self.k, **extra}
 
     def page(self, name: str, request: Request, **values: Any) -> HTMLResponse:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from alden.project import annotations
+from alden.project import answers
 from alden.project.web.site import BIG, Site, site_of
 from alden.project.web.summary import summary
 
@@ -27,7 +27,7 @@ class Resolution(BaseModel):
 def resolve(body: Resolution, request: Request, site: Here) -> dict[str, Any]:
     name = site.need_who(request)
     with site.connect() as conn, site.write_turn:
-        annotations.resolve(conn, body.item, body.label, who=name)
+        answers.resolve(conn, body.item, body.label, who=name)
     return {"resolved": body.item}
 
 

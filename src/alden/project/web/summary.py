@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from alden.project import annotations, store
+from alden.project import answers, store
 from alden.project.web.items import Texts
 from alden.project.workspace import display_text
 
@@ -24,7 +24,7 @@ def summary(conn: sqlite3.Connection, texts: Texts) -> dict[str, Any]:
                for c, n in counts.items()]
     people = [{"who": w, "labels": n, "skips": s} for w, n, s in store.answer_counts(conn)]
 
-    def shown(d: annotations.Disagreement) -> dict[str, Any]:
+    def shown(d: answers.Disagreement) -> dict[str, Any]:
         return {"item": d.item, "id": texts.ids[d.item],
                 "text": display_text(texts.contents[d.item])[:300],
                 "label": classes[d.label] if d.label is not None else None,
@@ -32,6 +32,6 @@ def summary(conn: sqlite3.Connection, texts: Texts) -> dict[str, Any]:
 
     return {"items": len(texts.ids), "labeled": labeled, "balance": balance,
             "classes": list(classes), "rounds": store.rounds(conn), "people": people,
-            "open": [shown(d) for d in annotations.disagreements(conn)],
-            "resolved": [shown(d) for d in annotations.disagreements(conn, resolved=True)],
+            "open": [shown(d) for d in answers.disagreements(conn)],
+            "resolved": [shown(d) for d in answers.disagreements(conn, resolved=True)],
             "evaluations": store.evaluation_rows(conn)}
