@@ -39,9 +39,13 @@ class Table:
     lines: list[int]  # line of the row in its file
     files: list[Path] | None = None  # the file of each row when files were stacked
 
+    def file(self, i: int) -> Path:
+        """The file row ``i`` comes from."""
+        return self.files[i] if self.files else self.path
+
     def where(self, i: int) -> str:
         """'file, line N' of row ``i``, for error messages."""
-        return at(self.files[i] if self.files else self.path, self.lines[i])
+        return at(self.file(i), self.lines[i])
 
     def column(self, name: str, option: str | None = None) -> int:
         """Index of column ``name``; a DataError listing the columns there are otherwise
@@ -96,9 +100,10 @@ def read_table(path: str | Path, *, encoding: str = "utf-8", ragged: bool = Fals
         raise DataError(f"{path}: unknown file type {suffix or '(none)'}; expected one of "
                         + ", ".join(SUFFIXES))
     text = decode_file(path, encoding, option=encoding_option)
-    if SUFFIXES[suffix] is None:
+    delimiter = SUFFIXES[suffix]
+    if delimiter is None:
         return parse_json_lines(path, text)
-    return parse_delimited(path, text, delimiter=SUFFIXES[suffix], ragged=ragged)
+    return parse_delimited(path, text, delimiter=delimiter, ragged=ragged)
 
 
 def read_delimited(path: Path, *, delimiter: str = ",", header: Sequence[str] | None = None,
