@@ -36,6 +36,7 @@ demo: venv
 	$(BIN)/alden demo --out runs/demo
 
 test: venv
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -39,7 +39,7 @@ from sklearn.model_selection import train_test_split
 from alden.data.datasets import load_dataset
 from alden.data.prepare import prepare, seed_set
 from alden.models.contract import TrainConfig
-from alden.models.learner import Learner
+from alden.models.learner import NetworkLearner
 from alden.streams import derive_seed
 
 FIXED = (5, 10, 15, 20)
@@ -55,7 +55,7 @@ def holdout_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray
     return np.sort(fit), np.sort(held)
 
 
-def accuracy(learner: Learner, test: tuple[np.ndarray, np.ndarray]) -> float:
+def accuracy(learner: NetworkLearner, test: tuple[np.ndarray, np.ndarray]) -> float:
     return float((learner.predict(test[0]) == test[1]).mean())
 
 
@@ -81,11 +81,11 @@ def cell(prepared, n: int, seed: int, holdout: float, done: set[str]) -> list[di
     if not all(f"fixed-{e}" in done for e in FIXED):
         marks: dict[int, float] = {}
 
-        def read(fitted: Learner, record: dict) -> None:
+        def read(fitted: NetworkLearner, record: dict) -> None:
             if record["epoch"] in FIXED:
                 marks[record["epoch"]] = accuracy(fitted, test)
 
-        learner = Learner("cnn", config=TrainConfig(fixed_epochs=max(FIXED)), **make)
+        learner = NetworkLearner("cnn", config=TrainConfig(fixed_epochs=max(FIXED)), **make)
         learner.fit(x, y, seed=fit_seed, on_epoch=read)
         for e in FIXED:
             rows.append({"regime": f"fixed-{e}", "accuracy": marks[e], "epochs": e,
@@ -94,12 +94,12 @@ def cell(prepared, n: int, seed: int, holdout: float, done: set[str]) -> list[di
     for name, config in (("es", TrainConfig()), ("es-each", TrainConfig(min_items_per_check=1))):
         if name in done and f"{name}-refit" in done:
             continue
-        learner = Learner("cnn", config=config, **make)
+        learner = NetworkLearner("cnn", config=config, **make)
         learner.fit(x[fit], y[fit], x[held], y[held], seed=fit_seed)
         found, spent = best_epoch(learner.history), seconds(learner.history)
         rows.append({"regime": name, "accuracy": accuracy(learner, test), "epochs": found,
                      "trained_epochs": len(learner.history), "seconds": spent})
-        refit = Learner("cnn", config=TrainConfig(fixed_epochs=found), **make)
+        refit = NetworkLearner("cnn", config=TrainConfig(fixed_epochs=found), **make)
         refit.fit(x, y, seed=fit_seed)
         rows.append({"regime": f"{name}-refit", "accuracy": accuracy(refit, test),
                      "epochs": found, "seconds": spent + seconds(refit.history)})

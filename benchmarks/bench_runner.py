@@ -26,7 +26,7 @@ import torch
 from alden.data.prepare import seed_set
 from alden.experiments import simulation
 from alden.models.factory import learner_factory, train_config
-from alden.models.learner import Learner
+from alden.models.learner import NetworkLearner
 from alden.strategies import get_strategy
 from alden.streams import fit_seed
 
@@ -39,8 +39,8 @@ clock = time.process_time
 
 @contextlib.contextmanager
 def timed_validation(log: list[float]):
-    """Time Learner.predict_proba calls made inside fit (the validation checks)."""
-    original = Learner.predict_proba
+    """Time NetworkLearner.predict_proba calls made inside fit (the validation checks)."""
+    original = NetworkLearner.predict_proba
 
     def predict_proba(self, x):
         start = clock()
@@ -49,11 +49,11 @@ def timed_validation(log: list[float]):
         finally:
             log.append(clock() - start)
 
-    Learner.predict_proba = predict_proba
+    NetworkLearner.predict_proba = predict_proba
     try:
         yield
     finally:
-        Learner.predict_proba = original
+        NetworkLearner.predict_proba = original
 
 
 def measure(dataset: str, model: str, strategies: list[str], points: list[float],

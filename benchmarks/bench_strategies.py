@@ -33,14 +33,14 @@ from alden.data.pool import Pool
 from alden.data.prepare import prepare
 from alden.kernels import alden_greedy_picks
 from alden.models.contract import TrainConfig
-from alden.models.learner import Learner
+from alden.models.learner import NetworkLearner
 from alden.strategies import get_strategy, strategies_for
 
 
 class TimedLearner:
-    """Delegates to a Learner and adds up the wall time spent in each of its methods."""
+    """Delegates to a NetworkLearner and adds up the wall time spent in each of its methods."""
 
-    def __init__(self, learner: Learner) -> None:
+    def __init__(self, learner: NetworkLearner) -> None:
         self._learner = learner
         self.spent: dict[str, float] = defaultdict(float)
 
@@ -81,7 +81,7 @@ def with_seed_set(pool: Pool, rng: np.random.Generator) -> Pool:
     return pool
 
 
-def time_strategies(learner: Learner, pool: Pool, names: list[str], bald_samples: int,
+def time_strategies(learner: NetworkLearner, pool: Pool, names: list[str], bald_samples: int,
                     label: str) -> list[tuple]:
     """One row per strategy: (pool, N, K, name, scoring s, selection s, extra)."""
     k = round(0.02 * len(pool))
@@ -104,7 +104,7 @@ def time_strategies(learner: Learner, pool: Pool, names: list[str], bald_samples
     return rows
 
 
-def alden_kernel_memory(learner: Learner, pool: Pool) -> tuple[float, float]:
+def alden_kernel_memory(learner: NetworkLearner, pool: Pool) -> tuple[float, float]:
     """Peak memory (MiB, tracemalloc) and time of the ALDEN kernel alone on ``pool``."""
     interpretations = learner.token_interpretations(pool.x)
     tokens = [pool.tokens(i) for i in range(len(pool))]
@@ -134,8 +134,8 @@ def main() -> None:
 
     prepared = prepare(load_dataset("subj"), seed=0)
     pool = with_seed_set(prepared.pool(), rng)
-    learner = Learner(args.model, n_classes=len(prepared.classes),
-                      embeddings=prepared.embeddings, config=TrainConfig(fixed_epochs=1))
+    learner = NetworkLearner(args.model, n_classes=len(prepared.classes),
+                             embeddings=prepared.embeddings, config=TrainConfig(fixed_epochs=1))
     learner.fit(pool.x[pool.labeled], pool.y[pool.labeled], seed=0)
     names = [n for n in strategies_for("text") if not args.strategies or n in args.strategies]
     big = with_seed_set(shuffled_copies(prepared.pool(), args.scale, rng), rng)
@@ -148,8 +148,8 @@ def main() -> None:
     for name in args.tabular:
         prepared = prepare(load_dataset(name), seed=0)
         pool = with_seed_set(prepared.pool(), rng)
-        learner = Learner("mlp", n_classes=len(prepared.classes),
-                          n_features=prepared.x.shape[1], config=TrainConfig(fixed_epochs=1))
+        learner = NetworkLearner("mlp", n_classes=len(prepared.classes),
+                                 n_features=prepared.x.shape[1], config=TrainConfig(fixed_epochs=1))
         learner.fit(pool.x[pool.labeled], pool.y[pool.labeled], seed=0)
         names = [n for n in strategies_for("tabular")
                  if not args.strategies or n in args.strategies]

@@ -35,7 +35,7 @@ import torch
 from alden.data.datasets import load_dataset
 from alden.data.prepare import prepare
 from alden.models.contract import TrainConfig
-from alden.models.learner import Learner, token_lengths
+from alden.models.learner import NetworkLearner, token_lengths
 
 WIDTHS, MAPS, DIM, LSTM_HIDDEN, MLP_HIDDEN = (3, 4, 5), 100, 100, 100, (100, 100)
 
@@ -71,7 +71,7 @@ def training_flops(model: str, x: np.ndarray) -> float:
 
 
 def load_pool(model: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
-    """The pool's inputs and labels for ``model`` and the Learner's data arguments."""
+    """The pool's inputs and labels for ``model`` and the NetworkLearner's data arguments."""
     prepared = prepare(load_dataset("magic" if model == "mlp" else "subj", progress=False), seed)
     x, y = prepared.x[prepared.train_idx], prepared.y[prepared.train_idx]
     if model == "mlp":
@@ -84,7 +84,7 @@ def time_epochs(model: str, x: np.ndarray, y: np.ndarray, data: dict, threads: i
     """Seconds per training epoch (best of ``epochs``, after model construction)."""
     torch.set_num_threads(threads)
     times: list[float] = []
-    learner = Learner(model, n_classes=2, config=TrainConfig(fixed_epochs=epochs), **data)
+    learner = NetworkLearner(model, n_classes=2, config=TrainConfig(fixed_epochs=epochs), **data)
     learner.fit(x, y, seed=0, on_epoch=lambda _, record: times.append(record["train_seconds"]))
     return min(times)
 
@@ -169,13 +169,13 @@ def speed(args: argparse.Namespace) -> None:
                   f"(two processes at once; wall {wall:.1f}s for both fits)", flush=True)
 
 
-def learning_curve(learner: Learner, x: np.ndarray, y: np.ndarray, val: tuple, test: tuple,
+def learning_curve(learner: NetworkLearner, x: np.ndarray, y: np.ndarray, val: tuple, test: tuple,
                    seed: int) -> list[dict]:
     """Fit with validation; each epoch's history record plus its test accuracy."""
     x_test, y_test = test
     curve: list[dict] = []
 
-    def record_test(fitted: Learner, record: dict) -> None:
+    def record_test(fitted: NetworkLearner, record: dict) -> None:
         started = time.perf_counter()
         proba = fitted.predict_proba(x_test)
         record["test_accuracy"] = float((proba.argmax(1) == y_test).mean())
@@ -206,8 +206,8 @@ def schedule(args: argparse.Namespace) -> None:
                 labeled = pool[rng.permutation(len(pool))[:n]]
                 config = TrainConfig(lr=lr, batch_size=batch, max_epochs=args.epochs,
                                      patience=args.epochs, min_items_per_check=1)
-                learner = Learner(args.model, n_classes=len(prepared.classes), config=config,
-                                  **data)
+                learner = NetworkLearner(args.model, n_classes=len(prepared.classes), config=config,
+                                         **data)
                 curve = learning_curve(learner, prepared.x[labeled], prepared.y[labeled],
                                        (x_val, y_val), (x_test, y_test), seed)
                 row = {"dataset": args.dataset, "model": args.model, "n": n, "lr": lr,
@@ -232,8 +232,8 @@ def full_pool(args: argparse.Namespace) -> None:
         x, y = prepared.x[prepared.train_idx], prepared.y[prepared.train_idx]
         x_test, y_test = prepared.test()
         for model in args.models.split(","):
-            learner = Learner(model, n_classes=len(prepared.classes),
-                              embeddings=prepared.embeddings)
+            learner = NetworkLearner(model, n_classes=len(prepared.classes),
+                                     embeddings=prepared.embeddings)
             started = time.perf_counter()
             learner.fit(x, y, *prepared.val(), seed=seed)
             total = time.perf_counter() - started
@@ -249,7 +249,7 @@ def replay(curve: list[dict], n: int, max_epochs: int, patience: int,
            min_items_per_check: int) -> tuple[float, int, int]:
     """Test accuracy, epochs trained and validation checks of one early-stopping rule.
 
-    The same rule as Learner.fit: check every ceil(min_items_per_check / n) epochs and at
+    The same rule as NetworkLearner.fit: check every ceil(min_items_per_check / n) epochs and at
     the last; best by validation accuracy, ties to lower loss; stop after ``patience`` checks
     without improvement.
     """

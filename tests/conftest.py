@@ -23,3 +23,12 @@ def shared_data() -> Path:
     if not (root / "subj").is_dir():
         pytest.skip(f"no shared data sets at {root} (set ALDEN_DATA)")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> str:
+    """A tiny random sentence encoder (test_encoder's ``make_tiny_encoder``), as a model name."""
+    pytest.importorskip("transformers", reason="the alden[encoders] extra is not installed")
+    from test_encoder import make_tiny_encoder
+
+    return "encoder:" + str(make_tiny_encoder(tmp_path_factory.mktemp("tiny") / "bert"))

@@ -169,7 +169,7 @@ def test_query_reads_coverage_once(proj, tmp_path, monkeypatch, strategy):
     """An ALDEN query records the coverage from its own first pick (one interpretation pass,
     not two); any other strategy still gets it from a pass of its own. Either way it is what
     ``coverage_left`` reads of the model."""
-    from alden.models.learner import Learner
+    from alden.models.learner import NetworkLearner
     from alden.project.trained import current_model
     from alden.strategies.interpretation import coverage_left
 
@@ -178,8 +178,8 @@ def test_query_reads_coverage_once(proj, tmp_path, monkeypatch, strategy):
     others = [i for i in sorted(truth) if i not in {data.ids[c] for c in data.check}]
     _teach(folder, truth, others[:14], tmp_path / "a.csv")
     calls = []
-    original = Learner.token_interpretations
-    monkeypatch.setattr(Learner, "token_interpretations",
+    original = NetworkLearner.token_interpretations
+    monkeypatch.setattr(NetworkLearner, "token_interpretations",
                         lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
     steps = []
     project_query.query(folder, 4, strategy=strategy, on_step=steps.append)

@@ -17,7 +17,7 @@ import torch
 from alden.errors import AldenError, StorageError
 from alden.models import contract
 from alden.models.families import FAMILIES, data_key, load_learner, model_family
-from alden.models.learner import Learner
+from alden.models.learner import NetworkLearner
 from alden.strategies import base, strategy_from_spec
 
 KINDS = ("text", "tabular")
@@ -37,8 +37,8 @@ def tiny(tmp_path_factory) -> str:
     return "encoder:" + str(make_tiny_encoder(tmp_path_factory.mktemp("tiny") / "bert"))
 
 
-def _mlp() -> Learner:
-    return Learner("mlp", n_classes=2, n_features=3).fit(
+def _mlp() -> NetworkLearner:
+    return NetworkLearner("mlp", n_classes=2, n_features=3).fit(
         np.eye(3, dtype=np.float32)[[0, 1, 2, 0]], np.array([0, 1, 1, 0]), seed=0)
 
 
@@ -147,7 +147,7 @@ def test_load_learner_picks_the_class_by_family(tiny, tmp_path):
     mlp = _mlp()
     mlp.save(tmp_path / "mlp.pt")
     loaded = load_learner(tmp_path / "mlp.pt")
-    assert type(loaded) is Learner and loaded.model_name == "mlp"
+    assert type(loaded) is NetworkLearner and loaded.model_name == "mlp"
     for regime in ("frozen", "finetune"):
         learner, x = _encoder(tiny, regime)
         learner.save(tmp_path / f"{regime}.pt")

@@ -1,4 +1,4 @@
-"""Learner: seeded training from scratch, bucketing, early stopping, saving, delegation."""
+"""NetworkLearner: seeded training from scratch, bucketing, early stopping, saving, delegation."""
 
 import dataclasses
 
@@ -9,7 +9,7 @@ import torch
 from alden.errors import AldenError, DataError
 from alden.models.contract import TrainConfig
 from alden.models.families import load_learner
-from alden.models.learner import Learner, length_buckets, token_lengths
+from alden.models.learner import NetworkLearner, length_buckets, token_lengths
 
 VOCAB = 30
 SMALL_CNN = {"embedding_dim": 8, "n_maps": 6}
@@ -34,12 +34,12 @@ def toy_table(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x, (x[:, 0] + x[:, 1] > 0).astype(np.int64)
 
 
-def cnn(**config) -> Learner:
-    return Learner("cnn", n_classes=2, vocab_size=VOCAB, config=TrainConfig(**config),
-                   **SMALL_CNN)
+def cnn(**config) -> NetworkLearner:
+    return NetworkLearner("cnn", n_classes=2, vocab_size=VOCAB, config=TrainConfig(**config),
+                          **SMALL_CNN)
 
 
-def weights(learner: Learner) -> dict[str, torch.Tensor]:
+def weights(learner: NetworkLearner) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in learner.model.state_dict().items()}
 
 
@@ -74,9 +74,9 @@ def test_length_buckets_cover_every_item_once_in_similar_lengths():
 
 @pytest.mark.parametrize("make, data", [
     (lambda: cnn(fixed_epochs=2), toy_text),
-    (lambda: Learner("bilstm", n_classes=2, vocab_size=VOCAB, embedding_dim=8, hidden_size=5,
-                     config=TrainConfig(fixed_epochs=2)), toy_text),
-    (lambda: Learner("mlp", n_classes=2, n_features=5, config=TrainConfig(fixed_epochs=2)),
+    (lambda: NetworkLearner("bilstm", n_classes=2, vocab_size=VOCAB, embedding_dim=8, hidden_size=5,
+                            config=TrainConfig(fixed_epochs=2)), toy_text),
+    (lambda: NetworkLearner("mlp", n_classes=2, n_features=5, config=TrainConfig(fixed_epochs=2)),
      toy_table),
 ])
 def test_same_seed_same_weights_other_seed_other_weights(make, data):
@@ -92,8 +92,8 @@ def test_each_fit_starts_from_scratch_unless_warm_start():
     learner = cnn(fixed_epochs=1)
     first = weights(learner.fit(x, y, seed=3))
     assert_same_weights(first, weights(learner.fit(x, y, seed=3)))  # refit == fresh fit
-    warm = Learner("cnn", n_classes=2, vocab_size=VOCAB, **SMALL_CNN,
-                   config=TrainConfig(fixed_epochs=1, warm_start=True))
+    warm = NetworkLearner("cnn", n_classes=2, vocab_size=VOCAB, **SMALL_CNN,
+                          config=TrainConfig(fixed_epochs=1, warm_start=True))
     warm.fit(x, y, seed=3)
     assert_same_weights(first, weights(warm))
     warm.fit(x, y, seed=3)  # a second epoch on top of the first
@@ -105,7 +105,7 @@ def test_fit_leaves_the_callers_torch_random_state_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    Learner("mlp", n_classes=2, n_features=5, config=TrainConfig(fixed_epochs=1)).fit(
+    NetworkLearner("mlp", n_classes=2, n_features=5, config=TrainConfig(fixed_epochs=1)).fit(
         x, y, seed=1)
     torch.testing.assert_close(torch.rand(3), expected)
 
@@ -120,7 +120,7 @@ def test_text_models_learn_a_keyword_task():
 def test_mlp_learns_a_linear_boundary():
     x, y = toy_table(400, 4)
     x_test, y_test = toy_table(200, 5)
-    learner = Learner("mlp", n_classes=2, n_features=5, config=TrainConfig(fixed_epochs=20))
+    learner = NetworkLearner("mlp", n_classes=2, n_features=5, config=TrainConfig(fixed_epochs=20))
     assert (learner.fit(x, y, seed=0).predict(x_test) == y_test).mean() > 0.9
 
 
@@ -149,13 +149,13 @@ def test_batches_are_cut_to_their_longest_sentence():
 SCRIPTED = [0.50, 0.70, 0.60, 0.65, 0.68, 0.80, 0.75, 0.74, 0.73, 0.72]
 
 
-def scripted_fit(monkeypatch, patience: int) -> tuple[Learner, list[dict]]:
+def scripted_fit(monkeypatch, patience: int) -> tuple[NetworkLearner, list[dict]]:
     """A small MLP whose validation accuracy follows SCRIPTED; its weights after each epoch."""
     checks = iter(SCRIPTED)
-    monkeypatch.setattr(Learner, "_validate", lambda self, xv, yv: {
+    monkeypatch.setattr(NetworkLearner, "_validate", lambda self, xv, yv: {
         "val_loss": 1.0, "val_accuracy": next(checks), "val_seconds": 0.0})
     x, y = toy_table(40, 5)
-    learner = Learner("mlp", n_classes=2, n_features=5, config=TrainConfig(
+    learner = NetworkLearner("mlp", n_classes=2, n_features=5, config=TrainConfig(
         max_epochs=len(SCRIPTED), patience=patience, min_items_per_check=1, lr=0.05))
     after: list[dict] = []
     learner.fit(x, y, *toy_table(20, 6), seed=0,
@@ -176,7 +176,7 @@ def test_early_stopping_waits_patience_checks_and_restores_the_best(monkeypatch,
 def test_monitor_loss_keeps_the_lowest_validation_loss():
     x, y = toy_table(60, 7)
     x_val, y_val = toy_table(100, 8)
-    learner = Learner("mlp", n_classes=2, n_features=5, config=TrainConfig(
+    learner = NetworkLearner("mlp", n_classes=2, n_features=5, config=TrainConfig(
         max_epochs=8, patience=8, monitor="loss", min_items_per_check=1))
     learner.fit(x, y, x_val, y_val, seed=0)
     proba = learner.predict_proba(x_val)
@@ -186,7 +186,7 @@ def test_monitor_loss_keeps_the_lowest_validation_loss():
 
 def test_small_labeled_sets_validate_every_few_epochs():
     x, y = toy_table(50, 9)
-    learner = Learner("mlp", n_classes=2, n_features=5, config=TrainConfig(
+    learner = NetworkLearner("mlp", n_classes=2, n_features=5, config=TrainConfig(
         max_epochs=9, patience=100, min_items_per_check=150))
     learner.fit(x, y, *toy_table(40, 10), seed=0)
     checked = [h["epoch"] for h in learner.history if "val_accuracy" in h]
@@ -195,7 +195,7 @@ def test_small_labeled_sets_validate_every_few_epochs():
 
 def test_without_validation_a_fixed_number_of_epochs():
     x, y = toy_table(40, 11)
-    learner = Learner("mlp", n_classes=2, n_features=5, config=TrainConfig(fixed_epochs=3))
+    learner = NetworkLearner("mlp", n_classes=2, n_features=5, config=TrainConfig(fixed_epochs=3))
     learner.fit(x, y, seed=0)
     assert [h["epoch"] for h in learner.history] == [1, 2, 3]
 
@@ -213,8 +213,8 @@ def test_predict_proba_rows_are_distributions_in_input_order():
 def test_save_and_load_give_the_same_predictions(tmp_path):
     vectors = np.random.default_rng(0).normal(size=(VOCAB, 8)).astype(np.float32)
     x, y = toy_text(60, 13)
-    learner = Learner("cnn", n_classes=2, embeddings=vectors, n_maps=6,
-                      config=TrainConfig(fixed_epochs=1, lr=5e-3)).fit(x, y, seed=0)
+    learner = NetworkLearner("cnn", n_classes=2, embeddings=vectors, n_maps=6,
+                             config=TrainConfig(fixed_epochs=1, lr=5e-3)).fit(x, y, seed=0)
     path = tmp_path / "model.pt"
     learner.save(path)
     loaded = load_learner(path)
@@ -248,7 +248,7 @@ def test_the_strategy_quantities_come_through_with_their_shapes():
     assert [len(a) for a in interpretations] == list(lengths)
     assert learner.word_embeddings().shape == (VOCAB, 8)
     xt, yt = toy_table(20, 15)
-    mlp = Learner("mlp", n_classes=2, n_features=5, config=TrainConfig(fixed_epochs=1))
+    mlp = NetworkLearner("mlp", n_classes=2, n_features=5, config=TrainConfig(fixed_epochs=1))
     mlp.fit(xt, yt, seed=0)
     assert mlp.input_jacobian(xt).shape == (20, 10)
     assert mlp.egl_input_scores(xt).shape == (20,)
@@ -276,7 +276,8 @@ def test_bad_configs_and_model_options_are_refused():
     with pytest.raises(AldenError, match="batch_size"):
         TrainConfig(batch_size=0)
     with pytest.raises(AldenError, match="no option widths"):
-        Learner("mlp", n_classes=2, n_features=3, widths=(2,))
+        NetworkLearner("mlp", n_classes=2, n_features=3, widths=(2,))
     with pytest.raises(DataError, match="columns"):
-        Learner("mlp", n_classes=2, n_features=3).fit(np.zeros((4, 5)), np.zeros(4, int), seed=0)
+        NetworkLearner("mlp", n_classes=2, n_features=3).fit(np.zeros((4, 5)), np.zeros(4, int),
+                                                             seed=0)
     assert dataclasses.is_dataclass(TrainConfig) and TrainConfig.__dataclass_params__.frozen

@@ -364,9 +364,9 @@ def test_init_on_a_full_disk_leaves_no_folder(tmp_path, monkeypatch):
 
 
 def test_a_model_that_cannot_be_written_is_a_storage_error(tmp_path, monkeypatch):
-    from alden.models.learner import Learner
+    from alden.models.learner import NetworkLearner
 
-    learner = Learner("mlp", n_classes=2, n_features=3).fit(
+    learner = NetworkLearner("mlp", n_classes=2, n_features=3).fit(
         np.eye(3, dtype=np.float32)[[0, 1, 2, 0]], np.array([0, 1, 1, 0]), seed=0)
     (tmp_path / "m.pt").write_bytes(b"old")
     monkeypatch.setattr("alden.atomic.os.replace", fail_with(errno.ENOSPC))

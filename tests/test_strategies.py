@@ -348,7 +348,7 @@ def test_selection_checks_lengths():
         Selection((1,), (0.5,), ("picked",))
 
 
-# ---------------------------------------------------------------- the real Learner
+# ---------------------------------------------------------------- the real NetworkLearner
 
 
 @pytest.mark.slow
@@ -365,8 +365,8 @@ def test_every_strategy_with_the_real_learner(kind, model):
     else:
         pool = tabular_pool(n=40, labeled=5)
         options = dict(n_features=3, hidden_sizes=(8,))
-    learner = learner_mod.Learner(model, n_classes=N_CLASSES,
-                                  config=learner_mod.TrainConfig(fixed_epochs=2), **options)
+    learner = learner_mod.NetworkLearner(model, n_classes=N_CLASSES,
+                                         config=learner_mod.TrainConfig(fixed_epochs=2), **options)
     labeled = pool.labeled
     learner.fit(pool.x[labeled], pool.y[labeled], seed=0)
     for name in strategies_for(kind):

@@ -85,7 +85,7 @@ def prediction_change(previous: np.ndarray, current: np.ndarray) -> tuple[float,
     return float(np.mean(previous != current)), cohen_kappa(previous, current)
 
 
-def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+def wilson_interval(correct: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """The Wilson score interval (Wilson 1927) of a proportion ``correct / n``; 95% for the
     default z. Unlike the normal approximation it stays inside [0, 1] and is sensible for
     small n and for proportions near 0 or 1."""

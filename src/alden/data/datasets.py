@@ -147,7 +147,7 @@ def load_builtin(name: str, directory: str | os.PathLike | None = None, *,
         spec = TABLES[name]
         folder = dl.ensure(spec.remote, root, download=download, progress=progress)
         table, features, names, labels, classes = read_table_spec(spec, folder)
-        ids = [f"{table.files[i].name}:{table.lines[i]}" for i in range(len(labels))]
+        ids = [f"{table.file(i).name}:{table.lines[i]}" for i in range(len(labels))]
         return Dataset(name, "tabular", labels, classes, ids, features=features,
                        feature_names=names)
     return read_text_spec(TEXT_SETS[name], root, download=download, progress=progress)

@@ -137,7 +137,9 @@ def unpack(archive: Path, wanted: Iterable[str], out_dir: Path) -> None:
                 for member in tar:
                     name = Path(member.name).name
                     if member.isfile() and name in wanted:
-                        with tar.extractfile(member) as src, open(out_dir / name, "wb") as dst:
+                        extracted = tar.extractfile(member)
+                        assert extracted is not None  # a regular file (isfile) has a reader
+                        with extracted as src, open(out_dir / name, "wb") as dst:
                             shutil.copyfileobj(src, dst)
         elif archive.name.endswith(".zip"):
             with zipfile.ZipFile(archive) as zipped:

@@ -48,9 +48,13 @@ class Table:
     files: list[Path] | None = None  # the file of each row when files were stacked
     delimiter: str | None = None  # how a delimited file was split (None: JSON Lines, a db)
 
+    def file(self, i: int) -> Path:
+        """The file row ``i`` comes from."""
+        return self.files[i] if self.files else self.path
+
     def where(self, i: int) -> str:
         """'file, line N' of row ``i``, for error messages."""
-        return at(self.files[i] if self.files else self.path, self.lines[i])
+        return at(self.file(i), self.lines[i])
 
     def column(self, name: str, option: str | None = None) -> int:
         """Index of column ``name``; a DataError listing the columns there are otherwise

@@ -38,12 +38,13 @@ class Pool:
                              f"{len(self.labeled_in)}")
 
     @classmethod
-    def from_arrays(cls, x: np.ndarray, y: np.ndarray, classes: tuple[str, ...],
-                    **kwargs) -> Pool:
+    def from_arrays(cls, x: np.ndarray, y: np.ndarray, classes: tuple[str, ...], *,
+                    vocab: tuple[str, ...] | None = None, texts: list[str] | None = None,
+                    continues: np.ndarray | None = None) -> Pool:
         """A pool with nothing labeled yet."""
         return cls(x=x, y=np.asarray(y, dtype=np.int64),
                    labeled_in=np.full(len(x), UNLABELED, dtype=np.int64),
-                   classes=tuple(classes), **kwargs)
+                   classes=tuple(classes), vocab=vocab, texts=texts, continues=continues)
 
     def __len__(self) -> int:
         return len(self.x)

@@ -9,7 +9,14 @@ from sklearn.model_selection import train_test_split
 
 from alden.data.datasets import Dataset
 from alden.data.pool import Pool
-from alden.data.text import MAX_WORDS, Vocab, embedding_matrix, tokenize_texts, train_word2vec
+from alden.data.text import (
+    MAX_WORDS,
+    PieceVocab,
+    Vocab,
+    embedding_matrix,
+    tokenize_texts,
+    train_word2vec,
+)
 from alden.errors import DataError
 from alden.streams import embedding_rng, split_rng
 
@@ -22,7 +29,8 @@ class Prepared:
 
     ``x`` holds all N items ((N, L) int64 token ids or (N, F) float32 features); the split
     indices point into it. ``vocab`` and ``embeddings`` are for text, ``preprocessor`` (the
-    fitted imputer + scaler) for tables; each was fitted on the training pool only.
+    fitted imputer + scaler) for tables; each was fitted on the training pool only (an
+    encoder's items have its tokenizer's ``PieceVocab`` and no embeddings).
     """
 
     name: str
@@ -34,7 +42,7 @@ class Prepared:
     test_idx: np.ndarray = field(repr=False)
     classes: tuple[str, ...]
     ids: list[str] = field(repr=False)
-    vocab: Vocab | None = field(default=None, repr=False)
+    vocab: Vocab | PieceVocab | None = field(default=None, repr=False)
     embeddings: np.ndarray | None = field(default=None, repr=False)
     texts: list[str] | None = field(default=None, repr=False)
     preprocessor: object | None = field(default=None, repr=False)
@@ -100,12 +108,13 @@ def _part_sizes(n: int, fractions: tuple[float, float, float]) -> tuple[int, int
 
 def _check_fractions(fractions: tuple[float, float, float]) -> tuple[float, float, float]:
     """Three non-negative fractions summing to 1, with a non-empty training pool."""
-    fractions = tuple(float(f) for f in fractions)
-    if (len(fractions) != 3 or min(fractions) < 0 or fractions[0] <= 0
-            or abs(sum(fractions) - 1) > 1e-9):
+    values = tuple(float(f) for f in fractions)
+    if (len(values) != 3 or min(values) < 0 or values[0] <= 0
+            or abs(sum(values) - 1) > 1e-9):
         raise DataError(f"split fractions must be three non-negative numbers (train, "
-                        f"validation, test) that sum to 1, with train > 0; got {fractions}")
-    return fractions
+                        f"validation, test) that sum to 1, with train > 0; got {values}")
+    train, val, test = values
+    return train, val, test
 
 
 def _check_class_sizes(labels: np.ndarray, fractions: tuple[float, float, float]) -> None:
@@ -195,10 +204,6 @@ def _encode(dataset: Dataset, seed: int, train: np.ndarray, val: np.ndarray,
             test: np.ndarray, *, embedding_dim: int, min_count: int, max_len: int | None,
             cache: bool) -> Prepared:
     """Fit the encoding on the ``train`` items and apply it to all items."""
-    common = dict(name=dataset.name, kind=dataset.kind,
-                  y=np.asarray(dataset.labels, dtype=np.int64), train_idx=train,
-                  val_idx=val, test_idx=test, classes=tuple(dataset.label_names),
-                  ids=list(dataset.ids), texts=dataset.texts)
     if dataset.kind == "text":
         if dataset.texts is None:
             raise DataError(f"text data set {dataset.name!r} has no texts")
@@ -212,8 +217,8 @@ def _encode(dataset: Dataset, seed: int, train: np.ndarray, val: np.ndarray,
         vectors = train_word2vec(pool_tokens, seed=seed, dim=embedding_dim,
                                  min_count=min_count, cache=cache)
         embeddings = embedding_matrix(vocab, vectors, embedding_rng(seed))
-        return Prepared(x=vocab.encode(tokens, max_len), vocab=vocab, embeddings=embeddings,
-                        cut=cut, max_len=max_len, **common)
+        return _prepared(dataset, train, val, test, vocab.encode(tokens, max_len), vocab=vocab,
+                         embeddings=embeddings, cut=cut, max_len=max_len)
     if dataset.kind == "tabular":
         if dataset.features is None:
             raise DataError(f"tabular data set {dataset.name!r} has no features")
@@ -222,6 +227,18 @@ def _encode(dataset: Dataset, seed: int, train: np.ndarray, val: np.ndarray,
         features = np.asarray(dataset.features, dtype=np.float64)
         preprocessor = make_preprocessor().fit(features[train])
         x = np.asarray(preprocessor.transform(features), dtype=np.float32)
-        return Prepared(x=x, preprocessor=preprocessor, **common)
+        return _prepared(dataset, train, val, test, x, preprocessor=preprocessor)
     raise DataError(f"data set {dataset.name!r} has kind {dataset.kind!r}; "
                     "expected 'text' or 'tabular'")
+
+
+def _prepared(dataset: Dataset, train: np.ndarray, val: np.ndarray, test: np.ndarray,
+              x: np.ndarray, *, vocab: Vocab | None = None, embeddings: np.ndarray | None = None,
+              preprocessor: object | None = None, cut: tuple[int, ...] = (),
+              max_len: int | None = None) -> Prepared:
+    """``dataset`` encoded as ``x``, split into ``train``, ``val`` and ``test``."""
+    return Prepared(name=dataset.name, kind=dataset.kind, x=x,
+                    y=np.asarray(dataset.labels, dtype=np.int64), train_idx=train,
+                    val_idx=val, test_idx=test, classes=tuple(dataset.label_names),
+                    ids=list(dataset.ids), vocab=vocab, embeddings=embeddings,
+                    texts=dataset.texts, preprocessor=preprocessor, cut=cut, max_len=max_len)

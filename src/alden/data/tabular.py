@@ -127,7 +127,7 @@ def encode_columns(table: Table, fitted: Sequence[Column], *, missing: frozenset
         if column.categories is None:
             numbers = parse_numbers(values, absent)
             if numbers is None:  # the pool says numeric, the file disagrees: say where
-                i = next(i for i in np.flatnonzero(~absent)
+                i = next(int(i) for i in np.flatnonzero(~absent)
                          if parse_numbers([values[i]], np.zeros(1, dtype=bool)) is None)
                 raise DataError(f"{table.where(i)}: column {column.name!r} holds "
                                 f"{values[i]!r}, expected a number")
@@ -170,16 +170,17 @@ def encode_labels(values: Sequence[object], where: Sequence[str], *, source: obj
         texts.append(text)
     numbers = [to_float(t) for t in texts]
     numeric = [n is not None for n in numbers]
+    found = [n for n in numbers if n is not None]  # all of numbers, where all are numeric
     if any(numeric) and not all(numeric):
         bad, good = numeric.index(False), numeric.index(True)
         raise DataError(f"{where[bad]}: column {column!r} holds the label {texts[bad]!r}, not "
                         f"a number like the other labels ({where[good]}: {texts[good]!r})")
     if all(numeric):
-        for number, at in zip(numbers, where, strict=True):
+        for number, at in zip(found, where, strict=True):
             if number != int(number):
                 raise DataError(f"{at}: column {column!r} holds {number!r}, expected a whole "
                                 "number (a class, not a measurement)")
-        texts = [str(int(n)) for n in numbers]
+        texts = [str(int(n)) for n in found]
     if label_names is None:
         key = (lambda t: int(t)) if all(numeric) else None
         label_names = sorted(set(texts), key=key)

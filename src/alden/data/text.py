@@ -101,6 +101,19 @@ class Vocab:
 
 
 @dataclass(frozen=True)
+class PieceVocab:
+    """A pretrained tokenizer's vocabulary as a pool sees it: ``words[id]``;
+    ``continues[id]`` is True for a WordPiece piece that continues the word before it
+    ("##ing"). Its encoder (``alden.models.encoder``) turns texts into these ids."""
+
+    words: tuple[str, ...]
+    continues: np.ndarray = field(repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+
+@dataclass(frozen=True)
 class WordVectors:
     """word2vec output: ``vectors[i]`` is the float32 vector of ``words[i]``."""
 

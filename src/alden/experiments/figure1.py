@@ -42,7 +42,7 @@ def figure1(seed: int = 0, output: str = "logits", n: int = 2000) -> dict:
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
 
-    from alden.models.learner import Learner
+    from alden.models.learner import NetworkLearner
 
     if output not in ("proba", "logits"):
         raise AldenError(f"--output must be 'proba' or 'logits', got {output!r}")
@@ -52,7 +52,7 @@ def figure1(seed: int = 0, output: str = "logits", n: int = 2000) -> dict:
     rng = np.random.default_rng(seed)
     x, y = synthetic_data(n, rng)
     n_val = n // 5
-    learner = Learner("mlp", n_classes=2, n_features=2)
+    learner = NetworkLearner("mlp", n_classes=2, n_features=2)
     learner.fit(x[n_val:], y[n_val:], x[:n_val], y[:n_val], seed=seed)
     representations = {
         "coreset": learner.hidden(x),

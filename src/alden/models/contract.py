@@ -1,5 +1,6 @@
 """What every learner is, whatever its family: the ``Learner`` Protocol the strategies, the
-experiments and the project read, the ``TrainConfig`` it trains with, and its label check.
+experiments and the project read, the ``TrainConfig`` it trains with, the ``EncodedData`` it
+is built for, and its label check.
 
 No torch here: the project's commands and the factory import it to type and configure
 learners before any model is built.
@@ -47,6 +48,22 @@ class TrainConfig:
                                  f"got {getattr(self, name)}")
         if not self.lr > 0:
             raise AldenError(f"TrainConfig.lr must be positive, got {self.lr}")
+
+
+class EncodedData(Protocol):
+    """What a learner is built for: a prepared data set or a project's data both have it."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def classes(self) -> tuple[str, ...]: ...
+
+    @property
+    def x(self) -> np.ndarray: ...
+
+    @property
+    def embeddings(self) -> np.ndarray | None: ...
 
 
 class Learner(Protocol):

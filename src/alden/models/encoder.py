@@ -21,27 +21,24 @@ import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
 from torch import nn
 
+from alden.data.text import PieceVocab
 from alden.errors import AldenError, DataError
 from alden.models.encoder_weights import encoder_source, files_hash, find_encoder, read_json
 
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+    from transformers import PretrainedConfig, PreTrainedModel
+
+    from alden.data.datasets import Dataset
+    from alden.data.prepare import Prepared
+
 POOLINGS = ("mean", "cls", "max")
-
-
-@dataclass(frozen=True)
-class PieceVocab:
-    """The tokenizer's vocabulary as a pool sees it: ``words[id]``; ``continues[id]`` is
-    True for a WordPiece piece that continues the word before it ("##ing")."""
-
-    words: tuple[str, ...]
-    continues: np.ndarray = field(repr=False, compare=False)
-
-    def __len__(self) -> int:
-        return len(self.words)
 
 
 @dataclass(frozen=True)
@@ -51,7 +48,7 @@ class Encoder:
 
     folder: Path
     key: str  # files_hash of the folder
-    tokenizer: object = field(repr=False)  # tokenizers.Tokenizer, no truncation or padding
+    tokenizer: Tokenizer = field(repr=False)  # no truncation or padding
     vocab: PieceVocab = field(repr=False)
     cls_id: int
     sep_id: int
@@ -61,7 +58,7 @@ class Encoder:
     max_pieces: int  # pieces per item, [CLS] and [SEP] not counted
     dim: int
 
-    def new_transformer(self, shared: bool = False) -> nn.Module:
+    def new_transformer(self, shared: bool = False) -> PreTrainedModel:
         """The transformer with the folder's weights (safetensors only), in eval mode; with
         ``shared``, one frozen instance per process (for classifiers that never train it)."""
         if shared:
@@ -70,7 +67,8 @@ class Encoder:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_transformer_cached(folder: str, key: str):
+def _load_transformer_cached(folder: str, key: str
+                             ) -> tuple[dict[str, torch.Tensor], PretrainedConfig]:
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
@@ -94,14 +92,14 @@ ATTENTION = "eager"
 
 
 @functools.lru_cache(maxsize=2)
-def _shared_transformer(folder: str, key: str) -> nn.Module:
+def _shared_transformer(folder: str, key: str) -> PreTrainedModel:
     model = _load_transformer(folder, key)
     for param in model.parameters():
         param.requires_grad_(False)
     return model
 
 
-def _load_transformer(folder: str, key: str) -> nn.Module:
+def _load_transformer(folder: str, key: str) -> PreTrainedModel:
     """A fresh copy of the transformer (the loaded state is kept once per process)."""
     from transformers import AutoModel
 
@@ -147,7 +145,7 @@ def load_encoder(model: str) -> Encoder:
         if 0 <= i < size:
             words[i] = word
     wordpiece = type(tokenizer.model).__name__ == "WordPiece"
-    prefix = getattr(tokenizer.model, "continuing_subword_prefix", "##") if wordpiece else None
+    prefix = getattr(tokenizer.model, "continuing_subword_prefix", "##") if wordpiece else ""
     continues = np.array([bool(prefix) and w.startswith(prefix) and len(w) > len(prefix)
                           for w in words])
     pooling_config = read_json(folder / "1_Pooling" / "config.json", {}) or {}
@@ -191,7 +189,8 @@ class EncoderClassifier(nn.Module):
                  shared: bool = False) -> None:
         super().__init__()
         self.transformer = encoder.new_transformer(shared)  # shared: frozen, never trained
-        self.embedding = self.transformer.get_input_embeddings()
+        # BERT-style transformers (the only ones accepted: pad id 0) embed with a table
+        self.embedding = cast(nn.Embedding, self.transformer.get_input_embeddings())
         self.cls_id, self.sep_id = encoder.cls_id, encoder.sep_id
         self.pooling, self.normalize = encoder.pooling, encoder.normalize
         self.dropout = nn.Dropout(dropout)
@@ -244,9 +243,9 @@ class EncoderClassifier(nn.Module):
         return self.head(self.hidden(x))
 
 
-def prepare_encoded(dataset, seed: int, model: str, *,
+def prepare_encoded(dataset: Dataset, seed: int, model: str, *,
                     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
-                    unlabeled: bool = False):
+                    unlabeled: bool = False) -> Prepared:
     """``alden.data.prepare.Prepared`` for an encoder: the same split as ``prepare`` (it
     depends only on the labels and the seed), items as word-piece ids, the tokenizer's
     vocabulary (with which pieces continue a word) instead of a fitted one, no word2vec."""

@@ -25,19 +25,24 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from alden.data.text import PieceVocab
 from alden.errors import AldenError, DataError
 from alden.models import quantities
-from alden.models.contract import TrainConfig, check_labels
-from alden.models.encoder import EncoderClassifier, PieceVocab, load_encoder
+from alden.models.contract import EncodedData, TrainConfig, check_labels
+from alden.models.encoder import EncoderClassifier, load_encoder
 from alden.models.encoder_cache import PooledTable, cached_pooled, encode_pooled, shared_table
 from alden.models.encoder_weights import is_encoder, split_regime
 from alden.models.outputs import DEFAULT_OUTPUT
 from alden.models.saved import load_weights, saved_config, write_learner
+
+if TYPE_CHECKING:
+    from torch.optim.optimizer import ParamsT
 
 REGIMES = ("frozen", "finetune")
 # Head training on cached embeddings: many cheap epochs, validation every epoch.
@@ -50,8 +55,12 @@ FINETUNE_DEFAULTS = {"lr": 2e-5, "batch_size": 16, "max_epochs": 4, "patience": 
                      "fixed_epochs": 3, "min_items_per_check": 1, "eval_batch_size": 32}
 ANNOUNCE_SECONDS = 30.0  # a fine-tuning fit expected to take longer says so on stderr
 
+# Validation data: pooled embeddings as a tensor (frozen) or piece ids (finetune), labels.
+Validation = tuple[torch.Tensor | np.ndarray, np.ndarray]
+OnEpoch = Callable[["EncoderLearner", dict[str, float]], None]
 
-def default_config(regime: str, **overrides) -> TrainConfig:
+
+def default_config(regime: str, **overrides: Any) -> TrainConfig:
     """The TrainConfig an encoder learner uses in ``regime``, with ``overrides``."""
     base = FROZEN_DEFAULTS if regime == "frozen" else FINETUNE_DEFAULTS
     return TrainConfig(**{**base, **overrides})
@@ -66,7 +75,7 @@ class EncoderLearner:
     def __init__(self, model_name: str, *, n_classes: int, config: TrainConfig | None = None,
                  regime: str = "frozen", dropout: float = 0.1,
                  device: str | torch.device | None = None, table: PooledTable | None = None,
-                 cache: bool = True, **ignored) -> None:
+                 cache: bool = True, **ignored: object) -> None:
         if not is_encoder(model_name):
             raise AldenError(f"not an encoder model: {model_name!r}")
         if regime not in REGIMES:
@@ -134,34 +143,36 @@ class EncoderLearner:
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None,
             y_val: np.ndarray | None = None, *, seed: int,
-            on_epoch: Callable[[EncoderLearner, dict[str, float]], None] | None = None
-            ) -> EncoderLearner:
+            on_epoch: OnEpoch | None = None) -> EncoderLearner:
         """Train a new head (frozen) or encoder and head (finetune) on ``x, y``."""
         x = self._check_x(x, "x")
         y = check_labels(y, len(x), self.n_classes, "y")
         if (x_val is None) != (y_val is None):
             raise AldenError("give both x_val and y_val, or neither")
-        if x_val is not None:
+        if x_val is not None and y_val is not None:
             x_val = self._check_x(x_val, "x_val")
             y_val = check_labels(y_val, len(x_val), self.n_classes, "y_val")
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(seed))
-            self.model = self.new_model()
+            self.model = model = self.new_model()
             rng = np.random.default_rng(int(seed))
             if self.regime == "frozen":
                 inputs = torch.from_numpy(self.pooled(x)).to(self.device)
-                val = None if x_val is None else (
-                    torch.from_numpy(self.pooled(x_val)).to(self.device), y_val)
-                self._loop(lambda idx: self.model.head(self.model.dropout(inputs[idx])),
-                           len(x), y, val, rng, on_epoch, self.model.head.parameters())
+                val: Validation | None = None
+                if x_val is not None and y_val is not None:
+                    val = torch.from_numpy(self.pooled(x_val)).to(self.device), y_val
+                self._loop(lambda idx: model.head(model.dropout(inputs[idx])),
+                           len(x), y, val, rng, on_epoch, model.head.parameters())
             else:
                 self._finetune(x, y, x_val, y_val, rng, on_epoch)
-        self.model.eval()
+        model.eval()
         return self
 
-    def _finetune(self, x, y, x_val, y_val, rng, on_epoch) -> None:
-        model, cfg = self.model, self.config
+    def _finetune(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
+                  y_val: np.ndarray | None, rng: np.random.Generator,
+                  on_epoch: OnEpoch | None) -> None:
+        model, cfg = self._require_model(), self.config
         groups = [{"params": model.transformer.parameters(), "lr": cfg.lr},
                   {"params": model.head.parameters(), "lr": cfg.lr * 100}]
         lengths = quantities.token_lengths(x)
@@ -170,13 +181,14 @@ class EncoderLearner:
             width = max(1, int(lengths[idx].max()))
             return model(torch.from_numpy(x[idx, :width]).to(self.device))
 
-        val = None if x_val is None else (x_val, y_val)
+        val = None if x_val is None or y_val is None else (x_val, y_val)
         self._loop(logits, len(x), y, val, rng, on_epoch, groups, announce=True)
 
-    def _loop(self, logits_of, n: int, y: np.ndarray, val, rng, on_epoch, params,
-              announce: bool = False) -> None:
+    def _loop(self, logits_of: Callable[[np.ndarray], torch.Tensor], n: int, y: np.ndarray,
+              val: Validation | None, rng: np.random.Generator, on_epoch: OnEpoch | None,
+              params: ParamsT, announce: bool = False) -> None:
         """Adam epochs over shuffled batches; validation each epoch, best state kept."""
-        cfg, model = self.config, self.model
+        cfg, model = self.config, self._require_model()
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         epochs = cfg.max_epochs if val is not None else cfg.fixed_epochs
         targets = torch.from_numpy(y).to(self.device)
@@ -219,7 +231,8 @@ class EncoderLearner:
         if best_state is not None:
             (model.head if self.regime == "frozen" else model).load_state_dict(best_state)
 
-    def _announce(self, batch_seconds: float, n_batches: int, val) -> None:
+    def _announce(self, batch_seconds: float, n_batches: int, val: Validation | None
+                  ) -> None:
         per_item = batch_seconds / self.config.batch_size / 3  # a forward is ~1/3 of a step
         val_seconds = 0.0 if val is None else per_item * len(val[0])
         expected = batch_seconds * n_batches + val_seconds * self.config.max_epochs
@@ -229,12 +242,13 @@ class EncoderLearner:
                   f"{self.config.batch_size}; a GPU, or the frozen encoder without "
                   f"+finetune, is much faster)", file=sys.stderr, flush=True)
 
-    def _validate(self, x_val, y_val) -> dict[str, float]:
+    def _validate(self, x_val: torch.Tensor | np.ndarray, y_val: np.ndarray
+                  ) -> dict[str, float]:
         started = time.perf_counter()
-        if self.regime == "frozen":
+        if isinstance(x_val, torch.Tensor):  # frozen: the pooled embeddings
             with torch.no_grad():
-                self.model.eval()
-                proba = torch.softmax(self.model.head(x_val), -1).cpu().numpy()
+                model = self._require_model().eval()
+                proba = torch.softmax(model.head(x_val), -1).cpu().numpy()
         else:
             proba = self.predict_proba(x_val)
         picked = proba[np.arange(len(y_val)), y_val]
@@ -316,7 +330,8 @@ class EncoderLearner:
             "state_dict": {k: v.detach().cpu() for k, v in weights.state_dict().items()}})
 
     @classmethod
-    def from_saved(cls, payload: dict, description: dict, path: str | os.PathLike,
+    def from_saved(cls, payload: dict[str, Any], description: dict[str, Any],
+                   path: str | os.PathLike,
                    device: str | torch.device | None = None) -> EncoderLearner:
         """The learner ``save`` wrote, from the payload ``alden.models.saved`` read."""
         learner = cls(description["model_name"], n_classes=description["n_classes"],
@@ -342,8 +357,8 @@ def encoder_config(config: TrainConfig | None, regime: str) -> TrainConfig:
     return default_config(regime, **{k: v for k, v in asdict(config).items() if v != plain[k]})
 
 
-def encoder_learner_for(data, model: str, config: TrainConfig | None = None,
-                        **options) -> EncoderLearner:
+def encoder_learner_for(data: EncodedData, model: str, config: TrainConfig | None = None,
+                        **options: Any) -> EncoderLearner:
     """An untrained EncoderLearner for ``data`` (items encoded as word pieces of this
     encoder, see ``alden.models.encoder.prepare_encoded``); frozen, it shares one table of
     pooled embeddings of all of ``data.x``."""

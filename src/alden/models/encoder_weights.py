@@ -26,6 +26,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from alden.errors import AldenError
 
@@ -245,8 +246,9 @@ def find_encoder(name: str) -> Path:
                      f"set ALDEN_DOWNLOAD_MODELS=1 where a network allows a download")
 
 
-def read_json(path: Path, default: object = None) -> object:
-    """A JSON file's content, ``default`` when it is absent, an error when it is broken."""
+def read_json(path: Path, default: Any = None) -> Any:
+    """A JSON file's content (any JSON value: the caller knows its shape), ``default`` when
+    it is absent, an error when it is broken."""
     if not path.is_file():
         return default
     try:

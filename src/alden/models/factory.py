@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from alden.errors import AldenError
-from alden.models.contract import Learner, TrainConfig
-from alden.models.families import EncodedData, fixed_names, listed_names, model_family
+from alden.models.contract import EncodedData, Learner, TrainConfig
+from alden.models.families import fixed_names, listed_names, model_family
 
 MODELS_BY_KIND: dict[str, tuple[str, ...]] = fixed_names()
 DEFAULT_MODEL: dict[str, str] = {"text": "cnn", "tabular": "mlp"}

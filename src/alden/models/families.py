@@ -4,7 +4,7 @@ strategy a project starts with. Everything else asks here instead of testing nam
 family is one more entry in ``FAMILIES`` (and its learner module).
 
 - ``network``: "cnn", "bilstm" (text as word ids, word2vec vectors fitted on the pool) and
-  "mlp" (tables, imputed and scaled features); ``alden.models.learner.Learner``.
+  "mlp" (tables, imputed and scaled features); ``alden.models.learner.NetworkLearner``.
 - ``encoder``: "minilm" and "encoder:NAME_OR_PATH", optionally "+finetune": a pretrained
   sentence encoder reading its tokenizer's word pieces;
   ``alden.models.encoder_learner.EncoderLearner``.
@@ -20,28 +20,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-
 from alden.errors import AldenError
 from alden.models.encoder_weights import is_encoder, split_regime
 
 if TYPE_CHECKING:
+    import torch
+
     from alden.data.datasets import Dataset
     from alden.data.prepare import Prepared
-    from alden.models.contract import Learner, TrainConfig
+    from alden.models.contract import EncodedData, Learner, TrainConfig
 
 
-class EncodedData(Protocol):
-    """What a learner is built for: a prepared data set or a project's data both have it."""
+class SavedLoader(Protocol):
+    """A learner class as ``load_learner`` uses it: its ``from_saved`` reads its files back."""
 
-    @property
-    def kind(self) -> str: ...
-    @property
-    def classes(self) -> tuple[str, ...]: ...
-    @property
-    def x(self) -> np.ndarray: ...
-    @property
-    def embeddings(self) -> np.ndarray | None: ...
+    def from_saved(self, payload: dict[str, Any], description: dict[str, Any],
+                   path: str | os.PathLike, device: str | torch.device | None = None
+                   ) -> Learner: ...
 
 
 @dataclass(frozen=True)
@@ -52,7 +47,7 @@ class Family:
     listed: dict[str, tuple[str, ...]]  # data kind it reads -> its model names as listed
     prepare: Callable[..., Prepared]  # (dataset, seed, model, *, fractions, unlabeled, ...)
     build: Callable[..., Learner]  # (data, model, config, **options): an untrained learner
-    learner_class: Callable[[], Any]  # the class whose ``from_saved`` loads its files
+    learner_class: Callable[[], SavedLoader]  # the class whose ``from_saved`` loads its files
     data_key: Callable[[str], str]  # models with one key (and family) read the same data
     word_pieces: bool = False  # items are a pretrained tokenizer's word pieces
     strategy: str | None = None  # a project's default strategy, if not the data kind's
@@ -89,7 +84,7 @@ def _prepare_fitted(dataset: Dataset, seed: int, model: str, *,
 def _network_learner(data: EncodedData, model: str, config: TrainConfig | None = None,
                      **model_options: Any) -> Learner:
     """A TextCNN/BiLSTM learner on word2vec embeddings, or an MLP on the feature columns."""
-    from alden.models.learner import Learner
+    from alden.models.learner import NetworkLearner
 
     encoded_for = getattr(data, "settings", {}).get("encoder")
     if encoded_for:  # a project encoded as an encoder's word pieces (issue 12)
@@ -99,13 +94,14 @@ def _network_learner(data: EncodedData, model: str, config: TrainConfig | None =
         sizes: dict[str, Any] = {"embeddings": data.embeddings}
     else:
         sizes = {"n_features": int(data.x.shape[1])}
-    return Learner(model, n_classes=len(data.classes), config=config, **sizes, **model_options)
+    return NetworkLearner(model, n_classes=len(data.classes), config=config, **sizes,
+                          **model_options)
 
 
-def _network_class() -> Any:
-    from alden.models.learner import Learner
+def _network_class() -> SavedLoader:
+    from alden.models.learner import NetworkLearner
 
-    return Learner
+    return NetworkLearner
 
 
 # ---------------------------------------------------------------- the encoder family
@@ -126,7 +122,7 @@ def _encoder_learner(data: EncodedData, model: str, config: TrainConfig | None =
     return encoder_learner_for(data, model, config, **options)
 
 
-def _encoder_class() -> Any:
+def _encoder_class() -> SavedLoader:
     from alden.models.encoder_learner import EncoderLearner
 
     return EncoderLearner
@@ -187,7 +183,8 @@ def prepare_for(model: str, dataset: Dataset, seed: int, *,
                                        unlabeled=unlabeled, **encoding)
 
 
-def load_learner(path: str | os.PathLike, *, device: Any = None) -> Learner:
+def load_learner(path: str | os.PathLike, *,
+                 device: str | torch.device | None = None) -> Learner:
     """The learner saved at ``path``, of the class its family names; nothing is unpickled."""
     from alden.models.saved import read_learner
 

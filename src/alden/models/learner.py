@@ -1,5 +1,5 @@
-"""Learner, the network family's (TextCNN, BiLSTM, MLP): trains a model from scratch on a
-labeled set and answers what strategies ask (``alden.models.contract.Learner``).
+"""NetworkLearner, the network family's learner (TextCNN, BiLSTM, MLP): trains a model from
+scratch on a labeled set and answers what strategies ask (``alden.models.contract.Learner``).
 
 Training is Adam on mini-batches; text batches hold sentences of similar length, cut to
 their longest sentence, so no work is spent on pads. Early stopping watches the validation
@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from alden.errors import AldenError, DataError
 from alden.models import quantities
 from alden.models.contract import TrainConfig, check_labels
-from alden.models.networks import TEXT_MODELS, build_model, model_config
+from alden.models.networks import TEXT_MODELS, Network, build_model, model_config
 from alden.models.outputs import DEFAULT_OUTPUT
 from alden.models.quantities import token_lengths
 from alden.models.saved import load_weights, saved_config, write_learner
@@ -53,7 +53,7 @@ def _random_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[n
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-class Learner:
+class NetworkLearner:
     """A model name, its options and a training config; ``fit`` makes and trains the model."""
 
     family = "network"  # the family its saved files name (alden.models.families)
@@ -61,19 +61,19 @@ class Learner:
     def __init__(self, model_name: str, *, n_classes: int, config: TrainConfig | None = None,
                  vocab_size: int | None = None, embeddings: np.ndarray | None = None,
                  n_features: int | None = None, device: str | torch.device | None = None,
-                 **model_options) -> None:
+                 **model_options: Any) -> None:
         model_config(model_name, **model_options)  # unknown names and options fail here
         self.model_name = model_name
         self.n_classes = int(n_classes)
         self.config = config if config is not None else TrainConfig()
         self.embeddings = None if embeddings is None else np.asarray(embeddings, np.float32)
-        self.vocab_size = vocab_size if embeddings is None else len(self.embeddings)
+        self.vocab_size = vocab_size if self.embeddings is None else len(self.embeddings)
         self.n_features = n_features
         self.model_options = model_options
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        self.model: torch.nn.Module | None = None
+        self.model: Network | None = None
         self.history: list[dict[str, float]] = []  # one entry per validation check
         with torch.random.fork_rng(devices=[]):  # bad sizes fail now, not in the first fit
             build_model(model_name, n_classes=self.n_classes, vocab_size=self.vocab_size,
@@ -83,7 +83,7 @@ class Learner:
     def is_text(self) -> bool:
         return self.model_name in TEXT_MODELS
 
-    def new_model(self) -> torch.nn.Module:
+    def new_model(self) -> Network:
         """A freshly initialised model on the learner's device (uses torch's global RNG)."""
         model = build_model(self.model_name, n_classes=self.n_classes,
                             vocab_size=self.vocab_size, embeddings=self.embeddings,
@@ -112,7 +112,7 @@ class Learner:
             raise DataError(f"{what} holds NaN or infinite values (impute and scale first)")
         return x
 
-    def _require_model(self) -> torch.nn.Module:
+    def _require_model(self) -> Network:
         if self.model is None:
             raise AldenError("the learner has no model yet: call fit first")
         return self.model
@@ -121,7 +121,8 @@ class Learner:
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None,
             y_val: np.ndarray | None = None, *, seed: int,
-            on_epoch: Callable[[Learner, dict[str, float]], None] | None = None) -> Learner:
+            on_epoch: Callable[[NetworkLearner, dict[str, float]], None] | None = None
+            ) -> NetworkLearner:
         """Train a new model (or the last one, with warm_start) on ``x, y``; returns self.
 
         With validation data: up to ``max_epochs`` epochs, stopping after ``patience``
@@ -133,9 +134,10 @@ class Learner:
         y = check_labels(y, len(x), self.n_classes, "y")
         if (x_val is None) != (y_val is None):
             raise AldenError("give both x_val and y_val, or neither")
-        if x_val is not None:
+        val = None
+        if x_val is not None and y_val is not None:
             x_val = self._check_x(x_val, "x_val")
-            y_val = check_labels(y_val, len(x_val), self.n_classes, "y_val")
+            val = x_val, check_labels(y_val, len(x_val), self.n_classes, "y_val")
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
             raise AldenError(f"seed must be an integer, got {seed!r}")
         devices = [self.device] if self.device.type == "cuda" else []
@@ -143,21 +145,20 @@ class Learner:
             torch.manual_seed(int(seed))
             if self.model is None or not self.config.warm_start:
                 self.model = self.new_model()
-            self._train(x, y, x_val, y_val, np.random.default_rng(int(seed)), on_epoch)
+            self._train(x, y, val, np.random.default_rng(int(seed)), on_epoch)
         return self
 
-    def _train(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
-               y_val: np.ndarray | None, rng: np.random.Generator,
-               on_epoch: Callable[[Learner, dict[str, float]], None] | None) -> None:
+    def _train(self, x: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None,
+               rng: np.random.Generator,
+               on_epoch: Callable[[NetworkLearner, dict[str, float]], None] | None) -> None:
         """The epoch loop: train, validate now and then, keep the best, stop when stale."""
-        cfg, model = self.config, self.model
+        cfg, model = self.config, self._require_model()
         # The fused kernel updates all parameters in one pass: on CPU it took a third off
         # a TextCNN epoch, most of which is Adam on the (vocab x 100) embedding table.
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr,
                                      weight_decay=cfg.weight_decay, fused=True)
         lengths = token_lengths(x) if self.is_text else None
-        validate = x_val is not None
-        epochs = cfg.max_epochs if validate else cfg.fixed_epochs
+        epochs = cfg.max_epochs if val is not None else cfg.fixed_epochs
         # Validating costs a pass over x_val: with a small labeled set, check every few
         # epochs so that training, not validation, takes most of the time.
         check_every = max(1, math.ceil(cfg.min_items_per_check / len(x)))
@@ -167,8 +168,8 @@ class Learner:
                    disable=not cfg.verbose, leave=False)
         for epoch in bar:
             record = {"epoch": epoch + 1, **self._epoch(x, y, lengths, optimizer, rng)}
-            if validate and ((epoch + 1) % check_every == 0 or epoch == epochs - 1):
-                record.update(self._validate(x_val, y_val))
+            if val is not None and ((epoch + 1) % check_every == 0 or epoch == epochs - 1):
+                record.update(self._validate(*val))
                 key = ((-record["val_accuracy"], record["val_loss"]) if cfg.monitor == "accuracy"
                        else (record["val_loss"],))
                 if best_key is None or key < best_key:
@@ -191,7 +192,7 @@ class Learner:
     def _epoch(self, x: np.ndarray, y: np.ndarray, lengths: np.ndarray | None,
                optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> dict[str, float]:
         """One pass over the labeled set; its mean loss and seconds."""
-        cfg, model = self.config, self.model
+        cfg, model = self.config, self._require_model()
         started, total_loss = time.perf_counter(), 0.0
         model.train()
         if lengths is None:
@@ -288,8 +289,9 @@ class Learner:
         write_learner(path, description, tensors)
 
     @classmethod
-    def from_saved(cls, payload: dict, description: dict, path: str | os.PathLike,
-                   device: str | torch.device | None = None) -> Learner:
+    def from_saved(cls, payload: dict[str, Any], description: dict[str, Any],
+                   path: str | os.PathLike,
+                   device: str | torch.device | None = None) -> NetworkLearner:
         """The learner ``save`` wrote, from the payload ``alden.models.saved`` read."""
         embeddings = payload.get("initial_embeddings")
         learner = cls(description["model_name"], n_classes=description["n_classes"],

@@ -10,6 +10,7 @@ and every pooling ignores them.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -70,6 +71,14 @@ class _TextModel(nn.Module):
     ``dropout`` and ``head``: logits = head(dropout(features)). The one dropout layer sits
     right before the head, so MC dropout can compute the features once (``features``)."""
 
+    embedding: nn.Embedding
+    dropout: nn.Dropout
+    head: nn.Linear
+
+    def features_embedded(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Pooled features ``(B, H)`` of token embeddings; each text model defines its own."""
+        raise NotImplementedError
+
     def hidden_embedded(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The head's input from token embeddings ``e (B, L, d)``: features after dropout."""
         return self.dropout(self.features_embedded(e, mask))
@@ -120,9 +129,11 @@ class TextCNN(_TextModel):
         pooled = []
         # (B, L, d) -> (B, L-w+1, w*d) windows, then one matmul per width: measured faster
         # than nn.Conv1d on CPU (benchmarks/bench_training.py) with identical results.
-        for width, conv in zip(self.config.widths, self.convs, strict=True):
+        for width, module in zip(self.config.widths, self.convs, strict=True):
+            conv = cast(nn.Conv1d, module)  # a ModuleList yields Modules: these are Conv1d
             windows = e.unfold(1, width, 1).flatten(2)  # (B, T, d*w), d-major like Conv1d
-            maps = windows @ conv.weight.flatten(1).t() + conv.bias  # (B, T, n_maps)
+            bias = cast(torch.Tensor, conv.bias)  # built with one (nn.Conv1d's default)
+            maps = windows @ conv.weight.flatten(1).t() + bias  # (B, T, n_maps)
             n_valid = (lengths - width + 1).clamp(min=1)  # windows that start on a real token
             valid = steps[: maps.shape[1]].unsqueeze(0) < n_valid.unsqueeze(1)
             maps = maps.masked_fill(~valid.unsqueeze(-1), float("-inf"))
@@ -185,12 +196,20 @@ class MLP(nn.Module):
         return self.head(self.body(x))
 
 
-CONFIGS = {"cnn": TextCNNConfig, "bilstm": BiLSTMConfig, "mlp": MLPConfig}
+Network = TextCNN | BiLSTM | MLP  # what build_model makes
+CONFIGS: dict[str, type[TextCNNConfig | BiLSTMConfig | MLPConfig]] = {
+    "cnn": TextCNNConfig, "bilstm": BiLSTMConfig, "mlp": MLPConfig}
 TEXT_MODELS = ("cnn", "bilstm")
 
 
-def model_config(name: str, **options) -> TextCNNConfig | BiLSTMConfig | MLPConfig:
+def model_config(name: str, **options: Any) -> TextCNNConfig | BiLSTMConfig | MLPConfig:
     """The config dataclass of model ``name`` with ``options``, checked by name."""
+    checked = _checked_options(name, options)
+    return CONFIGS[name](**checked)
+
+
+def _checked_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` if model ``name`` has each of them (lists made tuples), else an error."""
     if name not in CONFIGS:
         raise AldenError(f"unknown model {name!r}: expected one of {', '.join(CONFIGS)}")
     allowed = {f.name for f in fields(CONFIGS[name])}
@@ -198,13 +217,12 @@ def model_config(name: str, **options) -> TextCNNConfig | BiLSTMConfig | MLPConf
     if unknown:
         raise AldenError(f"model {name!r} has no option {', '.join(unknown)}: "
                          f"expected some of {', '.join(sorted(allowed))}")
-    options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
-    return CONFIGS[name](**options)
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
 
 
 def build_model(name: str, *, n_classes: int, vocab_size: int | None = None,
                 embeddings: np.ndarray | torch.Tensor | None = None,
-                n_features: int | None = None, **options) -> nn.Module:
+                n_features: int | None = None, **options: Any) -> Network:
     """A fresh, randomly initialised model "cnn", "bilstm" or "mlp" (``options``: its config)."""
     if name not in CONFIGS:
         raise AldenError(f"unknown model {name!r}: expected one of {', '.join(CONFIGS)}")
@@ -213,7 +231,7 @@ def build_model(name: str, *, n_classes: int, vocab_size: int | None = None,
     if name == "mlp":
         if n_features is None or n_features < 1:
             raise AldenError("model 'mlp' needs n_features (the number of input columns)")
-        return MLP(model_config(name, **options), n_classes, n_features)
+        return MLP(MLPConfig(**_checked_options(name, options)), n_classes, n_features)
     vectors = None
     if embeddings is not None:
         vectors = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
@@ -230,6 +248,7 @@ def build_model(name: str, *, n_classes: int, vocab_size: int | None = None,
     if vocab_size is None or vocab_size < 2:
         raise AldenError(f"model {name!r} needs vocab_size or embeddings (a vocabulary of "
                          f"at least <pad> and <unk>)")
-    config = model_config(name, **options)
-    model_class = TextCNN if name == "cnn" else BiLSTM
-    return model_class(config, n_classes, vocab_size, vectors)
+    checked = _checked_options(name, options)
+    if name == "cnn":
+        return TextCNN(TextCNNConfig(**checked), n_classes, vocab_size, vectors)
+    return BiLSTM(BiLSTMConfig(**checked), n_classes, vocab_size, vectors)

@@ -1,6 +1,6 @@
 """What the query strategies read from a model, batched over the pool.
 
-Every function takes the torch model (the interface of docs/architecture.md) and a NumPy
+Every function takes the torch model (``alden.models.classifier.Classifier``) and a NumPy
 ``x``: ``(N, L)`` int64 token ids right-padded with 0 for text, or ``(N, F)`` float
 features for tables. Each walks ``x`` in batches of ``batch_size`` (never one sample at a
 time), puts the model in eval mode (only MC dropout turns its dropout layers back on),
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alden.errors import AldenError, DataError
+from alden.models.classifier import Classifier, PooledClassifier, TextClassifier, text_model
 from alden.models.outputs import DEFAULT_OUTPUT, check_output
 
 DEFAULT_BATCH_SIZE = 256
@@ -36,7 +38,7 @@ _DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.Alpha
 # ---------------------------------------------------------------- helpers
 
 @contextmanager
-def _mode(model: nn.Module, *, dropout: bool = False) -> Iterator[None]:
+def _mode(model: Classifier, *, dropout: bool = False) -> Iterator[None]:
     """Eval mode (dropout layers on if asked) for the block; every module's mode restored."""
     saved = [(module, module.training) for module in model.modules()]
     model.eval()
@@ -58,7 +60,7 @@ def _input_gradients() -> Iterator[None]:
         yield
 
 
-def _device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+def _device_dtype(model: Classifier) -> tuple[torch.device, torch.dtype]:
     """Where the model's parameters live and their floating dtype."""
     for param in model.parameters():
         if param.is_floating_point():
@@ -70,7 +72,7 @@ def _np_dtype(dtype: torch.dtype) -> np.dtype:
     return torch.empty(0, dtype=dtype).numpy().dtype
 
 
-def _n_classes(model: nn.Module) -> int:
+def _n_classes(model: Classifier) -> int:
     return int(model.head.out_features)
 
 
@@ -168,7 +170,7 @@ def _class_gradients(out: torch.Tensor, inputs: torch.Tensor, output: str) -> li
 
 # ---------------------------------------------------------------- predictions
 
-def predict_proba(model: nn.Module, x: np.ndarray, *,
+def predict_proba(model: Classifier, x: np.ndarray, *,
                   batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """Class probabilities (N, C) in eval mode."""
     x = _check_x(x)
@@ -180,7 +182,7 @@ def predict_proba(model: nn.Module, x: np.ndarray, *,
     return out
 
 
-def predict_proba_mc(model: nn.Module, x: np.ndarray, T: int, seed: int, *,
+def predict_proba_mc(model: Classifier, x: np.ndarray, T: int, seed: int, *,
                      batch_size: int = DEFAULT_BATCH_SIZE, features_once: bool = True
                      ) -> np.ndarray:
     """Probabilities under MC dropout (T, N, C): dropout on, all else eval; same seed, same result.
@@ -201,6 +203,7 @@ def predict_proba_mc(model: nn.Module, x: np.ndarray, T: int, seed: int, *,
         raise AldenError("MC dropout needs a model with an nn.Dropout layer; this one has none")
     features_once = (features_once and hasattr(model, "features")
                      and dropouts == [getattr(model, "dropout", None)])
+    pooled = cast(PooledClassifier, model)  # read only where features_once found both
     device, dtype = _device_dtype(model)
     n_classes = _n_classes(model)
     out = np.zeros((T, len(x), n_classes), dtype=_np_dtype(dtype))
@@ -210,8 +213,8 @@ def predict_proba_mc(model: nn.Module, x: np.ndarray, T: int, seed: int, *,
         for idx, rows in _batches(x, max(1, batch_size // T)):
             batch = _tensor(rows, device, dtype)
             if features_once:
-                features = model.features(batch)
-                logits = model.head(model.dropout(features.repeat(T, 1)))
+                features = pooled.features(batch)
+                logits = pooled.head(pooled.dropout(features.repeat(T, 1)))
             else:
                 logits = model(batch.repeat(T, *([1] * (batch.dim() - 1))))
             proba = torch.softmax(logits, dim=-1).reshape(T, len(idx), n_classes)
@@ -219,7 +222,7 @@ def predict_proba_mc(model: nn.Module, x: np.ndarray, T: int, seed: int, *,
     return out
 
 
-def hidden(model: nn.Module, x: np.ndarray, *,
+def hidden(model: Classifier, x: np.ndarray, *,
            batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """The last layer's input (N, H) in eval mode: the representation CORESET clusters."""
     x = _check_x(x)
@@ -232,7 +235,7 @@ def hidden(model: nn.Module, x: np.ndarray, *,
     return out
 
 
-def badge_embeddings(model: nn.Module, x: np.ndarray, *,
+def badge_embeddings(model: Classifier, x: np.ndarray, *,
                      batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """BADGE gradient embeddings (N, C*H), class-major: d CE(logits, yhat) / d head.weight.
 
@@ -254,7 +257,7 @@ def badge_embeddings(model: nn.Module, x: np.ndarray, *,
 
 # ---------------------------------------------------------------- gradients and interpretations
 
-def _embedded(model: nn.Module, rows: np.ndarray, device: torch.device,
+def _embedded(model: TextClassifier, rows: np.ndarray, device: torch.device,
               dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """Token embeddings as a leaf that wants gradients, and the real-token mask."""
     ids = _tensor(rows, device, dtype)
@@ -284,7 +287,7 @@ def _expected_gradient_norms(logits: torch.Tensor, inputs: torch.Tensor) -> torc
     return (p.reshape(p.shape + (1,) * (norms.dim() - 2)) * norms).sum(dim=1)
 
 
-def egl_word_scores(model: nn.Module, x: np.ndarray, *,
+def egl_word_scores(model: Classifier, x: np.ndarray, *,
                     batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """EGL-Word (Zhang, Lease, Wallace 2017), (N,): max over real tokens of the expected norm.
 
@@ -293,18 +296,19 @@ def egl_word_scores(model: nn.Module, x: np.ndarray, *,
     count; an empty sentence scores 0.
     """
     x = _check_text(x, "EGL-Word")
+    text = text_model(model)
     device, dtype = _device_dtype(model)
     out = np.zeros(len(x), dtype=_np_dtype(dtype))
     with _mode(model), _input_gradients():
         for idx, rows in _batches(x, batch_size):
-            e, mask = _embedded(model, rows, device, dtype)
-            per_token = _expected_gradient_norms(model.forward_embedded(e, mask), e)  # (B, L)
+            e, mask = _embedded(text, rows, device, dtype)
+            per_token = _expected_gradient_norms(text.forward_embedded(e, mask), e)
             best = per_token.masked_fill(~mask, float("-inf")).max(dim=1).values
             out[idx] = _numpy(torch.where(mask.any(dim=1), best, torch.zeros_like(best)))
     return out
 
 
-def egl_input_scores(model: nn.Module, x: np.ndarray, *,
+def egl_input_scores(model: Classifier, x: np.ndarray, *,
                      batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """Tabular EGL (N,): expected norm, over the label posterior, of d CE / d features."""
     x = _check_tabular(x, "EGL on inputs")
@@ -317,7 +321,7 @@ def egl_input_scores(model: nn.Module, x: np.ndarray, *,
     return out
 
 
-def token_interpretations_flat(model: nn.Module, x: np.ndarray, output: str = DEFAULT_OUTPUT, *,
+def token_interpretations_flat(model: Classifier, x: np.ndarray, output: str = DEFAULT_OUTPUT, *,
                                batch_size: int = DEFAULT_BATCH_SIZE
                                ) -> tuple[np.ndarray, np.ndarray]:
     """ALDEN's interpretations, paper Eq. (4), as one (T_total, C) array and (N+1,) offsets.
@@ -328,6 +332,7 @@ def token_interpretations_flat(model: nn.Module, x: np.ndarray, output: str = DE
     """
     x = _check_text(x, "token interpretations")
     check_output(output)
+    text = text_model(model)
     device, dtype = _device_dtype(model)
     lengths = token_lengths(x)
     offsets = np.zeros(len(x) + 1, dtype=np.int64)
@@ -336,8 +341,8 @@ def token_interpretations_flat(model: nn.Module, x: np.ndarray, output: str = DE
                       dtype=_np_dtype(dtype))
     with _mode(model), _input_gradients():
         for idx, rows in _batches(x, batch_size):
-            e, mask = _embedded(model, rows, device, dtype)
-            out = _output(model.forward_embedded(e, mask), output)
+            e, mask = _embedded(text, rows, device, dtype)
+            out = _output(text.forward_embedded(e, mask), output)
             grads = _class_gradients(out, e, output)
             relevance = torch.stack([(g * e).sum(dim=-1) for g in grads], dim=-1)  # (B, L, C)
             batch_lengths = lengths[idx]
@@ -348,14 +353,14 @@ def token_interpretations_flat(model: nn.Module, x: np.ndarray, output: str = DE
     return values, offsets
 
 
-def token_interpretations(model: nn.Module, x: np.ndarray, output: str = DEFAULT_OUTPUT, *,
+def token_interpretations(model: Classifier, x: np.ndarray, output: str = DEFAULT_OUTPUT, *,
                           batch_size: int = DEFAULT_BATCH_SIZE) -> list[np.ndarray]:
     """Eq. (4) per sentence: a list of N (len_i, C) arrays, views into the flat form."""
     values, offsets = token_interpretations_flat(model, x, output, batch_size=batch_size)
     return [values[start:stop] for start, stop in zip(offsets[:-1], offsets[1:], strict=True)]
 
 
-def input_jacobian(model: nn.Module, x: np.ndarray, output: str = DEFAULT_OUTPUT, *,
+def input_jacobian(model: Classifier, x: np.ndarray, output: str = DEFAULT_OUTPUT, *,
                    batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """DAMI's interpretations (N, C*F): d yhat / d x per sample, flattened class-major."""
     x = _check_tabular(x, "the input Jacobian")
@@ -371,8 +376,6 @@ def input_jacobian(model: nn.Module, x: np.ndarray, output: str = DEFAULT_OUTPUT
     return out
 
 
-def word_embeddings(model: nn.Module) -> np.ndarray:
+def word_embeddings(model: Classifier) -> np.ndarray:
     """The model's current (fine-tuned) embedding matrix (V, d), a copy."""
-    if not hasattr(model, "embedding"):
-        raise AldenError("word embeddings need a text model (one with an embedding layer)")
-    return _numpy(model.embedding.weight).copy()
+    return _numpy(text_model(model).embedding.weight).copy()
