@@ -32,3 +32,24 @@ def tiny_encoder(tmp_path_factory) -> str:
     from test_encoder import make_tiny_encoder
 
     return "encoder:" + str(make_tiny_encoder(tmp_path_factory.mktemp("tiny") / "bert"))
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache of the test's own ($ALDEN_CACHE: word2vec vectors, encodings), never the
+    user's; modules whose tests all need one say ``pytestmark = usefixtures(...)``."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("ALDEN_CACHE", str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module of tiny models: more threads only add overhead on a
+    shared, busy machine. Restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -17,10 +17,8 @@ FAST = ["--seeds", "1", "--init", "0.2", "--step", "0.2", "--stop", "0.4", "--ma
         "1", "--quiet", "--workers", "1", "--threads", "1"]
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
 
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def text_file(tmp_path: Path, label: str = "label", text: str = "text") -> Path:

@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from webutil import XSS, labels, sentences, start_server, web_project
+from files_util import labels
+from webutil import XSS, sentences, start_server, web_project
 
 from alden.project import answers, store
 

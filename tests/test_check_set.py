@@ -25,19 +25,7 @@ BAD = ["bad", "awful", "dull", "poor", "weak", "cold", "grim"]
 FILLER = ["the", "film", "plot", "was", "a", "and", "very", "story", "cast", "it"]
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("private_cache", "one_torch_thread")
 
 
 def _write(path: Path, header, rows) -> Path:

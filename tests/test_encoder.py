@@ -36,6 +36,9 @@ SENTENCES = [
 LABELS = np.array([1, 0, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0])
 
 
+pytestmark = pytest.mark.usefixtures("private_cache", "one_torch_thread")
+
+
 def make_tiny_encoder(folder: Path, seed: int = 0, normalize: bool = True) -> Path:
     """A 2-layer BERT with random weights and a WordPiece tokenizer trained on SENTENCES."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -77,20 +80,6 @@ def make_tiny_encoder(folder: Path, seed: int = 0, normalize: bool = True) -> Pa
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> str:
     return "encoder:" + str(make_tiny_encoder(tmp_path_factory.mktemp("tiny") / "bert"))
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread, above all on a shared, busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _pool(encoder, labeled=(0, 1, 2, 3)) -> Pool:

@@ -18,16 +18,7 @@ from test_encoder import SENTENCES, make_tiny_encoder
 from alden.cli import main
 from alden.project import store
 
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("private_cache", "one_torch_thread")
 
 
 def _csv(path: Path, header: list[str], rows: list[list]) -> Path:

@@ -22,9 +22,7 @@ from alden.project.teach import read_label_file
 MEGABYTE = 1_000_000
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def write(path: Path, text: str) -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pexpect
 import pytest
+from files_util import labels
 
 from alden.data.text import Vocab, tokenize_texts
 from alden.errors import AldenError
@@ -40,14 +41,6 @@ def make_project(folder: Path, n: int = 30, classes=("neg", "pos"), picks: int =
                                for i in range(picks)], info={})
         conn.close()
     return folder
-
-
-def labels(folder: Path) -> dict[int, int]:
-    conn = store.connect(folder)
-    try:
-        return store.labels(conn).as_dict()
-    finally:
-        conn.close()
 
 
 def run_piped(folder: Path, answers: str, **kwargs) -> str:

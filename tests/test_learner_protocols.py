@@ -36,9 +36,7 @@ def _members(protocol: type) -> tuple[list[str], list[str]]:
     return methods, list(inspect.get_annotations(protocol))
 
 
-def test_both_learners_serve_every_protocol_they_are_assigned_to(tiny_encoder, tmp_path,
-                                                                monkeypatch):
-    monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
+def test_both_learners_serve_every_protocol_they_are_assigned_to(tiny_encoder, private_cache):
     texts = ["a fine film", "a dull film", "fine acting", "dull acting"]
     network = NetworkLearner("mlp", n_classes=2, n_features=3)
     encoder = EncoderLearner(tiny_encoder, n_classes=2, cache=False)

@@ -15,11 +15,7 @@ from alden.data.prepare import prepare, prepare_unlabeled, seed_set, split_indic
 from alden.data.text import UNK_ID, train_word2vec
 from alden.errors import DataError
 
-
-@pytest.fixture(autouse=True)
-def private_cache(monkeypatch, tmp_path):
-    """Each test gets its own word2vec cache, never the user's."""
-    monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def text_dataset(n_per_class: int = 30, labels_known: bool = True) -> Dataset:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from files_util import labels as labels_of
 from files_util import write_csv
 
 from alden.cli import main
@@ -34,6 +35,9 @@ BAD = ["bad", "awful", "dull", "poor", "weak", "cold", "grim"]
 FILLER = ["the", "film", "plot", "was", "a", "and", "very", "story", "cast", "it"]
 
 
+pytestmark = pytest.mark.usefixtures("private_cache", "one_torch_thread")
+
+
 def sentences(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
     """``n`` short sentences whose class shows in their words: an easy, learnable set."""
     rng = np.random.default_rng(seed)
@@ -49,25 +53,9 @@ def sentences(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
 
 
 @pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(autouse=True)
 def few_epochs(monkeypatch):
     """A fixed small epoch count for every model these tests train (a project trains 20)."""
     monkeypatch.setattr(trained, "TRAIN", {"fixed_epochs": 5})
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train faster on one thread, above all on a shared, busy machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +87,6 @@ def answer(batch_csv: Path, truth: dict[str, str], out: Path) -> Path:
     for row in rows:
         row["label"] = truth[row["id"]]
     return write_csv(out, list(rows[0]), [list(r.values()) for r in rows])
-
-
-def labels_of(folder: Path) -> dict[int, int]:
-    conn = store.connect(folder)
-    try:
-        return store.labels(conn).as_dict()
-    finally:
-        conn.close()
 
 
 def test_init_makes_a_project(made, capsys):

@@ -15,16 +15,10 @@ from alden.models.outputs import OUTPUTS
 VOCAB, DIM, MAX_LEN = 30, 6, 9
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: threads only add overhead on a shared machine; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ---------------------------------------- tiny models that follow the contract
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 class TinyText(nn.Module):
     """Embedding, width-3 convolution over real tokens, masked max-pool, ReLU, dropout, head."""

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from files_util import labels as labels_of
 from files_util import write_csv
 
 from alden.cli import main
@@ -31,9 +32,7 @@ WORDS = ["good", "bad", "film", "plot", "cast", "dull", "warm", "cold", "story",
 
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +57,6 @@ def proj(made, tmp_path):
 def labels_file(tmp_path: Path, items: range, name: str = "l.csv", flip: bool = False) -> Path:
     return write_csv(tmp_path / name, ["id", "label"],
                      [[f"d{i:02d}", ("neg", "pos")[(i + flip) % 2]] for i in items])
-
-
-def labels_of(folder: Path) -> dict[int, int]:
-    conn = store.connect(folder)
-    try:
-        return store.labels(conn).as_dict()
-    finally:
-        conn.close()
 
 
 def digest(path: Path) -> str:

@@ -11,7 +11,8 @@ import pytest
 pytest.importorskip("fastapi", reason="`alden serve` needs the web extra: pip install -e '.[web]'")
 import httpx  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from webutil import XSS, csrf_of, labels, sentences, start_server, web_project  # noqa: E402
+from files_util import labels  # noqa: E402
+from webutil import XSS, csrf_of, sentences, start_server, web_project  # noqa: E402
 
 from alden.errors import ProjectError  # noqa: E402
 from alden.project import answers, store  # noqa: E402

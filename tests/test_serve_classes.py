@@ -8,7 +8,8 @@ import pytest
 
 pytest.importorskip("fastapi", reason="`alden serve` needs the web extra: pip install -e '.[web]'")
 from fastapi.testclient import TestClient  # noqa: E402
-from webutil import csrf_of, labels, sentences, web_project  # noqa: E402
+from files_util import labels  # noqa: E402
+from webutil import csrf_of, sentences, web_project  # noqa: E402
 
 from alden.errors import AldenError  # noqa: E402
 from alden.project import store  # noqa: E402

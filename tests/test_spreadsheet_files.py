@@ -18,10 +18,7 @@ from alden.errors import DataError
 from alden.project import store
 from alden.project.teach import read_label_file, teach
 
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:

@@ -15,10 +15,7 @@ from alden.project import store
 from alden.project.init import init_project
 from alden.project.teach import teach_file
 
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 class Guess:

@@ -22,9 +22,8 @@ FILLER = ["the", "film", "plot", "was", "a", "and", "very"]
 
 
 @pytest.fixture(autouse=True)
-def tiny_training(tmp_path, monkeypatch):
+def tiny_training(private_cache, monkeypatch):
     """A tiny epoch count: these tests are about which model is used, not how good it is."""
-    monkeypatch.setenv("ALDEN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(trained, "TRAIN", {"max_epochs": 3, "fixed_epochs": 2,
                                            "min_items_per_check": 1})
 

@@ -59,14 +59,6 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf-token" content="([0-9a-f]+)"', html).group(1)
 
 
-def labels(folder: Path) -> dict[int, int]:
-    conn = store.connect(folder)
-    try:
-        return store.labels(conn).as_dict()
-    finally:
-        conn.close()
-
-
 def start_server(folder: Path, *args: str, timeout: float = 60.0
                  ) -> tuple[subprocess.Popen, str]:
     """`alden serve` as a real process on 127.0.0.1 and a free port; (process, base URL)."""
