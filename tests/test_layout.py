@@ -27,6 +27,14 @@ def test_module_does_not_import(module, heavy):
     assert out == "False", f"importing {module} imported {heavy}"
 
 
+def test_no_function_is_over_80_lines():
+    long = [f"{p.relative_to(SRC)}:{node.lineno} {node.name}"
+            for p in SRC.rglob("*.py") for node in ast.walk(ast.parse(p.read_text()))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > 80]
+    assert long == []
+
+
 def test_no_module_is_over_400_lines():
     long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 400}
