@@ -35,15 +35,18 @@ def brute_typicality(x, clusters, kn):
     out = np.zeros(len(x))
     for i in range(len(x)):
         others = sorted(d[i, j] for j in range(len(x)) if j != i and clusters[j] == clusters[i])
-        if others:
-            mean = np.mean(others[:min(kn, len(others))])
+        if others:  # half the cluster at most, as the authors' code
+            mean = np.mean(others[:min(kn, (len(others) + 1) // 2)])
             out[i] = np.inf if mean == 0 else 1 / mean
     return out
 
 
-def brute_typical_picks(x, clusters, k, labeled, kn):
+def brute_typical_picks(x, clusters, k, labeled, kn, min_size=0):
     """The paper's loop: the cluster with fewest labeled-or-picked points (ties: largest,
-    then lower number), its most typical unpicked point (ties: smaller index)."""
+    then lower number), its most typical unpicked point (ties: smaller index); clusters of
+    ``min_size`` points or fewer pooled as one and used last."""
+    clusters = np.asarray(clusters)
+    clusters = np.where(np.bincount(clusters)[clusters] <= min_size, -1, clusters)
     typ = brute_typicality(x, clusters, kn)
     count = {c: sum(clusters[i] == c for i in labeled) for c in set(clusters.tolist())}
     size = {c: int(np.sum(clusters == c)) for c in count}
@@ -52,7 +55,7 @@ def brute_typical_picks(x, clusters, k, labeled, kn):
     while len(picks) < k:
         open_ = [c for c in count if any(clusters[i] == c and i not in taken
                                          for i in range(len(x)))]
-        c = min(open_, key=lambda c: (count[c], -size[c], c))
+        c = min(open_, key=lambda c: (c < 0, count[c], -size[c], c))
         members = [i for i in range(len(x)) if clusters[i] == c and i not in taken]
         best = min(members, key=lambda i: (-typ[i], i))
         picks.append(best)
@@ -87,7 +90,26 @@ def test_typiclust_is_kmeans_then_typical_picks():
     x = rng.standard_normal((60, 5))
     got = typiclust(x, 7, np.random.default_rng(9), labeled=[3, 4], neighbours=5)
     clusters = kmeans_labels(np.asarray(x, np.float32), 9, np.random.default_rng(9))
+    assert got.indices.tolist() == brute_typical_picks(x, clusters, 7, [3, 4], 5, min_size=5)
+    got = typiclust(x, 7, np.random.default_rng(9), labeled=[3, 4], neighbours=5,
+                    min_cluster_size=0)
     assert got.indices.tolist() == brute_typical_picks(x, clusters, 7, [3, 4], 5)
+
+
+def test_typiclust_skips_small_clusters_until_nothing_else_is_left():
+    x, blob = blobs([30, 20, 3], spread=0.5)  # three clusters, the last of 3 points
+    got = typiclust(x, 3, np.random.default_rng(0))
+    assert sorted(blob[got.indices].tolist()) == [0, 0, 1]  # the small blob skipped
+    everything = typiclust(x, len(x), np.random.default_rng(0))
+    assert blob[everything.indices[-3:]].tolist() == [2, 2, 2]  # used last
+    kept = typiclust(x, 3, np.random.default_rng(0), min_cluster_size=2)
+    assert sorted(blob[kept.indices].tolist()) == [0, 1, 2]
+
+
+def test_typiclust_caps_the_clusters():
+    x, blob = blobs([20, 20, 20, 20], spread=0.5)
+    got = typiclust(x, 8, np.random.default_rng(0), max_clusters=4)
+    assert sorted(blob[got.indices].tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
 
 
 def test_typiclust_takes_the_centre_of_each_blob_largest_first():
@@ -115,7 +137,7 @@ def test_typiclust_skips_covered_blobs_and_outliers():
 
 def test_typiclust_with_duplicates_and_more_clusters_than_distinct_rows():
     x = np.repeat(np.random.default_rng(1).standard_normal((5, 3)), 4, axis=0)
-    got = typiclust(x, 12, np.random.default_rng(0))
+    got = typiclust(x, 12, np.random.default_rng(0), min_cluster_size=0)
     assert len(set(got.indices.tolist())) == 12
     assert len({tuple(r) for r in x[got.indices[:5]]}) == 5  # every distinct row first
 
