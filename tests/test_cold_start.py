@@ -352,3 +352,54 @@ def test_cosine_is_euclidean_on_unit_rows(method):
     a = run(method, x * np.random.default_rng(8).uniform(1, 5, (50, 1)), 6, 1, metric="cosine")
     b = run(method, unit, 6, 1)
     np.testing.assert_array_equal(a.indices, b.indices)
+
+
+# ---------------------------------------------------------------- cold starts by name
+
+@pytest.mark.parametrize("name", ["random", "kcenter", "typiclust", "probcover"])
+def test_cold_start_picks_unlabeled_rows_with_a_reason(name):
+    from alden.strategies import describe
+    from alden.strategies.cold_start import cold_start
+
+    x, _ = blobs([30, 20, 10], spread=0.5)
+    labeled = [0, 1, 30]
+    got = cold_start(name, x, 8, np.random.default_rng(0), labeled=labeled)
+    assert len(set(got.indices)) == 8 and not set(got.indices) & set(labeled)
+    kinds = {"random": "random_start", "kcenter": "cold_start"}
+    assert {r.kind for r in got.reasons} == {kinds.get(name, name)}
+    text = describe(got.reasons[0], item="sentence")
+    if name == "typiclust":
+        assert text == f"typical of a group of {int(got.scores[0])} similar sentences no one " \
+                       "has labeled"
+    if name == "random":
+        assert text == "drawn at random to start: no labels yet"
+    again = cold_start(name, x, 8, np.random.default_rng(0), labeled=labeled)
+    assert again == got
+
+
+def test_random_cold_start_is_the_top_priorities_of_the_unlabeled():
+    from alden.strategies.cold_start import cold_start
+
+    x = np.zeros((10, 2))
+    got = cold_start("random", x, 3, np.random.default_rng(4), labeled=[2, 5])
+    free = np.array([0, 1, 3, 4, 6, 7, 8, 9])
+    priority = np.random.default_rng(4).random(len(free))
+    assert list(got.indices) == free[np.argsort(-priority, kind="stable")[:3]].tolist()
+
+
+def test_unknown_cold_start_is_refused():
+    from alden.strategies.cold_start import check_cold_start, cold_start
+
+    with pytest.raises(AldenError, match="unknown cold start 'nearest'"):
+        check_cold_start("nearest")
+    with pytest.raises(AldenError, match="unknown cold start"):
+        cold_start("nearest", np.zeros((3, 2)), 1, np.random.default_rng(0))
+
+
+def test_the_cold_start_is_part_of_a_runs_identity_only_when_set():
+    from alden.experiments.simulation import Protocol
+
+    assert "cold_start" not in Protocol().as_dict()
+    assert Protocol().options_hash != Protocol(cold_start="random").options_hash
+    assert Protocol(cold_start="random").options_hash != \
+        Protocol(cold_start="typiclust").options_hash

@@ -14,8 +14,9 @@ from alden.errors import AldenError
 
 @dataclass(frozen=True)
 class Reason:
-    """One pick's reason. ``kind`` names the measure (a strategy name, or "cold_start");
-    ``score`` is its value. The rest is filled where the strategy has it:
+    """One pick's reason. ``kind`` names the measure (a strategy name, or a cold start's:
+    "random_start", "cold_start" (k-center), "typiclust", "probcover"); ``score`` is its
+    value. The rest is filled where the strategy has it:
     ``proba`` the model's class probabilities (BALD: their mean over dropout samples);
     ``word`` and ``position`` (0-based, in the item's words) the word that made ALDEN pick
     the item, ``compared_word`` the labeled word it was compared with (the same word, or the
@@ -103,6 +104,13 @@ def describe(reason: Reason | str | None, classes: tuple[str, ...] = (), item: s
         return f"interpretation {s:.3g} away from the nearest labeled or picked item's"
     if r.kind == "alden":
         return _describe_alden(r)
+    if r.kind == "random_start":
+        return "drawn at random to start: no labels yet"
+    if r.kind == "typiclust":
+        return f"typical of a group of {s:.0f} similar {item}s no one has labeled"
+    if r.kind == "probcover":
+        return (f"close to {s:.0f} {item}s that no labeled or picked {item} is close to "
+                f"(covers the most)")
     if r.kind == "cold_start":
         if r.first:
             return f"cold start: the {item} nearest the centre of all (distance {s:.3g})"
