@@ -210,6 +210,6 @@ def first_alden_diversity(chosen: Strategy, pool: Pool, selection: Selection) ->
     (its first greedy pick on word tokens, read as the stopping criterion reads it); else
     None and ``record_state`` computes it."""
     if (isinstance(chosen, Alden) and chosen.output == DEFAULT_OUTPUT
-            and pool.continues is None and len(selection.scores)):
+            and not chosen.candidates and pool.continues is None and len(selection.scores)):
         return float(selection.scores[0])
     return None

@@ -75,6 +75,13 @@ def _proba_text(proba: tuple[float, ...], classes: tuple[str, ...]) -> str:
                      for c in order)
 
 
+def _torn(proba: tuple[float, ...], classes: tuple[str, ...]) -> str:
+    """'the model is torn between neg 0.51 and pos 0.49': its two likeliest classes."""
+    a, b = sorted(range(len(proba)), key=lambda c: (-proba[c], c))[:2]
+    name = [classes[c] if c < len(classes) else str(c) for c in (a, b)]
+    return f"the model is torn between {name[0]} {proba[a]:.2f} and {name[1]} {proba[b]:.2f}"
+
+
 def describe(reason: Reason | str | None, classes: tuple[str, ...] = (), item: str = "item"
              ) -> str:
     """The reason in words a person reads, e.g. "'than' is used here unlike anywhere it is
@@ -86,6 +93,11 @@ def describe(reason: Reason | str | None, classes: tuple[str, ...] = (), item: s
     with_p = f" ({_proba_text(r.proba, classes)})" if r.proba else ""
     if r.kind in ("entropy", "margin", "least_confidence"):
         return f"{r.kind.replace('_', ' ')} {s:.2f}{with_p}"
+    if r.kind == "cluster_margin":
+        torn = _torn(r.proba, classes) if r.proba else f"margin {s:.2f}"
+        if r.first:
+            return f"{torn}, and no picked {item} is near it"
+        return f"{torn}; its group of similar uncertain {item}s gave another pick too"
     if r.kind == "bald":
         over = f" over {r.samples} dropout samples" if r.samples else ""
         mean = f" (mean {_proba_text(r.proba, classes)})" if r.proba else ""
