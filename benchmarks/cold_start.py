@@ -26,6 +26,10 @@ same for every method (``--C`` changes it). A batch holding one class
 cannot fit a classifier: its accuracy is then the test share of that class (what a model that
 has seen one class predicts), counted in the ``1cls`` column.
 
+``--features w2v`` uses TextCNN's item representations instead: sentence means of the
+word2vec vectors ``prepare`` trains on each seed's pool (``models.representations``); the
+logistic regression then reads the same means (pool and test).
+
 Embeddings are cached as one ``.npy`` per data set (keyed by the texts and the encoder's
 files; a sentence's embedding does not depend on the seed) under ``$ALDEN_CACHE`` (else
 ``~/.cache/alden/cache``)/cold-start. Each (data set, seed, method, budget) result is one
@@ -83,6 +87,15 @@ def embeddings(texts: list[str], name: str, threads: int) -> np.ndarray:
     return emb
 
 
+def word2vec_means(dataset, seed: int) -> np.ndarray:
+    """(N, 100) sentence means of the word2vec vectors ``prepare`` trains on seed's pool."""
+    from alden.data.prepare import prepare
+    from alden.models.representations import sentence_means
+
+    prepared = prepare(dataset, seed)
+    return sentence_means(prepared.x, prepared.embeddings).astype(np.float32)
+
+
 def pick(method: str, features: np.ndarray, k: int, rng: np.random.Generator
          ) -> np.ndarray:
     """Pool positions of the first batch of ``k`` items chosen by ``method`` (no labels)."""
@@ -134,12 +147,15 @@ def run(args: argparse.Namespace) -> None:
     done = done_keys(out)
     for name in args.datasets.split(","):
         dataset = load_dataset(name)
-        emb = embeddings(dataset.texts, name, args.threads)
+        emb = embeddings(dataset.texts, name, args.threads) if args.features == "minilm" \
+            else None
         if args.embed_only:
             continue
         labels = np.asarray(dataset.labels)
         for seed in (int(s) for s in args.seeds.split(",")):
             train, _, test = split_indices(labels, seed)
+            if args.features == "w2v":
+                emb = word2vec_means(dataset, seed)
             pool, y_pool = emb[train], labels[train]
             for budget in (float(b) for b in args.budgets.split(",")):
                 k = max(1, round(budget * len(train)))
@@ -193,6 +209,8 @@ def main() -> None:
     parser.add_argument("--C", type=float, default=10.0,
                         help="inverse regularisation of the logistic regression")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for encoding")
+    parser.add_argument("--features", choices=("minilm", "w2v"), default="minilm",
+                        help="MiniLM sentence embeddings, or TextCNN's word2vec sentence means")
     parser.add_argument("--embed-only", action="store_true",
                         help="fill the embedding cache and stop")
     args = parser.parse_args()

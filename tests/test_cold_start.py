@@ -403,3 +403,11 @@ def test_the_cold_start_is_part_of_a_runs_identity_only_when_set():
     assert Protocol().options_hash != Protocol(cold_start="random").options_hash
     assert Protocol(cold_start="random").options_hash != \
         Protocol(cold_start="typiclust").options_hash
+
+
+def test_a_projects_default_cold_start_follows_the_measurements():
+    from alden.strategies.cold_start import default_cold_start
+
+    assert default_cold_start("text", word_pieces=False) == "typiclust"  # word2vec means
+    assert default_cold_start("text", word_pieces=True) == "random"  # an encoder's
+    assert default_cold_start("tabular", word_pieces=False) == "random"

@@ -194,8 +194,9 @@ def test_first_query_is_a_cold_start(proj, capsys):
     rows = list(csv.DictReader(open(folder / "batches" / "round-0001.csv", encoding="utf-8")))
     assert [r["label"] for r in rows] == [""] * 6
     assert len({r["id"] for r in rows}) == 6
-    # the measured default (docs/runs/cold_start): random picks
-    assert all(r["reason"] == "drawn at random to start: no labels yet" for r in rows)
+    # the word models' measured default (docs/runs/cold_start): TypiClust
+    assert all(r["reason"].startswith("typical of a group of ") for r in rows)
+    assert "by typiclust, without a model" in out
     lines = (folder / "batches" / "round-0001.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in lines] == [r["id"] for r in rows]
     tasks = json.loads((folder / "batches" / "round-0001.labelstudio.json").read_text())
@@ -225,12 +226,12 @@ def test_query_cold_start_kcenter(proj, capsys):
 
 def test_init_cold_start_is_the_projects(proj, tmp_path):
     _, _, data = proj
-    init_project(tmp_path / "t", data, cold_start="typiclust")
+    init_project(tmp_path / "t", data, cold_start="random")
     conn = store.connect(tmp_path / "t")
-    assert store.settings(conn)["cold_start"] == "typiclust"
+    assert store.settings(conn)["cold_start"] == "random"
     result = project_query.query(tmp_path / "t", 5)
-    assert result.cold_start_method == "typiclust"
-    assert all(p.reason.kind == "typiclust" and p.score >= 1 for p in result.picks)
+    assert result.cold_start_method == "random"
+    assert all(p.reason.kind == "random_start" for p in result.picks)
     again = project_query.query(tmp_path / "t", 5, cold_start="probcover")
     assert again.cold_start_method == "probcover"
     with pytest.raises(AldenError, match="unknown cold start"):
@@ -426,6 +427,7 @@ def test_tabular_project(tmp_path):
     conn = store.connect(tmp_path / "p")
     assert store.item_contents(conn)[0] == {"size": rows[0][1], "colour": "red",
                                             "noise": rows[0][3]}
+    assert store.settings(conn)["cold_start"] == "random"  # tables: not measured
     first = project_query.query(tmp_path / "p", 10, cold_start="kcenter")
     assert first.cold_start and first.picks[0].reason.kind == "cold_start"
     assert "the row nearest" in reason_text(

@@ -36,7 +36,7 @@ from alden.project.predict import predict
 from alden.project.query import query
 from alden.project.status import DEFAULT_FOLDS, status, status_json
 from alden.project.teach import teach_file
-from alden.strategies.cold_start import COLD_STARTS, DEFAULT_COLD_START
+from alden.strategies.cold_start import COLD_STARTS
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -283,8 +283,9 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
                         "each query may choose another with --strategy)")
     p.add_argument("--cold-start", choices=COLD_STARTS, default=None, metavar="NAME",
                    help=f"how the first batches are picked while labels are too few for a "
-                        f"model: {', '.join(COLD_STARTS)} (default {DEFAULT_COLD_START}, "
-                        f"measured in docs/runs/cold_start)")
+                        f"model: {', '.join(COLD_STARTS)} (default: typiclust for cnn and "
+                        f"bilstm, random for a sentence encoder and tables; measured in "
+                        f"docs/runs/cold_start)")
     p.add_argument("--encoding", default="utf-8", metavar="NAME",
                    help="the data file's text encoding (default utf-8)")
     p.add_argument("--check", type=positive, default=None, metavar="N",

@@ -24,7 +24,7 @@ from alden.project import store
 from alden.project.labels import write_labels
 from alden.project.teach import read_label_file, teach
 from alden.project.workspace import user_name
-from alden.strategies.cold_start import DEFAULT_COLD_START, check_cold_start
+from alden.strategies.cold_start import check_cold_start, default_cold_start
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -81,7 +81,7 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
     result (``cut``, ``skipped``). ``strategy``: the project's (``default_strategy`` if
     None), checked against the kind of data before anything is read; ``delimiter`` splits a
     CSV/TSV file (None: detected); ``cold_start``: how queries pick while labels are too
-    few for a model (``strategies.cold_start``; default ``DEFAULT_COLD_START``, measured).
+    few for a model (``strategies.cold_start``; default ``default_cold_start``, measured).
     """
     from alden.data.datasets import load_dataset
     from alden.data.text import MAX_WORDS
@@ -91,7 +91,8 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
     data = Path(data)
     store.check_new_folder(folder)  # before the slow part, not after it
     kind, model, strategy = _checked_choices(kind, model, strategy, text_column, target_column)
-    cold_start = check_cold_start(cold_start or DEFAULT_COLD_START)
+    cold_start = check_cold_start(cold_start or default_cold_start(
+        kind, model_family(model).word_pieces))
     target = (target_column or label_column) if kind == "tabular" else None
     dataset = load_dataset(data, text_column=text_column if kind == "text" else None,
                            label_column=label_column if kind == "text" else None,

@@ -4,9 +4,9 @@ A query trains a model from scratch on every label so far (or reuses the saved o
 same labels) and lets the strategy pick the batch, written as CSV, JSON Lines and Label Studio
 tasks with each pick's reason (``batch_files``). With too few labels (fewer than
 ``MIN_LABELS``, or one class only) it picks a cold-start batch instead, without a model: the
-project's cold start (``settings["cold_start"]``, else ``DEFAULT_COLD_START``, random picks
-as measured in docs/runs/cold_start) on pooled encoder embeddings, word2vec sentence means
-(text) or the scaled features (tables).
+project's cold start (``settings["cold_start"]``, else ``default_cold_start``: TypiClust
+on word2vec sentence means, random picks on pooled encoder embeddings and table features,
+as measured in docs/runs/cold_start).
 """
 
 from __future__ import annotations
@@ -86,11 +86,12 @@ def _query(conn: sqlite3.Connection, folder: Path, k: int, strategy: str | None,
     settings = data.settings
     model = check_model(data.kind, model or settings["model"])
     from alden.strategies import strategy_from_spec
-    from alden.strategies.cold_start import DEFAULT_COLD_START, check_cold_start
+    from alden.strategies.cold_start import check_cold_start, default_cold_start
 
     # Bad specs, and strategies that cannot work on this kind of data, fail before training.
     chosen = strategy_from_spec(strategy or settings["strategy"], data.kind)
-    method = check_cold_start(cold_start or settings.get("cold_start") or DEFAULT_COLD_START)
+    method = check_cold_start(cold_start or settings.get("cold_start") or default_cold_start(
+        data.kind, bool(settings.get("encoder"))))
     pool, keep = open_pool(data)  # check items are never picked
     if len(pool.unlabeled) == 0:
         raise AldenError(f"{folder}: every item is labeled; nothing is left to query")
