@@ -8,8 +8,14 @@ pool picked without labels by each method:
 
 - random     uniform picks (not stratified: a real cold start has no labels);
 - kcenter    ``kcenter_greedy_picks`` with nothing labeled, as a labeling project starts;
-- typiclust  ``alden.kernels.typiclust`` (Hacohen et al., 2022);
+- typiclust  ``alden.kernels.typiclust`` (Hacohen et al., 2022) with the authors' rules:
+             clusters of 5 items or fewer skipped, at most 500 clusters, typicality over
+             min(20, size // 2) neighbours;
+- typiclust_all  the same with every cluster kept (``min_cluster_size=0``);
 - probcover  ``alden.kernels.probcover`` with delta from the purity rule (Yehuda et al., 2022).
+
+``typiclust_first`` lines in the committed results are the first kernel (every cluster
+kept, min(20, size - 1) neighbours), measured before the authors' rules were added.
 
 The picks' embeddings and (oracle) labels fit scikit-learn's LogisticRegression (C=10,
 max_iter=1000); the table is its test accuracy, mean over seeds. C=10, not the default 1:
@@ -19,6 +25,10 @@ C=10 and C=100 train (0.69-0.87); chosen on the validation split with random pic
 same for every method (``--C`` changes it). A batch holding one class
 cannot fit a classifier: its accuracy is then the test share of that class (what a model that
 has seen one class predicts), counted in the ``1cls`` column.
+
+``--features w2v`` uses TextCNN's item representations instead: sentence means of the
+word2vec vectors ``prepare`` trains on each seed's pool (``models.representations``); the
+logistic regression then reads the same means (pool and test).
 
 Embeddings are cached as one ``.npy`` per data set (keyed by the texts and the encoder's
 files; a sentence's embedding does not depend on the seed) under ``$ALDEN_CACHE`` (else
@@ -42,7 +52,8 @@ from pathlib import Path
 
 import numpy as np
 
-METHODS = ("random", "kcenter", "typiclust", "probcover")
+METHODS = ("random", "kcenter", "typiclust", "typiclust_all", "probcover")
+SHOWN = ("random", "kcenter", "typiclust_first", "typiclust", "typiclust_all", "probcover")
 BUDGETS = (0.005, 0.01, 0.02)
 
 
@@ -76,6 +87,15 @@ def embeddings(texts: list[str], name: str, threads: int) -> np.ndarray:
     return emb
 
 
+def word2vec_means(dataset, seed: int) -> np.ndarray:
+    """(N, 100) sentence means of the word2vec vectors ``prepare`` trains on seed's pool."""
+    from alden.data.prepare import prepare
+    from alden.models.representations import sentence_means
+
+    prepared = prepare(dataset, seed)
+    return sentence_means(prepared.x, prepared.embeddings).astype(np.float32)
+
+
 def pick(method: str, features: np.ndarray, k: int, rng: np.random.Generator
          ) -> np.ndarray:
     """Pool positions of the first batch of ``k`` items chosen by ``method`` (no labels)."""
@@ -87,6 +107,8 @@ def pick(method: str, features: np.ndarray, k: int, rng: np.random.Generator
         return np.asarray(kcenter_greedy_picks(features.astype(np.float64), [], k)[0])
     if method == "typiclust":
         return typiclust(features, k, rng).indices
+    if method == "typiclust_all":
+        return typiclust(features, k, rng, min_cluster_size=0).indices
     if method == "probcover":
         return probcover(features, k, rng=rng).indices
     raise SystemExit(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
@@ -125,12 +147,15 @@ def run(args: argparse.Namespace) -> None:
     done = done_keys(out)
     for name in args.datasets.split(","):
         dataset = load_dataset(name)
-        emb = embeddings(dataset.texts, name, args.threads)
+        emb = embeddings(dataset.texts, name, args.threads) if args.features == "minilm" \
+            else None
         if args.embed_only:
             continue
         labels = np.asarray(dataset.labels)
         for seed in (int(s) for s in args.seeds.split(",")):
             train, _, test = split_indices(labels, seed)
+            if args.features == "w2v":
+                emb = word2vec_means(dataset, seed)
             pool, y_pool = emb[train], labels[train]
             for budget in (float(b) for b in args.budgets.split(",")):
                 k = max(1, round(budget * len(train)))
@@ -160,14 +185,14 @@ def table(path: Path) -> str:
         if line.strip():
             r = json.loads(line)
             cells[(r["dataset"], r["budget"], r["method"])].append(r)
-    methods = [m for m in METHODS if any(key[2] == m for key in cells)]
-    rows = [f"{'data':<5} {'budget':>6} {'k':>4} " + " ".join(f"{m:>10}" for m in methods)
+    methods = [m for m in SHOWN if any(key[2] == m for key in cells)]
+    rows = [f"{'data':<5} {'budget':>6} {'k':>4} " + " ".join(f"{m:>15}" for m in methods)
             + "  seeds  1cls"]
     for data, budget in sorted({(d, b) for d, b, _ in cells}, key=lambda t: (t[0], t[1])):
         runs = [cells[(data, budget, m)] for m in methods]
         k = runs[0][0]["k"] if runs[0] else 0
-        accs = " ".join(f"{np.mean([r['accuracy'] for r in rs]):>10.4f}" if rs else
-                        f"{'-':>10}" for rs in runs)
+        accs = " ".join(f"{np.mean([r['accuracy'] for r in rs]):>15.4f}" if rs else
+                        f"{'-':>15}" for rs in runs)
         seeds = min(len(rs) for rs in runs)
         one = sum(r["one_class"] for rs in runs for r in rs)
         rows.append(f"{data:<5} {budget * 100:>5.1f}% {k:>4} {accs}  {seeds:>5}  {one:>4}")
@@ -184,6 +209,8 @@ def main() -> None:
     parser.add_argument("--C", type=float, default=10.0,
                         help="inverse regularisation of the logistic regression")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for encoding")
+    parser.add_argument("--features", choices=("minilm", "w2v"), default="minilm",
+                        help="MiniLM sentence embeddings, or TextCNN's word2vec sentence means")
     parser.add_argument("--embed-only", action="store_true",
                         help="fill the embedding cache and stop")
     args = parser.parse_args()

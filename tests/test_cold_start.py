@@ -35,15 +35,18 @@ def brute_typicality(x, clusters, kn):
     out = np.zeros(len(x))
     for i in range(len(x)):
         others = sorted(d[i, j] for j in range(len(x)) if j != i and clusters[j] == clusters[i])
-        if others:
-            mean = np.mean(others[:min(kn, len(others))])
+        if others:  # half the cluster at most, as the authors' code
+            mean = np.mean(others[:min(kn, (len(others) + 1) // 2)])
             out[i] = np.inf if mean == 0 else 1 / mean
     return out
 
 
-def brute_typical_picks(x, clusters, k, labeled, kn):
+def brute_typical_picks(x, clusters, k, labeled, kn, min_size=0):
     """The paper's loop: the cluster with fewest labeled-or-picked points (ties: largest,
-    then lower number), its most typical unpicked point (ties: smaller index)."""
+    then lower number), its most typical unpicked point (ties: smaller index); clusters of
+    ``min_size`` points or fewer pooled as one and used last."""
+    clusters = np.asarray(clusters)
+    clusters = np.where(np.bincount(clusters)[clusters] <= min_size, -1, clusters)
     typ = brute_typicality(x, clusters, kn)
     count = {c: sum(clusters[i] == c for i in labeled) for c in set(clusters.tolist())}
     size = {c: int(np.sum(clusters == c)) for c in count}
@@ -52,7 +55,7 @@ def brute_typical_picks(x, clusters, k, labeled, kn):
     while len(picks) < k:
         open_ = [c for c in count if any(clusters[i] == c and i not in taken
                                          for i in range(len(x)))]
-        c = min(open_, key=lambda c: (count[c], -size[c], c))
+        c = min(open_, key=lambda c: (c < 0, count[c], -size[c], c))
         members = [i for i in range(len(x)) if clusters[i] == c and i not in taken]
         best = min(members, key=lambda i: (-typ[i], i))
         picks.append(best)
@@ -87,7 +90,26 @@ def test_typiclust_is_kmeans_then_typical_picks():
     x = rng.standard_normal((60, 5))
     got = typiclust(x, 7, np.random.default_rng(9), labeled=[3, 4], neighbours=5)
     clusters = kmeans_labels(np.asarray(x, np.float32), 9, np.random.default_rng(9))
+    assert got.indices.tolist() == brute_typical_picks(x, clusters, 7, [3, 4], 5, min_size=5)
+    got = typiclust(x, 7, np.random.default_rng(9), labeled=[3, 4], neighbours=5,
+                    min_cluster_size=0)
     assert got.indices.tolist() == brute_typical_picks(x, clusters, 7, [3, 4], 5)
+
+
+def test_typiclust_skips_small_clusters_until_nothing_else_is_left():
+    x, blob = blobs([30, 20, 3], spread=0.5)  # three clusters, the last of 3 points
+    got = typiclust(x, 3, np.random.default_rng(0))
+    assert sorted(blob[got.indices].tolist()) == [0, 0, 1]  # the small blob skipped
+    everything = typiclust(x, len(x), np.random.default_rng(0))
+    assert blob[everything.indices[-3:]].tolist() == [2, 2, 2]  # used last
+    kept = typiclust(x, 3, np.random.default_rng(0), min_cluster_size=2)
+    assert sorted(blob[kept.indices].tolist()) == [0, 1, 2]
+
+
+def test_typiclust_caps_the_clusters():
+    x, blob = blobs([20, 20, 20, 20], spread=0.5)
+    got = typiclust(x, 8, np.random.default_rng(0), max_clusters=4)
+    assert sorted(blob[got.indices].tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
 
 
 def test_typiclust_takes_the_centre_of_each_blob_largest_first():
@@ -115,7 +137,7 @@ def test_typiclust_skips_covered_blobs_and_outliers():
 
 def test_typiclust_with_duplicates_and_more_clusters_than_distinct_rows():
     x = np.repeat(np.random.default_rng(1).standard_normal((5, 3)), 4, axis=0)
-    got = typiclust(x, 12, np.random.default_rng(0))
+    got = typiclust(x, 12, np.random.default_rng(0), min_cluster_size=0)
     assert len(set(got.indices.tolist())) == 12
     assert len({tuple(r) for r in x[got.indices[:5]]}) == 5  # every distinct row first
 
@@ -330,3 +352,62 @@ def test_cosine_is_euclidean_on_unit_rows(method):
     a = run(method, x * np.random.default_rng(8).uniform(1, 5, (50, 1)), 6, 1, metric="cosine")
     b = run(method, unit, 6, 1)
     np.testing.assert_array_equal(a.indices, b.indices)
+
+
+# ---------------------------------------------------------------- cold starts by name
+
+@pytest.mark.parametrize("name", ["random", "kcenter", "typiclust", "probcover"])
+def test_cold_start_picks_unlabeled_rows_with_a_reason(name):
+    from alden.strategies import describe
+    from alden.strategies.cold_start import cold_start
+
+    x, _ = blobs([30, 20, 10], spread=0.5)
+    labeled = [0, 1, 30]
+    got = cold_start(name, x, 8, np.random.default_rng(0), labeled=labeled)
+    assert len(set(got.indices)) == 8 and not set(got.indices) & set(labeled)
+    kinds = {"random": "random_start", "kcenter": "cold_start"}
+    assert {r.kind for r in got.reasons} == {kinds.get(name, name)}
+    text = describe(got.reasons[0], item="sentence")
+    if name == "typiclust":
+        assert text == f"typical of a group of {int(got.scores[0])} similar sentences no one " \
+                       "has labeled"
+    if name == "random":
+        assert text == "drawn at random to start: no labels yet"
+    again = cold_start(name, x, 8, np.random.default_rng(0), labeled=labeled)
+    assert again == got
+
+
+def test_random_cold_start_is_the_top_priorities_of_the_unlabeled():
+    from alden.strategies.cold_start import cold_start
+
+    x = np.zeros((10, 2))
+    got = cold_start("random", x, 3, np.random.default_rng(4), labeled=[2, 5])
+    free = np.array([0, 1, 3, 4, 6, 7, 8, 9])
+    priority = np.random.default_rng(4).random(len(free))
+    assert list(got.indices) == free[np.argsort(-priority, kind="stable")[:3]].tolist()
+
+
+def test_unknown_cold_start_is_refused():
+    from alden.strategies.cold_start import check_cold_start, cold_start
+
+    with pytest.raises(AldenError, match="unknown cold start 'nearest'"):
+        check_cold_start("nearest")
+    with pytest.raises(AldenError, match="unknown cold start"):
+        cold_start("nearest", np.zeros((3, 2)), 1, np.random.default_rng(0))
+
+
+def test_the_cold_start_is_part_of_a_runs_identity_only_when_set():
+    from alden.experiments.simulation import Protocol
+
+    assert "cold_start" not in Protocol().as_dict()
+    assert Protocol().options_hash != Protocol(cold_start="random").options_hash
+    assert Protocol(cold_start="random").options_hash != \
+        Protocol(cold_start="typiclust").options_hash
+
+
+def test_a_projects_default_cold_start_follows_the_measurements():
+    from alden.strategies.cold_start import default_cold_start
+
+    assert default_cold_start("text", word_pieces=False) == "typiclust"  # word2vec means
+    assert default_cold_start("text", word_pieces=True) == "random"  # an encoder's
+    assert default_cold_start("tabular", word_pieces=False) == "random"

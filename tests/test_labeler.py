@@ -29,6 +29,7 @@ def make_project(folder: Path, n: int = 30, classes=("neg", "pos"), picks: int =
     vocab = Vocab.build(tokens)
     store.create(folder, ids=[f"t{i}" for i in range(n)], texts=texts, classes=classes,
                  settings={"kind": "text", "seed": 0, "model": "cnn", "strategy": "alden",
+                           "cold_start": "kcenter",  # the tests below follow its picks
                            "vocab": list(vocab.words), "tokenized": False})
     (folder / "encoding").mkdir()
     np.save(folder / "encoding" / "x.npy", vocab.encode(tokens))

@@ -20,6 +20,7 @@ from files_util import write_csv
 
 from alden.cli import main
 from alden.errors import AldenError, DataError, ProjectError
+from alden.models.representations import sentence_means
 from alden.project import predict as project_predict
 from alden.project import query as project_query
 from alden.project import status as project_status
@@ -162,7 +163,7 @@ def test_sentence_means_match_a_loop():
     emb = rng.normal(size=(9, 4))
     x = np.array([[2, 3, 3, 0], [5, 0, 0, 0], [1, 8, 7, 6]])
     want = np.array([emb[row[row != 0]].mean(axis=0) for row in x])
-    np.testing.assert_allclose(project_query.sentence_means(x, emb), want)
+    np.testing.assert_allclose(sentence_means(x, emb), want)
 
 
 def test_first_query_is_a_cold_start(proj, capsys):
@@ -173,11 +174,9 @@ def test_first_query_is_a_cold_start(proj, capsys):
     rows = list(csv.DictReader(open(folder / "batches" / "round-0001.csv", encoding="utf-8")))
     assert [r["label"] for r in rows] == [""] * 6
     assert len({r["id"] for r in rows}) == 6
-    assert rows[0]["reason"].startswith("cold start: the sentence nearest the centre")
-    assert all("farthest" in r["reason"] for r in rows[1:])
-    # k-center: each pick is at least as far from the earlier ones as any later pick is
-    distances = [float(r["score"]) for r in rows[1:]]
-    assert distances == sorted(distances, reverse=True)
+    # the word models' measured default (docs/runs/cold_start): TypiClust
+    assert all(r["reason"].startswith("typical of a group of ") for r in rows)
+    assert "by typiclust, without a model" in out
     lines = (folder / "batches" / "round-0001.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in lines] == [r["id"] for r in rows]
     tasks = json.loads((folder / "batches" / "round-0001.labelstudio.json").read_text())
@@ -188,6 +187,36 @@ def test_first_query_is_a_cold_start(proj, capsys):
     conn = store.connect(folder)
     (r,) = store.rounds(conn)
     assert (r["strategy"], r["size"], r["labeled_now"]) == ("cold-start", 6, 0)
+
+
+def test_query_cold_start_kcenter(proj, capsys):
+    folder, _, _ = proj
+    assert main(["query", str(folder), "--k", "6", "--cold-start", "kcenter"]) == 0
+    assert "by kcenter, without a model" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(folder / "batches" / "round-0001.csv", encoding="utf-8")))
+    assert rows[0]["reason"].startswith("cold start: the sentence nearest the centre")
+    assert all("farthest" in r["reason"] for r in rows[1:])
+    # k-center: each pick is at least as far from the earlier ones as any later pick is
+    distances = [float(r["score"]) for r in rows[1:]]
+    assert distances == sorted(distances, reverse=True)
+    conn = store.connect(folder)
+    (r,) = store.rounds(conn)
+    assert r["info"]["cold_start_method"] == "kcenter"
+
+
+def test_init_cold_start_is_the_projects(proj, tmp_path):
+    _, _, data = proj
+    init_project(tmp_path / "t", data, cold_start="random")
+    conn = store.connect(tmp_path / "t")
+    assert store.settings(conn)["cold_start"] == "random"
+    result = project_query.query(tmp_path / "t", 5)
+    assert result.cold_start_method == "random"
+    assert all(p.reason.kind == "random_start" for p in result.picks)
+    again = project_query.query(tmp_path / "t", 5, cold_start="probcover")
+    assert again.cold_start_method == "probcover"
+    with pytest.raises(AldenError, match="unknown cold start"):
+        project_query.query(tmp_path / "t", 5, cold_start="nearest")
+    conn.close()
 
 
 def test_rounds_of_query_and_teach(proj, tmp_path, capsys):
@@ -378,7 +407,8 @@ def test_tabular_project(tmp_path):
     conn = store.connect(tmp_path / "p")
     assert store.item_contents(conn)[0] == {"size": rows[0][1], "colour": "red",
                                             "noise": rows[0][3]}
-    first = project_query.query(tmp_path / "p", 10)
+    assert store.settings(conn)["cold_start"] == "random"  # tables: not measured
+    first = project_query.query(tmp_path / "p", 10, cold_start="kcenter")
     assert first.cold_start and first.picks[0].reason.kind == "cold_start"
     assert "the row nearest" in reason_text(
         project_data.read_project(conn, tmp_path / "p"), first.picks[0].item,

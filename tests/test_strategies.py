@@ -130,6 +130,9 @@ def make(kind: str) -> tuple[FakeLearner, Pool]:
 
 
 CASES = [(name, kind) for kind in ("text", "tabular") for name in strategies_for(kind)]
+CASES += [("alden:candidates=14", "text"), ("margin:balance=true", "text"),
+          ("alden:balance=true,candidates=14", "text"), ("coreset:balance=true", "tabular"),
+          ("random:balance=true", "tabular")]
 
 
 # ---------------------------------------------------------------- the contract
@@ -138,7 +141,7 @@ CASES = [(name, kind) for kind in ("text", "tabular") for name in strategies_for
 @pytest.mark.parametrize("name,kind", CASES)
 def test_contract(name, kind):
     learner, pool = make(kind)
-    strategy = get_strategy(name)
+    strategy = strategy_from_spec(name, kind)
     open_items = set(pool.unlabeled.tolist())
     sel = strategy.select(learner, pool, 7, np.random.default_rng(0))
     assert isinstance(sel, Selection) and len(sel) == 7
@@ -285,10 +288,13 @@ def test_bald_passes_samples_and_a_seed_drawn_from_rng():
 def test_get_strategy_errors_and_conversions():
     with pytest.raises(AldenError, match="unknown strategy 'aldn'; choose one of: alden, "):
         get_strategy("aldn")
-    with pytest.raises(AldenError, match="has no option 'T'; its options: samples"):
+    with pytest.raises(AldenError, match="has no option 'T'; its options: balance, samples"):
         get_strategy("bald", T=3)
-    with pytest.raises(AldenError, match="its options: none"):
+    with pytest.raises(AldenError, match="its options: balance$"):
         get_strategy("entropy", output="proba")
+    with pytest.raises(AldenError, match="'balance' must be true or false"):
+        get_strategy("entropy", balance="yes")
+    assert get_strategy("entropy", balance="false") == get_strategy("entropy")
     assert get_strategy("bald", samples="7") == Bald(samples=7)
     with pytest.raises(AldenError, match="must be an integer"):
         get_strategy("bald", samples="many")
@@ -374,3 +380,90 @@ def test_every_strategy_with_the_real_learner(kind, model):
         assert len(set(sel.indices)) == 4, name
         assert not set(sel.indices) & set(labeled.tolist()), name
         assert np.isfinite(sel.scores).all(), name
+
+
+# ---------------------------------------------------------------- batch strategies
+
+
+def test_cluster_margin_is_the_kernel_on_the_unlabeled_hidden_layer():
+    from alden.kernels import cluster_margin
+
+    learner, pool = make("text")
+    sel = get_strategy("cluster_margin").select(learner, pool, 2, np.random.default_rng(0))
+    unlabeled = pool.unlabeled
+    gaps = margin(learner.predict_proba(pool.x[unlabeled]))
+    want = cluster_margin(learner.hidden(pool.x[unlabeled]), gaps, 2)
+    assert list(sel.indices) == unlabeled[want.indices].tolist()
+    assert np.allclose(sel.scores, gaps[want.indices])
+    assert ("hidden", 20, None) in learner.calls  # only margin's 10 * n candidates
+    assert [r.first for r in sel.reasons] == [True, True]
+    text = describe(sel.reasons[0], ("neg", "neu", "pos"))
+    assert text.startswith("the model is torn between ") and text.endswith(
+        ", and no picked item is near it")
+
+
+def test_alden_candidates_run_the_pass_on_margins_most_uncertain_only():
+    learner, pool = make("text")
+    sel = strategy_from_spec("alden:candidates=10").select(
+        learner, pool, 3, np.random.default_rng(0))
+    unlabeled = pool.unlabeled.tolist()
+    gaps = margin(learner.predict_proba(pool.x[pool.unlabeled]))
+    top = sorted(range(len(unlabeled)), key=lambda i: (gaps[i], unlabeled[i]))[:10]
+    rows = sorted(pool.labeled.tolist() + [unlabeled[i] for i in top])
+    assert ("token_interpretations", len(rows), "proba") in learner.calls
+    inter = learner.token_interpretations(pool.x[rows])
+    tokens = [r[r != 0] for r in pool.x[rows]]
+    labeled = [i for i, r in enumerate(rows) if r in set(pool.labeled.tolist())]
+    picks = alden_greedy_picks(tokens, inter, learner.word_embeddings(), labeled, 3)
+    assert list(sel.indices) == [rows[p.index] for p in picks]
+    assert canonical_strategy("alden:candidates=0") == "alden"
+
+
+def brute_balanced(classes, n, n_classes):
+    """Shares by the smallest cap s that fills n, one more for the classes that have it,
+    in the order they first appear; each class's first items of the list."""
+    have = [sum(1 for c in classes if c == k) for k in range(n_classes)]
+    n = min(n, len(classes))
+    s = next(s for s in range(n + 1) if sum(min(h, s) for h in have) >= n)
+    share = [min(h, s - 1) if s else 0 for h in have]
+    for c in dict.fromkeys(classes):
+        if sum(share) < n and have[c] >= s:
+            share[c] += 1
+    keep, taken = [], [0] * n_classes
+    for i, c in enumerate(classes):
+        if taken[c] < share[c]:
+            keep.append(i)
+            taken[c] += 1
+    return keep
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_balanced_order_matches_brute_force(seed):
+    from alden.strategies.batch import balanced_order
+
+    rng = np.random.default_rng(seed)
+    n_classes = int(rng.integers(2, 5))
+    weights = rng.dirichlet(np.ones(n_classes) * 0.5)
+    classes = rng.choice(n_classes, size=int(rng.integers(1, 25)), p=weights).tolist()
+    n = int(rng.integers(0, 30))
+    assert balanced_order(np.array(classes), n, n_classes) == brute_balanced(classes, n,
+                                                                               n_classes)
+
+
+def test_balance_takes_each_predicted_class_share_in_the_strategys_order():
+    learner, pool = make("text")
+    plain = get_strategy("margin").select(learner, pool, 26, np.random.default_rng(0))
+    sel = strategy_from_spec("margin:balance=true").select(learner, pool, 6,
+                                                           np.random.default_rng(0))
+    predicted = learner.predict_proba(pool.x).argmax(axis=1)
+    order = list(plain.indices)
+    by_class = {c: [i for i in order if predicted[i] == c] for c in range(N_CLASSES)}
+    have = {c: len(v) for c, v in by_class.items()}
+    got = {c: [i for i in sel.indices if predicted[i] == c] for c in range(N_CLASSES)}
+    for c in range(N_CLASSES):
+        assert got[c] == by_class[c][:len(got[c])]  # each class's top, in margin's order
+    assert all(len(got[c]) == min(2, have[c]) for c in got) or sum(have.values()) < 6
+    assert list(sel.indices) == [i for i in order if i in set(sel.indices)]
+    assert canonical_strategy("margin:balance=true") == "margin:balance=true"
+    with pytest.raises(AldenError, match="needs words"):
+        strategy_from_spec("alden:balance=true", "tabular")

@@ -63,6 +63,7 @@ def _simulation_uses():
         yield ("seed set", s), _start(streams.seed_set_rng(s))
         yield ("strategy", s), _start(streams.strategy_rng(s))
         yield ("criteria", s), _start(streams.criteria_rng(s))
+        yield ("cold start", s), _start(streams.cold_start_rng(s))
         for r in ROUNDS:
             yield ("fit", s, r), _fit(s, r)
 
@@ -78,6 +79,7 @@ def _project_uses():
             if r >= 1:  # a project's strategy rounds start at 1
                 yield ("round", s, r), _start(streams.round_rng(s, r))
             yield ("check draw", s, r), _start(streams.check_draw_rng(s, r))
+            yield ("cold start", s, r), _start(streams.cold_start_rng(s, r))
 
 
 def _shared(uses) -> set[frozenset]:
@@ -102,7 +104,7 @@ def test_no_two_uses_of_a_project_share_a_stream():
 
 
 def test_tags_are_one_seedsequence_word_above_any_round():
-    for tag in (streams.CHECK_DRAW, streams.STOP_SET):
+    for tag in (streams.CHECK_DRAW, streams.STOP_SET, streams.COLD_START):
         assert max(ROUNDS) < streams.TAG_BASE <= tag < 2**32
 
 

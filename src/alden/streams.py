@@ -30,6 +30,10 @@ function                    path                          what it seeds
 ``check_draw_rng(seed, n)`` ``[seed, CHECK_DRAW, 1 + n]`` project: the items ``alden check`` adds to
                                                           a check set that holds n
 ``stop_set_rng(seed)``      ``[seed, STOP_SET]``          project: its fixed stop set
+``cold_start_rng(seed, r)`` ``[seed, COLD_START, 1 + r]`` a first batch chosen without labels
+                                                          (``strategies.cold_start``): a
+                                                          simulated run's (``--cold-start``,
+                                                          r = 0) or a project's round r
 ==========================  ============================  ==========================================
 
 Seeded outside SeedSequence, each by its own generator: word2vec (gensim, ``seed`` itself),
@@ -63,6 +67,7 @@ import numpy as np
 TAG_BASE = 2**31  # far above any round number, below 2**32 (one SeedSequence word)
 CHECK_DRAW = TAG_BASE + 1
 STOP_SET = TAG_BASE + 2
+COLD_START = TAG_BASE + 3
 
 
 def derive_seed(seed: int, *path: int) -> int:
@@ -120,3 +125,9 @@ def check_draw_rng(seed: int, n_checked: int) -> np.random.Generator:
 def stop_set_rng(seed: int) -> np.random.Generator:
     """The generator of a project's fixed stop set."""
     return _rng(seed, STOP_SET)
+
+
+def cold_start_rng(seed: int, round_: int = 0) -> np.random.Generator:
+    """The generator of a batch chosen without labels: a simulated run's first batch
+    (``--cold-start``, round 0) or a project's cold-start round ``round_``."""
+    return _rng(seed, COLD_START, 1 + round_)

@@ -34,6 +34,7 @@ from alden.experiments.run_files import (
 from alden.experiments.simulation import Protocol, RunSpec, round_count, run_one
 from alden.experiments.workers import RunFn, run_locally, run_on_ray
 from alden.models.factory import MODELS, check_model, known_model, train_config
+from alden.strategies.cold_start import COLD_STARTS
 
 PAPER_DATASETS = ("subj", "mr")
 PAPER_MODELS = ("cnn", "bilstm")
@@ -207,7 +208,8 @@ def protocol_from_args(args: argparse.Namespace, data: tuple = ()) -> Protocol:
     if args.max_epochs is not None:
         train["max_epochs"] = args.max_epochs
     return Protocol(init=args.init, step=args.step, stop=args.stop, split=args.split,
-                    train=tuple(sorted(train.items())), data=data)
+                    train=tuple(sorted(train.items())), data=data,
+                    cold_start=getattr(args, "cold_start", None))
 
 
 def add_protocol_options(parser: argparse.ArgumentParser) -> None:
@@ -271,6 +273,11 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                    help=f"strategy name, repeatable, with options as NAME:KEY=VALUE[,KEY=VALUE] "
                         f"(e.g. alden:output=proba, bald:samples=20); default: "
                         f"{', '.join(PAPER_STRATEGIES)}")
+    p.add_argument("--cold-start", choices=COLD_STARTS, default=None, metavar="NAME",
+                   help=f"choose the first batch (--init of the pool) without labels by one "
+                        f"of {', '.join(COLD_STARTS)} on the model's item representations, "
+                        f"then label it by the oracle (default: the paper's stratified "
+                        f"seed set); recorded in results.jsonl")
     p.add_argument("--seeds", type=positive, default=None, metavar="N",
                    help="run seeds 0..N-1 (default 10)")
     p.add_argument("--seed-list", type=seed_list, default=None, metavar="S,S,...",

@@ -21,7 +21,7 @@ import numpy as np
 from alden.errors import AldenError
 from alden.models.factory import check_model, learner_factory, train_config
 from alden.models.families import data_key, prepare_for
-from alden.streams import fit_seed, seed_set_rng, strategy_rng
+from alden.streams import cold_start_rng, fit_seed, seed_set_rng, strategy_rng
 
 if TYPE_CHECKING:
     from alden.data.pool import Pool
@@ -46,14 +46,20 @@ class Protocol:
     # How a user's file is read (text_column, label_column, target_column, id_column, kind)
     # and max_words when not the default, sorted by name; () for the built-in sets' defaults.
     data: tuple[tuple[str, object], ...] = ()
+    # The first batch chosen without labels by this cold start (``strategies.cold_start``)
+    # and labeled by the oracle; None: the paper's stratified seed set.
+    cold_start: str | None = None
 
     def as_dict(self) -> dict:
         """Plain JSON-able options (what ``options.json`` stores under the hash); ``data``
-        only when set, so the hashes of runs without data options stay what they were."""
-        options = {"init": self.init, "step": self.step, "stop": self.stop,
-                   "split": list(self.split), "train": dict(self.train)}
+        and ``cold_start`` only when set, so the hashes of runs without them stay what they
+        were."""
+        options: dict[str, Any] = {"init": self.init, "step": self.step, "stop": self.stop,
+                                   "split": list(self.split), "train": dict(self.train)}
         if self.data:
             options["data"] = dict(self.data)
+        if self.cold_start is not None:
+            options["cold_start"] = self.cold_start
         return options
 
     @functools.cached_property
@@ -238,11 +244,36 @@ def run_one(spec: RunSpec, on_round: Callable[[int], None] | None = None
     counts = label_schedule(len(pool), protocol.init, protocol.step, protocol.stop)
     recorder = CriteriaRecorder(len(pool), prepared.test(), spec.seed, coverage=spec.coverage)
     new_learner = learner_factory(prepared, spec.model, train_config(dict(protocol.train)))
+    first: list[int] = []
+    initial = seed_set if protocol.cold_start is None else cold_seed_set(
+        protocol.cold_start, prepared, spec.model, cold_start_rng(spec.seed), first)
     rows = simulate(pool, new_learner,
                     strategy_from_spec(spec.strategy), counts, prepared.val(), prepared.test(),
-                    spec.seed, seed_set, on_round, recorder.observe)
+                    spec.seed, initial, on_round, recorder.observe)
     records, timings = make_records(spec, rows, len(pool))
+    if protocol.cold_start is not None:
+        records[0]["cold_start_batch"] = first
     return records, timings, criteria_records(records, recorder.rows)
+
+
+def cold_seed_set(name: str, prepared: Prepared, model: str, rng: np.random.Generator,
+                  picked: list[int]) -> Callable[[Pool, float, np.random.Generator],
+                                                 np.ndarray]:
+    """A seed-set function for ``simulate`` that picks the first batch without labels by the
+    cold start ``name`` on the model's item representations (``models.representations``),
+    drawing from ``rng`` (its own stream, ``streams.cold_start_rng``) rather than the seed
+    set's; the picks (pool positions, in pick order) are appended to ``picked``."""
+    from alden.models.representations import item_representations
+    from alden.strategies.cold_start import cold_start
+
+    def pick(pool: Pool, fraction: float, _seed_set_rng: np.random.Generator) -> np.ndarray:
+        features = item_representations(model, prepared.kind, prepared.x,
+                                        prepared.embeddings)[prepared.train_idx]
+        metric = "cosine" if prepared.kind == "text" else "euclidean"
+        chosen = cold_start(name, features, round(fraction * len(pool)), rng, metric=metric)
+        picked.extend(chosen.indices)
+        return np.asarray(chosen.indices, dtype=np.int64)
+    return pick
 
 
 def criteria_records(records: list[dict], rows: list[dict]) -> list[dict]:

@@ -23,6 +23,8 @@ from alden.kernels.common import check_k, labeled_indices
 from alden.kernels.neighbours import NeighbourIndex, as_rows, build_index, knn, within
 
 _SEED_MAX = 2**32 - 1  # scikit-learn's random_state takes ints in [0, 2**32 - 1]
+MIN_CLUSTER_SIZE = 5  # TypiClust skips clusters this small or smaller (the authors' code)
+MAX_CLUSTERS = 500  # ... and makes at most this many
 
 
 @dataclass(frozen=True)
@@ -56,15 +58,17 @@ def kmeans_labels(x: np.ndarray, n_clusters: int, rng: np.random.Generator) -> n
 
 def typicality(x: np.ndarray, clusters: np.ndarray, neighbours: int = 20) -> np.ndarray:
     """Hacohen et al.'s typicality of each row within its cluster: the inverse of the mean
-    Euclidean distance to its ``min(neighbours, size - 1)`` nearest other members. A row alone
-    in its cluster gets 0; a row whose neighbours all coincide with it, inf."""
+    Euclidean distance to its ``min(neighbours, size // 2)`` nearest other members (the
+    official code's rule: half the cluster at most, so a small cluster's typical point is
+    central, not one of a close pair). A row alone in its cluster gets 0; a row whose
+    neighbours all coincide with it, inf."""
     out = np.zeros(len(x))
     for c in np.unique(clusters):
         members = np.flatnonzero(clusters == c)
         if len(members) < 2:
             continue
         index = build_index(x[members], metric="euclidean", backend="auto")
-        _, dist = knn(index, min(neighbours, len(members) - 1))
+        _, dist = knn(index, min(neighbours, len(members) // 2))
         mean = dist.mean(axis=1)
         with np.errstate(divide="ignore"):
             out[members] = np.where(mean > 0, 1.0 / mean, np.inf)
@@ -73,25 +77,32 @@ def typicality(x: np.ndarray, clusters: np.ndarray, neighbours: int = 20) -> np.
 
 def typiclust(features: np.ndarray, k: int, rng: np.random.Generator, *,
               labeled: Sequence[int] | np.ndarray = (), neighbours: int = 20,
+              min_cluster_size: int = MIN_CLUSTER_SIZE, max_clusters: int = MAX_CLUSTERS,
               metric: str = "euclidean") -> BatchPicks:
     """TypiClust (Hacohen, Dekel & Weinshall, "Active Learning on a Budget: Opposite
     Strategies Suit High and Low Budgets", ICML 2022): k-means into ``len(labeled) + k``
-    clusters, then the most typical point (:func:`typicality`) of each uncovered cluster,
-    largest clusters first. A low budget is best spent on typical, dense-region examples,
-    not outliers. Values: each pick's cluster size.
+    clusters (at most ``max_clusters``), then the most typical point (:func:`typicality`)
+    of each uncovered cluster, largest clusters first. A low budget is best spent on
+    typical, dense-region examples, not outliers. Clusters of ``min_cluster_size`` items or
+    fewer are skipped, as the authors' code does (its MIN_CLUSTER_SIZE = 5, MAX_NUM_CLUSTERS
+    = 500): k-means gives outliers clusters of their own, and one pick each would bring
+    them back. Values: each pick's cluster size.
 
     ``metric="cosine"`` scales rows to unit length first. ``k`` may not exceed the unlabeled
     count (``AldenError``). Clusters without a labeled point or pick come first (largest,
     then lower cluster number); once every cluster is covered, the one with the fewest is
     chosen again, so duplicate rows (fewer clusters than asked) still give ``k`` picks.
+    Points of skipped clusters are picked only once no other point is left.
     """
     x = as_rows(features, metric)
     lab = labeled_indices(labeled, len(x))
     k = check_k(k, len(x) - lab.size)
     if k == 0:
         return _empty()
-    return typical_picks(x, kmeans_labels(x, lab.size + k, rng), k, labeled=lab,
-                         neighbours=neighbours)
+    clusters = kmeans_labels(x, min(lab.size + k, max_clusters), rng)
+    small = np.bincount(clusters)[clusters] <= min_cluster_size
+    clusters = np.where(small, -1, clusters)  # -1: skipped, see typical_picks
+    return typical_picks(x, clusters, k, labeled=lab, neighbours=neighbours)
 
 
 def typical_picks(features: np.ndarray, clusters: np.ndarray, k: int, *,
@@ -99,7 +110,8 @@ def typical_picks(features: np.ndarray, clusters: np.ndarray, k: int, *,
                   ) -> BatchPicks:
     """TypiClust's choice given the clusters: repeatedly the cluster with the fewest labeled
     or picked points (ties: the largest, then the lower number), its most typical unpicked
-    point (ties: the smaller index). Values: cluster sizes; groups: cluster numbers."""
+    point (ties: the smaller index). Points of a negative cluster number are skipped ones,
+    picked only when every other is taken. Values: cluster sizes; groups: cluster numbers."""
     x = as_rows(features, "euclidean")
     clusters = np.asarray(clusters, dtype=np.int64).reshape(-1)
     if clusters.shape != (len(x),):
@@ -115,20 +127,20 @@ def typical_picks(features: np.ndarray, clusters: np.ndarray, k: int, *,
     order = np.lexsort((np.arange(len(x)), -typ, number))  # by cluster, most typical first
     order = order[free[order]]
     starts = np.searchsorted(number[order], np.arange(len(ids) + 1))
-    heap = [(int(taken[c]), -int(sizes[c]), c) for c in range(len(ids))
+    heap = [(int(ids[c] < 0), int(taken[c]), -int(sizes[c]), c) for c in range(len(ids))
             if starts[c] < starts[c + 1]]
     heapq.heapify(heap)
     picks: list[int] = []
     values: list[int] = []
     groups: list[int] = []
     while len(picks) < k:
-        count, neg_size, c = heapq.heappop(heap)
+        skipped, count, neg_size, c = heapq.heappop(heap)
         picks.append(int(order[starts[c]]))
         values.append(-neg_size)
         groups.append(int(ids[c]))
         starts[c] += 1
         if starts[c] < starts[c + 1]:
-            heapq.heappush(heap, (count + 1, neg_size, c))
+            heapq.heappush(heap, (skipped, count + 1, neg_size, c))
     return BatchPicks(np.array(picks, np.int64), np.array(values, float),
                       np.array(groups, np.int64))
 

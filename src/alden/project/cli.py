@@ -36,6 +36,7 @@ from alden.project.predict import predict
 from alden.project.query import query
 from alden.project.status import DEFAULT_FOLDS, status, status_json
 from alden.project.teach import teach_file
+from alden.strategies.cold_start import COLD_STARTS
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -47,7 +48,8 @@ def cmd_init(args: argparse.Namespace) -> int:
                           labels_file=args.labels, classes=classes, seed=args.seed,
                           embedding_dim=args.embedding_dim, encoding=args.encoding,
                           max_words=args.max_words, strict=args.strict, model=args.model,
-                          strategy=args.strategy, delimiter=args.delimiter)
+                          strategy=args.strategy, delimiter=args.delimiter,
+                          cold_start=args.cold_start)
     vocab = f", vocabulary of {plural(result.vocab, 'word')}" if result.vocab else ""
     print(f"made project {result.folder}: {plural(result.items, result.kind + ' item')}{vocab}")
     _list_rows(f"left out {plural(len(result.skipped), 'row')} with an empty text "
@@ -92,13 +94,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     show = step_line(sys.stderr)
     try:
         result = query(args.project, args.k, strategy=args.strategy, model=args.model,
-                       out=args.out, on_step=show)
+                       out=args.out, on_step=show, cold_start=args.cold_start)
     finally:
         show("")
     if result.cold_start:
-        space = "word2vec sentence means" if result.kind == "text" else "scaled features"
         print(f"cold start ({result.cold_start}): picked "
-              f"{plural(len(result.picks), 'diverse item')} by k-center on {space}")
+              f"{plural(len(result.picks), 'item')} by {result.cold_start_method}, "
+              f"without a model")
     else:
         print(f"trained {result.model} on {plural(result.n_labeled, 'label')}; "
               f"{result.strategy} picked {plural(len(result.picks), 'item')} "
@@ -279,6 +281,11 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
                    help="the project's strategy, options as NAME:KEY=VALUE (default: alden "
                         "for cnn and bilstm, margin for a sentence encoder, dami for tables; "
                         "each query may choose another with --strategy)")
+    p.add_argument("--cold-start", choices=COLD_STARTS, default=None, metavar="NAME",
+                   help=f"how the first batches are picked while labels are too few for a "
+                        f"model: {', '.join(COLD_STARTS)} (default: typiclust for cnn and "
+                        f"bilstm, random for a sentence encoder and tables; measured in "
+                        f"docs/runs/cold_start)")
     p.add_argument("--encoding", default="utf-8", metavar="NAME",
                    help="the data file's text encoding (default utf-8)")
     p.add_argument("--check", type=positive, default=None, metavar="N",
@@ -296,6 +303,9 @@ def _add_query(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", metavar="NAME", help="default: the project's (set by init); "
                    "options as NAME:KEY=VALUE, e.g. alden:output=logits")
     p.add_argument("--model", metavar="NAME", help="cnn or bilstm (text), mlp (tabular)")
+    p.add_argument("--cold-start", choices=COLD_STARTS, default=None, metavar="NAME",
+                   help="while labels are too few for a model, pick by this cold start "
+                        "(default: the project's, set by init)")
     p.add_argument("--out", metavar="FOLDER",
                    help="folder for the batch files (default: PROJECT/batches)")
     p.add_argument("--threads", type=positive, metavar="N", help=THREADS_HELP)

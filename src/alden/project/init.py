@@ -24,6 +24,7 @@ from alden.project import store
 from alden.project.labels import write_labels
 from alden.project.teach import read_label_file, teach
 from alden.project.workspace import user_name
+from alden.strategies.cold_start import check_cold_start, default_cold_start
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -69,7 +70,8 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
                  seed: int = 0, embedding_dim: int = 100, encoding: str = "utf-8",
                  who: str | None = None, max_words: int | None = None,
                  strict: bool = False, model: str | None = None,
-                 strategy: str | None = None, delimiter: str | None = None) -> InitResult:
+                 strategy: str | None = None, delimiter: str | None = None,
+                 cold_start: str | None = None) -> InitResult:
     """Make a project from a CSV/TSV/JSON Lines file of texts or table rows.
 
     The folder appears whole or not at all. Labels may come from ``label_column`` of the
@@ -78,7 +80,8 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
     it; a row with an empty text is left out (``strict``: refused). Both are listed in the
     result (``cut``, ``skipped``). ``strategy``: the project's (``default_strategy`` if
     None), checked against the kind of data before anything is read; ``delimiter`` splits a
-    CSV/TSV file (None: detected).
+    CSV/TSV file (None: detected); ``cold_start``: how queries pick while labels are too
+    few for a model (``strategies.cold_start``; default ``default_cold_start``, measured).
     """
     from alden.data.datasets import load_dataset
     from alden.data.text import MAX_WORDS
@@ -88,6 +91,8 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
     data = Path(data)
     store.check_new_folder(folder)  # before the slow part, not after it
     kind, model, strategy = _checked_choices(kind, model, strategy, text_column, target_column)
+    cold_start = check_cold_start(cold_start or default_cold_start(
+        kind, model_family(model).word_pieces))
     target = (target_column or label_column) if kind == "tabular" else None
     dataset = load_dataset(data, text_column=text_column if kind == "text" else None,
                            label_column=label_column if kind == "text" else None,
@@ -97,7 +102,8 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
     settings: dict[str, Any] = {
         "kind": kind, "data": str(data.resolve()), "text_column": text_column or "text",
         "target_column": target, "id_column": id_column, "encoding": encoding, "seed": seed,
-        "model": model, "strategy": strategy or default_strategy(kind, model)}
+        "model": model, "strategy": strategy or default_strategy(kind, model),
+        "cold_start": cold_start}
     encoded, rows = _encoding_settings(data, kind, model, dataset, prepared, encoding=encoding,
                                        delimiter=delimiter,
                                        skip={target, id_column}, max_words=max_words)

@@ -130,7 +130,8 @@ def run(folder: str | Path, *, batch: int = 10, strategy: str | None = None,
                     out.flush()
                     result = query(folder, batch, strategy=strategy, model=model, conn=conn)
                     if result.cold_start:
-                        out.write(f"(cold start: {result.cold_start}; picking diverse items)\n")
+                        out.write(f"(cold start: {result.cold_start}; picked by "
+                                  f"{result.cold_start_method}, without a model)\n")
                     picks = list(result.picks)
                 seen.update((p.item, p) for p in picks)
                 given, quit_ = _label_batch(conn, data, picks, keys, out, who, undo, seen)

@@ -3,9 +3,10 @@
 A query trains a model from scratch on every label so far (or reuses the saved one of the
 same labels) and lets the strategy pick the batch, written as CSV, JSON Lines and Label Studio
 tasks with each pick's reason (``batch_files``). With too few labels (fewer than
-``MIN_LABELS``, or one class only) it picks a diverse cold-start batch instead: greedy
-k-center on word2vec sentence means (text) or on the scaled features (tables), so the first
-labels cover the data.
+``MIN_LABELS``, or one class only) it picks a cold-start batch instead, without a model: the
+project's cold start (``settings["cold_start"]``, else ``default_cold_start``: TypiClust
+on word2vec sentence means, random picks on pooled encoder embeddings and table features,
+as measured in docs/runs/cold_start).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse
 
 from alden.data.pool import Pool
 from alden.errors import AldenError, ProjectError
@@ -32,8 +32,7 @@ from alden.project.trained import current_model, delete_files, save_model
 from alden.project.workspace import ProjectData, open_pool, read_project, too_few_labels
 from alden.strategies.base import Selection, Strategy
 from alden.strategies.interpretation import Alden
-from alden.strategies.reasons import Reason
-from alden.streams import round_rng
+from alden.streams import cold_start_rng, round_rng
 
 if TYPE_CHECKING:
     from alden.models.contract import Learner
@@ -51,20 +50,24 @@ class QueryResult:
     picks: tuple[store.Pick, ...]
     files: tuple[Path, ...]
     model_file: str | None
+    cold_start_method: str | None = None  # the cold start that picked it, if cold
 
 
 def query(folder: str | Path, k: int, *, strategy: str | None = None, model: str | None = None,
           out: str | Path | None = None, conn: sqlite3.Connection | None = None,
-          on_step: Callable[[str], None] | None = None) -> QueryResult:
+          on_step: Callable[[str], None] | None = None,
+          cold_start: str | None = None) -> QueryResult:
     """Train on the labels so far, pick the next ``k`` items, write them out, record the round.
     ``on_step(text)`` hears each step as it starts (and each training epoch), for a
-    progress display."""
+    progress display. ``cold_start``: the method while labels are too few (default: the
+    project's)."""
     own = conn is None
     with query_lock(folder):  # one query at a time on a project, across processes
         conn = conn or store.connect(folder)
         try:
             make_backup(conn, folder, "query")
-            return _query(conn, Path(folder), k, strategy, model, out, on_step or _silent)
+            return _query(conn, Path(folder), k, strategy, model, out, on_step or _silent,
+                          cold_start)
         finally:
             if own:
                 conn.close()
@@ -75,35 +78,42 @@ def _silent(text: str) -> None:
 
 
 def _query(conn: sqlite3.Connection, folder: Path, k: int, strategy: str | None,
-           model: str | None, out: str | Path | None, say: Callable[[str], None]
-           ) -> QueryResult:
+           model: str | None, out: str | Path | None, say: Callable[[str], None],
+           cold_start: str | None) -> QueryResult:
     if k < 1:
         raise AldenError(f"--k must be at least 1, got {k}")
     data = read_project(conn, folder)
     settings = data.settings
     model = check_model(data.kind, model or settings["model"])
     from alden.strategies import strategy_from_spec
+    from alden.strategies.cold_start import check_cold_start, default_cold_start
 
     # Bad specs, and strategies that cannot work on this kind of data, fail before training.
     chosen = strategy_from_spec(strategy or settings["strategy"], data.kind)
+    method = check_cold_start(cold_start or settings.get("cold_start") or default_cold_start(
+        data.kind, bool(settings.get("encoder"))))
     pool, keep = open_pool(data)  # check items are never picked
     if len(pool.unlabeled) == 0:
         raise AldenError(f"{folder}: every item is labeled; nothing is left to query")
     k = min(k, len(pool.unlabeled))
     cold = too_few_labels(data)
     if cold:
-        batch = cold_start_batch(data, pool, keep, k, say)
+        batch = cold_start_batch(conn, data, pool, keep, k, method, say)
     else:
         batch = model_batch(conn, data, chosen, model, pool, keep, k, say)
     say("writing the batch")
+    info: dict[str, Any] = {"k": k, "cold_start": cold}
+    if cold:
+        info["cold_start_method"] = method
     round_, written = _record_round(conn, data, batch, model, Path(out) if out else
-                                    folder / "batches", info={"k": k, "cold_start": cold})
+                                    folder / "batches", info=info)
     if batch.learner is not None:  # what the stopping criteria read (alden status)
         record_state(conn, data, batch.learner, model, round_,
                      known_coverage=batch.known_coverage)
     delete_files(folder, written.stale)  # pruned models, once their rows are gone
     return QueryResult(data.kind, round_, batch.strategy, model, len(data.labels), cold,
-                       batch.picks, written.files, written.model_file)
+                       batch.picks, written.files, written.model_file,
+                       method if cold else None)
 
 
 @dataclass(frozen=True)
@@ -117,29 +127,29 @@ class Batch:
     known_coverage: float | None = None  # the ALDEN diversity left, when the picks hold it
 
 
-def cold_start_batch(data: ProjectData, pool: Pool, keep: np.ndarray, k: int,
-                     say: Callable[[str], None]) -> Batch:
-    """``k`` diverse items by greedy k-center, away from the labeled ones: on pooled sentence
-    embeddings (an encoder), word2vec sentence means (text) or the scaled features (tables)."""
-    from alden.kernels import kcenter_greedy_picks
+def cold_start_batch(conn: sqlite3.Connection, data: ProjectData, pool: Pool,
+                     keep: np.ndarray, k: int, method: str, say: Callable[[str], None]
+                     ) -> Batch:
+    """``k`` items picked without a model by the cold start ``method``
+    (``strategies.cold_start``), away from the labeled ones where the method uses them: on
+    pooled sentence embeddings (an encoder), word2vec sentence means (text) or the scaled
+    features (tables); it draws from (seed, round): the same project state, the same batch."""
+    from alden.models.representations import item_representations
+    from alden.strategies.cold_start import cold_start
 
-    say(f"cold start: picking {k} diverse items")
-    if data.kind == "text" and data.settings.get("encoder"):  # pooled sentence embeddings
-        from alden.models.encoder_cache import shared_table
-
-        features = shared_table(data.settings["encoder"], data.x).pooled.astype(np.float64)
-    elif data.kind == "text":
-        if data.embeddings is None:
-            raise ProjectError(f"{data.folder / 'encoding' / 'embeddings.npy'} is missing: "
-                               f"the project is damaged")
-        features = sentence_means(data.x, data.embeddings)
-    else:
-        features = data.x.astype(np.float64)
-    picked, distances = kcenter_greedy_picks(features[keep], pool.labeled, k)
-    items = keep[picked]
-    picks = tuple(store.Pick(int(i), float(d), Reason("cold_start", float(d), first=(
-        n == 0 and len(pool.labeled) == 0)), None, None)
-        for n, (i, d) in enumerate(zip(items, distances, strict=True)))
+    say(f"cold start: picking {k} items by {method}")
+    if data.kind == "text" and not data.settings.get("encoder") and data.embeddings is None:
+        raise ProjectError(f"{data.folder / 'encoding' / 'embeddings.npy'} is missing: "
+                           f"the project is damaged")
+    features = item_representations(data.settings.get("encoder") or data.settings["model"],
+                                    data.kind, data.x, data.embeddings)
+    rng = cold_start_rng(int(data.settings["seed"]), store.current_round(conn) + 1)
+    chosen = cold_start(method, features[keep], k, rng, labeled=pool.labeled,
+                        metric="cosine" if data.kind == "text" else "euclidean")
+    items = keep[np.asarray(chosen.indices, dtype=np.int64)]
+    reasons = chosen.reasons or [None] * len(items)
+    picks = tuple(store.Pick(int(i), float(s), r, None, None)
+                  for i, s, r in zip(items, chosen.scores, reasons, strict=True))
     return Batch(picks, "cold-start")
 
 
@@ -201,15 +211,6 @@ def first_alden_diversity(chosen: Strategy, pool: Pool, selection: Selection) ->
     (its first greedy pick on word tokens, read as the stopping criterion reads it); else
     None and ``record_state`` computes it."""
     if (isinstance(chosen, Alden) and chosen.output == DEFAULT_OUTPUT
-            and pool.continues is None and len(selection.scores)):
+            and not chosen.candidates and pool.continues is None and len(selection.scores)):
         return float(selection.scores[0])
     return None
-
-
-def sentence_means(x: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
-    """Each sentence's mean word vector over its tokens (pads left out), as one sparse product."""
-    rows, cols = np.nonzero(x)
-    counts = scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, x[rows, cols])),
-                                     shape=(len(x), len(embeddings)))
-    lengths = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1)
-    return np.asarray(counts @ embeddings.astype(np.float64)) / lengths[:, None]

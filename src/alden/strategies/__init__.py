@@ -13,6 +13,7 @@ from alden.strategies.base import (
     Strategy,
     check_fits,
 )
+from alden.strategies.batch import Balanced, ClusterMargin
 from alden.strategies.interpretation import Alden, Dami, Egl, EglWord
 from alden.strategies.reasons import Reason, describe, stored_reason
 from alden.strategies.registry import (
@@ -28,7 +29,8 @@ from alden.strategies.representation import Badge, Coreset
 from alden.strategies.uncertainty import Bald, Entropy, LeastConfidence, Margin, RandomStrategy
 
 __all__ = [
-    "ANY", "TABULAR", "TEXT", "STRATEGIES", "Alden", "Badge", "Bald", "Coreset", "Dami", "Egl",
+    "ANY", "TABULAR", "TEXT", "STRATEGIES", "Alden", "Badge", "Bald", "Balanced",
+    "ClusterMargin", "Coreset", "Dami", "Egl",
     "EglWord", "Entropy", "LeastConfidence", "Margin", "RandomStrategy", "Reason",
     "Selection", "Strategy", "canonical_strategy", "check_fits", "describe",
     "get_strategy", "parse_strategy", "stored_reason", "strategies_for",

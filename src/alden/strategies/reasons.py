@@ -14,8 +14,9 @@ from alden.errors import AldenError
 
 @dataclass(frozen=True)
 class Reason:
-    """One pick's reason. ``kind`` names the measure (a strategy name, or "cold_start");
-    ``score`` is its value. The rest is filled where the strategy has it:
+    """One pick's reason. ``kind`` names the measure (a strategy name, or a cold start's:
+    "random_start", "cold_start" (k-center), "typiclust", "probcover"); ``score`` is its
+    value. The rest is filled where the strategy has it:
     ``proba`` the model's class probabilities (BALD: their mean over dropout samples);
     ``word`` and ``position`` (0-based, in the item's words) the word that made ALDEN pick
     the item, ``compared_word`` the labeled word it was compared with (the same word, or the
@@ -74,6 +75,13 @@ def _proba_text(proba: tuple[float, ...], classes: tuple[str, ...]) -> str:
                      for c in order)
 
 
+def _torn(proba: tuple[float, ...], classes: tuple[str, ...]) -> str:
+    """'the model is torn between neg 0.51 and pos 0.49': its two likeliest classes."""
+    a, b = sorted(range(len(proba)), key=lambda c: (-proba[c], c))[:2]
+    name = [classes[c] if c < len(classes) else str(c) for c in (a, b)]
+    return f"the model is torn between {name[0]} {proba[a]:.2f} and {name[1]} {proba[b]:.2f}"
+
+
 def describe(reason: Reason | str | None, classes: tuple[str, ...] = (), item: str = "item"
              ) -> str:
     """The reason in words a person reads, e.g. "'than' is used here unlike anywhere it is
@@ -85,6 +93,11 @@ def describe(reason: Reason | str | None, classes: tuple[str, ...] = (), item: s
     with_p = f" ({_proba_text(r.proba, classes)})" if r.proba else ""
     if r.kind in ("entropy", "margin", "least_confidence"):
         return f"{r.kind.replace('_', ' ')} {s:.2f}{with_p}"
+    if r.kind == "cluster_margin":
+        torn = _torn(r.proba, classes) if r.proba else f"margin {s:.2f}"
+        if r.first:
+            return f"{torn}, and no picked {item} is near it"
+        return f"{torn}; its group of similar uncertain {item}s gave another pick too"
     if r.kind == "bald":
         over = f" over {r.samples} dropout samples" if r.samples else ""
         mean = f" (mean {_proba_text(r.proba, classes)})" if r.proba else ""
@@ -103,6 +116,13 @@ def describe(reason: Reason | str | None, classes: tuple[str, ...] = (), item: s
         return f"interpretation {s:.3g} away from the nearest labeled or picked item's"
     if r.kind == "alden":
         return _describe_alden(r)
+    if r.kind == "random_start":
+        return "drawn at random to start: no labels yet"
+    if r.kind == "typiclust":
+        return f"typical of a group of {s:.0f} similar {item}s no one has labeled"
+    if r.kind == "probcover":
+        return (f"close to {s:.0f} {item}s that no labeled or picked {item} is close to "
+                f"(covers the most)")
     if r.kind == "cold_start":
         if r.first:
             return f"cold start: the {item} nearest the centre of all (distance {s:.3g})"

@@ -1,7 +1,9 @@
 """Strategies by name: the registry, options from a command line, one canonical spelling.
 
 A plain dict from name to class; options are the dataclass's fields, so ``get_strategy``
-checks names and converts command-line strings by the field's default type.
+checks names and converts command-line strings by the field's default type. One option
+belongs to every strategy and is handled here once: ``balance=true`` wraps the strategy in
+``batch.Balanced`` (an even share of the batch per predicted class).
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from typing import Any
 
 from alden.errors import AldenError
 from alden.strategies.base import ANY, TABULAR, TEXT, Strategy, check_fits
+from alden.strategies.batch import Balanced, ClusterMargin
 from alden.strategies.interpretation import Alden, Dami, Egl, EglWord
 from alden.strategies.representation import Badge, Coreset
 from alden.strategies.uncertainty import Bald, Entropy, LeastConfidence, Margin, RandomStrategy
 
 STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (
     RandomStrategy, Entropy, Margin, LeastConfidence, Bald, Coreset, Badge, EglWord, Egl,
-    Alden, Dami)}
+    Alden, Dami, ClusterMargin)}
+BALANCE = "balance"  # the option every strategy has: balance=true wraps it in Balanced
 
 
 def strategies_for(kind: str) -> list[str]:
@@ -30,8 +34,14 @@ def strategies_for(kind: str) -> list[str]:
 def get_strategy(name: str, **options: Any) -> Strategy:
     """A strategy by registry name with its options, e.g. ``get_strategy("bald", samples=20)``.
 
-    Options given as strings (from a command line) are converted to the option's type.
+    Options given as strings (from a command line) are converted to the option's type;
+    ``balance=true`` (or True) wraps the strategy in ``Balanced``.
     """
+    if BALANCE in options:
+        options = dict(options)
+        balance = _flag(name, options.pop(BALANCE))
+        inner = get_strategy(name, **options)
+        return Balanced(inner) if balance else inner
     if name not in STRATEGIES:
         raise AldenError(f"unknown strategy {name!r}; choose one of: "
                          f"{', '.join(sorted(STRATEGIES))}")
@@ -39,7 +49,7 @@ def get_strategy(name: str, **options: Any) -> Strategy:
     valid = {f.name: f for f in fields(cls)}
     unknown = sorted(set(options) - set(valid))
     if unknown:
-        have = ", ".join(sorted(valid)) or "none"
+        have = ", ".join(sorted([*valid, BALANCE]))
         raise AldenError(f"strategy {name!r} has no option {unknown[0]!r}; its options: {have}")
     converted = {}
     for key, value in options.items():
@@ -53,6 +63,16 @@ def get_strategy(name: str, **options: Any) -> Strategy:
                                  f"got {value!r}") from None
         converted[key] = value
     return cls(**converted)
+
+
+def _flag(name: str, value: object) -> bool:
+    """A true/false option given as a bool or as the text "true"/"false"."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise AldenError(f"strategy {name!r}: option {BALANCE!r} must be true or false, "
+                     f"got {value!r}")
 
 
 def parse_strategy(spec: str) -> tuple[str, dict[str, str]]:
@@ -80,7 +100,7 @@ def strategy_from_spec(spec: str, kind: str | None = None) -> Strategy:
             raise
         raise AldenError(f"strategy {spec!r}: {error}") from None
     if kind is not None:
-        check_fits(strategy, kind)
+        check_fits(strategy.inner if isinstance(strategy, Balanced) else strategy, kind)
     return strategy
 
 
@@ -93,7 +113,12 @@ def canonical_strategy(spec: str) -> str:
 
 def strategy_spec(strategy: Strategy) -> str:
     """The canonical spelling (``canonical_strategy``) of a strategy object."""
-    changed = [f"{f.name}={getattr(strategy, f.name)}"
-               for f in sorted(fields(strategy), key=lambda f: f.name)
+    balanced = isinstance(strategy, Balanced)
+    if isinstance(strategy, Balanced):
+        strategy = strategy.inner
+    changed = [(f.name, f"{f.name}={getattr(strategy, f.name)}") for f in fields(strategy)
                if getattr(strategy, f.name) != f.default]
-    return strategy.name + (":" + ",".join(changed) if changed else "")
+    if balanced:
+        changed.append((BALANCE, f"{BALANCE}=true"))
+    options = [text for _, text in sorted(changed)]
+    return strategy.name + (":" + ",".join(options) if options else "")
