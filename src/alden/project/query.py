@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse
 
+from alden.cli_types import plural
 from alden.data.pool import Pool
 from alden.errors import AldenError, ProjectError
 from alden.models.factory import check_model
@@ -27,9 +28,16 @@ from alden.project import store
 from alden.project.backup import make_backup
 from alden.project.batch_files import write_batch
 from alden.project.locks import query_lock
+from alden.project.progress import Say, encoding, epochs, silent
 from alden.project.stop_records import record_state
-from alden.project.trained import current_model, delete_files, save_model
-from alden.project.workspace import ProjectData, open_pool, read_project, too_few_labels
+from alden.project.trained import current_model, delete_files, encode_pool, save_model
+from alden.project.workspace import (
+    ProjectData,
+    open_pool,
+    read_project,
+    too_few_labels,
+    unlabeled_classes,
+)
 from alden.strategies.base import Selection, Strategy
 from alden.strategies.interpretation import Alden
 from alden.strategies.reasons import Reason
@@ -51,32 +59,28 @@ class QueryResult:
     picks: tuple[store.Pick, ...]
     files: tuple[Path, ...]
     model_file: str | None
+    unlabeled_classes: tuple[str, ...] = ()  # classes with no label yet (a warning)
 
 
 def query(folder: str | Path, k: int, *, strategy: str | None = None, model: str | None = None,
           out: str | Path | None = None, conn: sqlite3.Connection | None = None,
-          on_step: Callable[[str], None] | None = None) -> QueryResult:
+          on_step: Say | None = None) -> QueryResult:
     """Train on the labels so far, pick the next ``k`` items, write them out, record the round.
-    ``on_step(text)`` hears each step as it starts (and each training epoch), for a
-    progress display."""
+    ``on_step(text[, done, total])`` hears each step as it starts, with counts while the
+    pool is encoded and the model trains (``alden.project.progress``)."""
     own = conn is None
     with query_lock(folder):  # one query at a time on a project, across processes
         conn = conn or store.connect(folder)
         try:
             make_backup(conn, folder, "query")
-            return _query(conn, Path(folder), k, strategy, model, out, on_step or _silent)
+            return _query(conn, Path(folder), k, strategy, model, out, on_step or silent)
         finally:
             if own:
                 conn.close()
 
 
-def _silent(text: str) -> None:
-    """No progress display."""
-
-
 def _query(conn: sqlite3.Connection, folder: Path, k: int, strategy: str | None,
-           model: str | None, out: str | Path | None, say: Callable[[str], None]
-           ) -> QueryResult:
+           model: str | None, out: str | Path | None, say: Say) -> QueryResult:
     if k < 1:
         raise AldenError(f"--k must be at least 1, got {k}")
     data = read_project(conn, folder)
@@ -92,6 +96,7 @@ def _query(conn: sqlite3.Connection, folder: Path, k: int, strategy: str | None,
     k = min(k, len(pool.unlabeled))
     cold = too_few_labels(data)
     if cold:
+        encode_pool(data, model, encoding(say))  # the cold start's embeddings, counted
         batch = cold_start_batch(data, pool, keep, k, say)
     else:
         batch = model_batch(conn, data, chosen, model, pool, keep, k, say)
@@ -103,7 +108,7 @@ def _query(conn: sqlite3.Connection, folder: Path, k: int, strategy: str | None,
                      known_coverage=batch.known_coverage)
     delete_files(folder, written.stale)  # pruned models, once their rows are gone
     return QueryResult(data.kind, round_, batch.strategy, model, len(data.labels), cold,
-                       batch.picks, written.files, written.model_file)
+                       batch.picks, written.files, written.model_file, unlabeled_classes(data))
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,7 @@ def cold_start_batch(data: ProjectData, pool: Pool, keep: np.ndarray, k: int,
 
 
 def model_batch(conn: sqlite3.Connection, data: ProjectData, chosen: Strategy, model: str,
-                pool: Pool, keep: np.ndarray, k: int, say: Callable[[str], None]) -> Batch:
+                pool: Pool, keep: np.ndarray, k: int, say: Say) -> Batch:
     """``k`` items the strategy ``chosen`` picks with the model of the current labels
     (trained once per labeled state, shared with predict); the strategy draws from (seed,
     round): the same project state, the same batch."""
@@ -152,10 +157,10 @@ def model_batch(conn: sqlite3.Connection, data: ProjectData, chosen: Strategy, m
 
     round_guess = store.current_round(conn) + 1
     n_labels = len(data.labels)
-    say(f"training {model} on {n_labels} labels")
-    learner, cached = current_model(conn, data, model, on_epoch=lambda learner, record: say(
-        f"training {model} on {n_labels} labels: epoch {record['epoch']} of "
-        f"{learner.config.fixed_epochs}"))
+    training = f"training {model} on {plural(n_labels, 'label')}"
+    say(training)
+    learner, cached = current_model(conn, data, model, on_epoch=epochs(say, training),
+                                    on_encode=encoding(say))
     strategy = strategy_spec(chosen)
     say(f"{strategy} choosing {k:,} of {len(pool.unlabeled):,} unlabeled items")
     selection = chosen.select(

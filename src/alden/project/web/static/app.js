@@ -169,11 +169,12 @@
     const bar = $("progress");
     if (!job || job.kind !== "query") { bar.hidden = true; return; }
     bar.hidden = job.state !== "running";
-    bar.value = job.progress;
+    // A step that counts fills the bar; one that does not leaves it moving, and says so.
+    if (job.progress === null) bar.removeAttribute("value"); else bar.value = job.progress;
     $("job").textContent = job.state === "running"
-      ? "training and picking the next batch" + (job.step ? " (" + job.step + ")" : "") +
-        ": about " + Math.round(job.progress * 100) + "% (estimated), " + job.elapsed_s +
-        " s; keep labeling meanwhile"
+      ? "next batch: " + (job.step || "starting") + " (" + job.elapsed_s + " s" +
+        (job.progress === null ? "; no count for this step" : "") +
+        "); keep labeling meanwhile"
       : job.message;
     $("query").disabled = job.state === "running";
     if (job.state === "running") poll();
