@@ -27,6 +27,8 @@ from alden.cli_types import (
     whole,
 )
 from alden.data.text import MAX_WORDS
+from alden.models.encoder_weights import is_encoder
+from alden.models.families import listed_names
 from alden.project.backup_cli import check_database, register_backup_cli
 from alden.project.check import add_check
 from alden.project.check_cli import check_lines, register_check_cli
@@ -49,7 +51,8 @@ def cmd_init(args: argparse.Namespace) -> int:
                           embedding_dim=args.embedding_dim, encoding=args.encoding,
                           max_words=args.max_words, strict=args.strict, model=args.model,
                           strategy=args.strategy, delimiter=args.delimiter)
-    vocab = f", vocabulary of {plural(result.vocab, 'word')}" if result.vocab else ""
+    vocab = "" if not result.vocab else f", vocabulary of {plural(result.vocab, 'word')}" \
+        if not is_encoder(result.model) else " as word pieces of the encoder's tokenizer"
     print(f"made project {result.folder}: {plural(result.items, result.kind + ' item')}{vocab}")
     _list_rows(f"left out {plural(len(result.skipped), 'row')} with an empty text "
                "(give --strict to refuse the file instead):", result.skipped)
@@ -77,6 +80,8 @@ def _list_rows(title: str, rows: tuple[str, ...], shown: int = 10) -> None:
         print(f"  ... and {len(rows) - shown} more")
 
 
+MODEL_NAMES = "; ".join(f"{kind}: {', '.join(listed_names(kind))}"  # the families registry
+                        for kind in ("text", "tabular"))
 THREADS_HELP = "torch threads (default: the cores not busy now, at least 1)"
 
 
@@ -147,7 +152,8 @@ def cmd_teach(args: argparse.Namespace) -> int:
         for line in result.skipped:
             print(f"  {line}")
     if result.conflicts:
-        print(f"annotators disagreed on {len(result.conflicts)} task(s) (every answer is kept):")
+        print(f"annotators disagreed on {plural(len(result.conflicts), 'task')} (every answer is "
+              "kept):")
         for line in result.conflicts:
             print(f"  {line}")
     return 0
@@ -245,9 +251,9 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--embedding-dim", type=positive, default=100, metavar="N",
                    help="length of the word vectors (default 100)")
     p.add_argument("--model", metavar="NAME", default=None,
-                   help="the project's model: cnn (default) or bilstm for text, mlp for "
-                        "tables, or a pretrained sentence encoder: minilm or "
-                        "encoder:NAME_OR_PATH (items are encoded as its word pieces)")
+                   help=f"the project's model (default: cnn for text, mlp for tables); "
+                        f"{MODEL_NAMES} (a sentence encoder's items are encoded as its word "
+                        f"pieces)")
     p.add_argument("--strategy", metavar="NAME", default=None,
                    help="the project's strategy, options as NAME:KEY=VALUE (default: alden "
                         "for cnn and bilstm, margin for a sentence encoder, dami for tables; "
@@ -268,7 +274,7 @@ def _add_query(sub: argparse._SubParsersAction) -> None:
                    help="how many items to pick")
     p.add_argument("--strategy", metavar="NAME", help="default: the project's (set by init); "
                    "options as NAME:KEY=VALUE, e.g. alden:output=logits")
-    p.add_argument("--model", metavar="NAME", help="cnn or bilstm (text), mlp (tabular)")
+    p.add_argument("--model", metavar="NAME", help=f"default: the project's; {MODEL_NAMES}")
     p.add_argument("--out", metavar="FOLDER",
                    help="folder for the batch files (default: PROJECT/batches)")
     p.add_argument("--threads", type=positive, metavar="N", help=THREADS_HELP)
