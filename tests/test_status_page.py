@@ -72,6 +72,8 @@ def test_a_class_without_labels_is_warned_of(tmp_path, capsys):
     assert main(["status", str(folder)]) == 0
     assert "warning: no labels yet for 1 class ('odd'): the model never predicts it" \
         in capsys.readouterr().out
+    assert main(["query", str(folder), "--k", "2"]) == 0
+    assert "warning: no labels yet for 1 class ('odd')" in capsys.readouterr().out
 
 
 def test_items_taught_meanwhile_leave_the_label_page(tmp_path):
