@@ -299,10 +299,3 @@ def answer_counts(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
     return conn.execute("SELECT who, COUNT(label), SUM(label IS NULL) FROM annotations "
                         "GROUP BY who ORDER BY COUNT(label) DESC, who").fetchall()
 
-
-def evaluation_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Every cached cross-validation, by number of labels then round."""
-    keys = ("round", "n_labeled", "model", "folds", "accuracy", "std")
-    rows = conn.execute("SELECT round, n_labeled, model, folds, accuracy, std FROM evaluations "
-                        "ORDER BY n_labeled, round").fetchall()
-    return [dict(zip(keys, row, strict=True)) for row in rows]
