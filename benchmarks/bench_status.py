@@ -89,7 +89,7 @@ def time_status(folder: Path, folds: int, full: bool) -> tuple[int, float]:
     project_status.train = counted
     try:
         start = time.perf_counter()
-        project_status.status(copy, folds=folds, full_curve=full, progress=False,
+        project_status.status(copy, folds=folds, full_curve=full,
                               **({"stopping": False} if "stopping" in
                                  project_status.status.__code__.co_varnames else {}))
         return count[0], time.perf_counter() - start

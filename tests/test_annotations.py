@@ -166,7 +166,7 @@ def test_teach_command_takes_on_conflict(tmp_path, capsys):
     assert "annotators disagree on id 't0'" in capsys.readouterr().err
     assert main(["teach", str(folder), str(path), "--on-conflict", "majority"]) == 0
     out = capsys.readouterr().out
-    assert "annotators disagreed on 1 task(s) (every answer is kept):" in out
+    assert "annotators disagreed on 1 task (every answer is kept):" in out
     assert "'neg' by --on-conflict majority" in out
     conn = store.connect(folder)
     assert store.labels(conn).as_dict() == {0: 0}

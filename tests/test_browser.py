@@ -123,8 +123,9 @@ def test_label_a_batch_with_the_keyboard_then_the_next_batch(tmp_path, browser, 
 def test_xss_items_run_nothing(tmp_path, browser, served):
     folder = web_project(tmp_path / "p", [*XSS, *sentences(5)], picks=3, heat=False)
     conn = store.connect(folder)
-    answers.give(conn, 0, 0, who="<img src=x onerror=window.__xss=9>")
-    answers.give(conn, 0, 1, who="bob")  # a disagreement: the status page lists it
+    page = answers.PAGE_SOURCE  # two annotators of the page (items taught leave the queue)
+    answers.give(conn, 0, 0, who="<img src=x onerror=window.__xss=9>", source=page)
+    answers.give(conn, 0, 1, who="bob", source=page)  # a disagreement: the status page lists it
     conn.close()
     url = served(folder, "--annotator", "ann")
     browser.get(url)
@@ -193,5 +194,54 @@ def test_a_project_from_a_csv_without_classes_is_labeled_in_the_browser(tmp_path
     try:
         assert store.classes(conn) == ("bad, mostly", "good")
         assert sorted(store.labels(conn).as_dict().values()) == [0] * 5 + [1] * 5
+    finally:
+        conn.close()
+
+
+def test_the_status_page_estimates_and_the_label_page_follows_teach(tmp_path, browser, served):
+    """Issue 23: the label page moves on when `alden teach` labels the item it shows; the
+    status page's job bar reports its steps, then the page shows the check accuracy first,
+    the stopping advice and cross-validation on the picks with its warning."""
+    from alden.project.check import add_check
+    from alden.project.teach import teach_file
+
+    folder = web_project(tmp_path / "p", sentences(40), picks=0)
+    add_check(folder, 6)
+    checked = set(_check_items(folder))
+    batch = [i for i in range(40) if i not in checked][:4]  # the batch the page shows
+    answers_file = tmp_path / "labels.csv"
+    answers_file.write_text("id,label\n" + "".join(
+        f"t{i},{('neg', 'pos')[i % 2]}\n" for i in range(40) if i not in batch),
+        encoding="utf-8")
+    teach_file(folder, answers_file)  # the check items and every other item labeled
+    conn = store.connect(folder)
+    store.add_round(conn, strategy="random", model="cnn", n_labeled=30, info={},
+                    picks=[store.Pick(i, 1.0, "reason", None, None) for i in batch])
+    conn.close()
+    url = served(folder, "--annotator", "ann")
+    browser.get(url)
+    wait_text(browser, "counter", "Item 1 of 4")
+    assert browser.find_element(By.ID, "item-id").text == f"id t{batch[0]}"
+    taught = tmp_path / "first.csv"
+    taught.write_text(f"id,label\nt{batch[0]},neg\n", encoding="utf-8")
+    teach_file(folder, taught)  # another writer labels the item shown
+    wait_text(browser, "counter", "Item 2 of 4")
+    assert browser.find_element(By.ID, "item-id").text == f"id t{batch[1]}"
+    assert "labeled elsewhere" in browser.find_element(By.ID, "message").text
+    browser.get(url + "status")
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "evaluate"))
+    assert "Not estimated yet" in browser.find_element(By.ID, "cv").text
+    browser.find_element(By.ID, "evaluate").click()
+    shown = wait_text(browser, "check-accuracy", "check items", timeout=120)
+    assert "95% interval" in shown and "on 6" in shown
+    assert "±" in browser.find_element(By.ID, "cv").text
+    assert "runs low" in browser.find_element(By.ID, "cv-note").text
+    assert browser.find_element(By.ID, "advice").text.startswith("Stopping: ")
+
+
+def _check_items(folder: Path) -> tuple[int, ...]:
+    conn = store.connect(folder)
+    try:
+        return store.check_items(conn)
     finally:
         conn.close()

@@ -119,7 +119,9 @@ def test_check_labels_are_kept_apart_and_items_never_picked(proj, tmp_path, caps
     assert "check accuracy (items drawn at random, never trained on)" in out
     assert "95% interval" in out and "more check labels would halve it" in out
     assert "stopping: " in out and "interpretation_coverage" in out
-    assert "note: cross-validated" not in out  # there is a check set
+    assert "it runs low, trust the check accuracy above" in out  # there is a check set
+    assert out.index("check accuracy") < out.index("stopping: ") \
+        < out.index("cross-validation on the picked labels")  # the trusted number first
     assert main(["status", str(folder), "--no-curve", "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert got["check"]["n"] == 12 and got["check"]["low"] <= got["check"]["accuracy"]
@@ -134,6 +136,8 @@ def test_check_command_counts_labeled_items_at_once(proj, tmp_path, capsys):
     assert main(["check", str(folder), "--n", "10"]) == 0
     out = capsys.readouterr().out
     assert "10 items drawn at random" in out and "22 in all; 10 of them labeled already" in out
+    assert ("moved 10 training labels into the check set: models now train on 38 labels "
+            "instead of 48") in out
     data = _data(folder)
     assert len(data.check) == 22 and len(data.check_labels) == 22 and len(data.labels) == 38
     with pytest.raises(AldenError, match="only 38 items are not in the check set"):
@@ -148,7 +152,7 @@ def test_status_without_a_check_set_says_cross_validation_is_biased(tmp_path, ca
                  "--embedding-dim", "8"]) == 0
     s = project_status.status(tmp_path / "q", curve=False)
     assert s.stopping is not None and s.stopping.check is None
-    assert "optimistic or pessimistic" in s.stopping.cv_note
+    assert "picked items are the hard ones, so it runs low" in s.stopping.cv_note
     assert s.stopping.sentence.startswith("too early")  # one model recorded
 
 
@@ -170,12 +174,15 @@ def test_query_reads_coverage_once(proj, tmp_path, monkeypatch, strategy):
     monkeypatch.setattr(NetworkLearner, "token_interpretations",
                         lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
     steps = []
-    project_query.query(folder, 4, strategy=strategy, on_step=steps.append)
+    project_query.query(folder, 4, strategy=strategy,
+                        on_step=lambda text, done=None, total=None: steps.append(
+                            (text, done, total)))
     assert len(calls) == 1
-    # the steps a progress display hears: training epoch by epoch, choosing, writing
-    epochs = [f"training cnn on 14 labels: epoch {e} of 20" for e in range(1, 21)]
-    assert steps == ["training cnn on 14 labels", *epochs,
-                     f"{strategy} choosing 4 of 34 unlabeled items", "writing the batch"]
+    # the steps a progress display hears: training epoch by epoch (counted), choosing, writing
+    epochs = [(f"training cnn on 14 labels: epoch {e} of 20", e, 20) for e in range(1, 21)]
+    assert steps == [("training cnn on 14 labels", None, None), *epochs,
+                     (f"{strategy} choosing 4 of 34 unlabeled items", None, None),
+                     ("writing the batch", None, None)]
     conn = store.connect(folder)
     data = read_project(conn, folder)
     learner, saved = current_model(conn, data, "cnn")

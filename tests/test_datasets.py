@@ -233,11 +233,22 @@ def test_bad_user_file_gives_one_clear_data_error(tmp_path, case):
 
 def test_undecodable_bytes_name_the_line_and_the_encoding_option(tmp_path):
     path = write(tmp_path / "u.csv", "text,label\nfine,a\ncaf\xe9,b\n".encode("latin-1"))
-    with pytest.raises(DataError, match=r"u\.csv, line 3: byte 0xe9 is not valid utf-8; .*"
-                                        r"encoding='latin-1'.*--encoding latin-1"):
+    with pytest.raises(DataError, match=r"u\.csv, line 3: byte 0xe9 is not valid utf-8; "
+                                        r"if the file has another encoding, give it, e\.g\. "
+                                        r"--encoding latin-1$"):
         load_dataset(path, label_column="label")
     data = load_dataset(path, label_column="label", encoding="latin-1")
     assert data.texts == ["fine", "café"]
+
+
+def test_a_windows_1252_file_is_told_to_read_as_cp1252(tmp_path):
+    text = "text,label\n\u201cgood\u201d \u2013 caf\xe9,a\nfine,b\n"
+    path = write(tmp_path / "w.csv", text.encode("cp1252"))  # Excel's CSV on Windows
+    with pytest.raises(DataError, match=r"w\.csv, line 2: byte 0x93 is not valid utf-8; it "
+                                        r"reads as Windows-1252 .*: give --encoding cp1252$"):
+        load_dataset(path, label_column="label")
+    data = load_dataset(path, label_column="label", encoding="cp1252")
+    assert data.texts == ["\u201cgood\u201d \u2013 caf\xe9", "fine"]
 
 
 def test_utf8_byte_order_mark_is_not_part_of_the_first_column(tmp_path):

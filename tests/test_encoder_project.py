@@ -68,3 +68,31 @@ def test_project_on_an_encoder(tmp_path, capsys):
     assert main(["query", str(folder), "--k", "2", "--model", "cnn"]) == 2  # other encoding
     assert "encoded for" in capsys.readouterr().err
     assert np.load(folder / "encoding" / "x.npy").dtype == np.int64
+
+
+def test_an_encoder_project_counts_its_encoding_and_names_its_pieces(tmp_path, capsys):
+    """init says word pieces, not a vocabulary of words; the first query's progress counts
+    the texts encoded (issue 23, points 3 and 8); --help lists the encoders."""
+    from alden.models import encoder_cache
+    from alden.project.query import query
+
+    model = "encoder:" + str(make_tiny_encoder(tmp_path / "bert"))
+    texts = SENTENCES * 2
+    data = _csv(tmp_path / "docs.csv", ["id", "text"],
+                [[f"s{i:02d}", t] for i, t in enumerate(texts)])
+    folder = tmp_path / "p"
+    assert main(["init", str(folder), "--data", str(data), "--id-column", "id",
+                 "--classes", "neg,pos", "--model", model]) == 0
+    out = capsys.readouterr().out
+    assert "as word pieces of the encoder's tokenizer" in out and "vocabulary" not in out
+    encoder_cache._TABLES.clear()  # this process has not encoded the pool yet
+    heard = []
+    query(folder, 4, on_step=lambda text, done=None, total=None: heard.append(
+        (text, done, total)))
+    counted = [h for h in heard if h[0].startswith("encoding ")]
+    assert counted and counted[-1] == (f"encoding {len(texts)} of {len(texts)} texts",
+                                       len(texts), len(texts))
+    assert [d for _, d, _ in counted] == sorted(d for _, d, _ in counted)
+    with pytest.raises(SystemExit):
+        main(["query", "--help"])
+    assert "minilm" in capsys.readouterr().out

@@ -90,12 +90,12 @@ PROJECT_LAYERS = {
     # the project as read
     "workspace": 1,
     # shared parts the commands use
-    "trained": 2, "batch_files": 2, "stop_records": 2, "new_items": 2,
+    "trained": 2, "batch_files": 2, "stop_records": 2, "new_items": 2, "progress": 2,
     # the commands
     "init": 3, "classes": 3, "query": 3, "teach": 3, "check": 3, "status": 3, "stopping_status": 3,
     "predict": 3,
     # the faces
-    "cli": 4, "backup_cli": 4, "check_cli": 4, "labeler": 4, "web": 4,
+    "cli": 4, "backup_cli": 4, "check_cli": 4, "labeler": 4, "web": 4, "status_text": 4,
 }
 
 

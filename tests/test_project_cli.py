@@ -310,7 +310,7 @@ def test_status_counts_cross_validation_and_curve(proj, tmp_path, capsys, monkey
     out = capsys.readouterr().out
     assert "60 items, 24 labeled, 36 unlabeled" in out
     assert "neg                      12   50%" in out
-    assert "3-fold cross-validation on 24 labels" in out
+    assert "cross-validation on the picked labels (cnn, 3 folds, 24 labels)" in out
     assert "after round 0: 12 labels" in out and "after round 1: 24 labels" in out
     png = folder / "status" / "learning_curve.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
+import sys
 import time
 from pathlib import Path
 
@@ -68,14 +70,14 @@ def project(tmp_path) -> Path:
 
 
 def test_status_trains_two_half_size_models_once_per_labeled_set(project, fits):
-    first = project_status.status(project, progress=False, stopping=False)
+    first = project_status.status(project, stopping=False)
     assert first.accuracy.folds == 2 and first.accuracy.n_labeled == 36
     assert fits.calls == [18, 18]  # was 5 folds x 3 rounds: 15 models on up to 29 labels
     assert [p[0] for p in first.curve] == [2] and first.not_evaluated == (0, 1)
     fits.calls.clear()
-    again = project_status.status(project, progress=False, stopping=False)
+    again = project_status.status(project, stopping=False)
     assert fits.calls == [] and again.accuracy == first.accuracy  # cached by labeled set
-    full = project_status.status(project, full_curve=True, progress=False, stopping=False)
+    full = project_status.status(project, full_curve=True, stopping=False)
     assert sorted(fits.calls) == [6, 6, 12, 12]  # rounds 0 and 1, only when asked
     assert [p[0] for p in full.curve] == [0, 1, 2] and full.not_evaluated == ()
 
@@ -83,14 +85,37 @@ def test_status_trains_two_half_size_models_once_per_labeled_set(project, fits):
 def test_the_cli_says_which_rounds_are_not_evaluated(project, fits, capsys):
     assert main(["status", str(project)]) == 0
     out = capsys.readouterr().out
-    assert "2-fold cross-validation on 36 labels" in out
+    assert "cross-validation on the picked labels (cnn, 2 folds, 36 labels)" in out
     assert "not evaluated yet: 2 rounds (0, 1); `alden status --full-curve` evaluates" in out
 
 
-def test_a_slow_status_shows_a_progress_bar(project, fits, capsys):
-    fits.seconds = 0.7  # two models: over the bar's one-second delay
-    project_status.status(project, stopping=False)
-    assert "cross-validation" in capsys.readouterr().err
-    fits.seconds = 0.0
-    project_status.status(project, full_curve=True, stopping=False)
-    assert "cross-validation" not in capsys.readouterr().err  # fast: no bar
+def test_status_counts_each_model_and_its_epochs(project, fits):
+    heard = []
+
+    def train(data, model, items=None, *, on_epoch=None, **kwargs):
+        fits.calls.append(len(items))
+        guess = Guess()
+        guess.config = type("Config", (), {"fixed_epochs": 3})()
+        for epoch in (1, 2, 3):
+            on_epoch(guess, {"epoch": epoch})
+        return guess
+
+    project_status.train = train  # undone by the fits fixture's monkeypatch
+    project_status.status(project, full_curve=True, stopping=False,
+                          say=lambda text, done=None, total=None: heard.append(
+                              (text, done, total)))
+    counted = [h for h in heard if h[1] is not None]
+    assert counted[0] == ("cross-validating 36 labels: model 1 of 6: epoch 1 of 3", 1, 18)
+    assert counted[-1] == ("cross-validating 24 labels: model 6 of 6: epoch 3 of 3", 18, 18)
+    assert [d for _, d, _ in counted] == list(range(1, 19))  # never back, never past the end
+
+
+def test_the_cli_shows_the_step_on_a_terminal(project, fits, capsys, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["status", str(project), "--no-curve"]) == 0
+    assert "cross-validating 36 labels: model 2 of 2" in err.getvalue()

@@ -467,3 +467,14 @@ def test_balance_takes_each_predicted_class_share_in_the_strategys_order():
     assert canonical_strategy("margin:balance=true") == "margin:balance=true"
     with pytest.raises(AldenError, match="needs words"):
         strategy_from_spec("alden:balance=true", "tabular")
+
+
+def test_margin_reasons_of_a_fresh_model_tell_picks_apart():
+    """Probabilities near 0.5 each (a fresh encoder head): two digits read 0.00 and 0.50 for
+    every pick; three significant digits and three decimals tell them apart."""
+    from alden.strategies.reasons import Reason
+
+    near = describe(Reason("margin", 0.00213, proba=(0.49894, 0.50106)), ("neg", "pos"))
+    nearer = describe(Reason("margin", 0.000412, proba=(0.499794, 0.500206)), ("neg", "pos"))
+    assert near == "margin 0.00213 (p(pos)=0.501, p(neg)=0.499)"
+    assert nearer == "margin 0.000412 (p(pos)=0.500, p(neg)=0.500)"

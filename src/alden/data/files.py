@@ -92,10 +92,23 @@ def decode_file(path: Path, encoding: str = "utf-8", *, option: str | None = "--
             raise DataError(f"{at(path, line)}: not UTF-8 text (byte {data[err.start]:#04x}); "
                             "save the file as UTF-8") from None
         raise DataError(f"{at(path, line)}: byte {data[err.start]:#04x} is not valid "
-                        f"{encoding}; if the file has another encoding, say so "
-                        f"(encoding='latin-1', on the command line {option} latin-1)") from None
+                        f"{encoding}; {_guess_encoding(data, option)}") from None
     except LookupError:
         raise DataError(f"unknown encoding {encoding!r} for {path}") from None
+
+
+def _guess_encoding(data: bytes, option: str) -> str:
+    """What to try for bytes that are not UTF-8: Windows-1252 (Excel's CSV on Windows) where
+    its printable bytes 0x80-0x9f (curly quotes, dashes, the euro sign) occur, else Latin-1."""
+    try:
+        data.decode("cp1252")
+        windows = any(0x80 <= b <= 0x9F for b in data)
+    except UnicodeDecodeError:
+        windows = False
+    if windows:
+        return (f"it reads as Windows-1252 (bytes 0x80-0x9f there are quotes, dashes and the "
+                f"like): give {option} cp1252")
+    return f"if the file has another encoding, give it, e.g. {option} latin-1"
 
 
 def read_table(path: str | Path, *, encoding: str = "utf-8", ragged: bool = False,

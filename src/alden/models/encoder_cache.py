@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,20 +26,28 @@ def _features_key(encoder: Encoder, x: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+Progress = Callable[[int, int], None]  # (items encoded so far, items to encode)
+
+
 def encode_pooled(encoder: Encoder, x: np.ndarray, *, batch_size: int = 32,
-                  model: EncoderClassifier | None = None) -> np.ndarray:
-    """Pooled embeddings ``(N, H)`` float32 of piece ids ``x``, length-sorted batches, no grad."""
+                  model: EncoderClassifier | None = None,
+                  on_progress: Progress | None = None) -> np.ndarray:
+    """Pooled embeddings ``(N, H)`` float32 of piece ids ``x``, length-sorted batches, no grad;
+    ``on_progress(done, total)`` after each batch."""
     from alden.models import quantities
 
     model = model if model is not None else EncoderClassifier(encoder, 2)
-    return quantities.hidden(model, np.asarray(x, dtype=np.int64), batch_size=batch_size)
+    return quantities.hidden(model, np.asarray(x, dtype=np.int64), batch_size=batch_size,
+                             on_progress=on_progress)
 
 
 def cached_pooled(encoder: Encoder, x: np.ndarray, *, cache: bool = True,
-                  directory: Path | None = None, batch_size: int = 32) -> np.ndarray:
+                  directory: Path | None = None, batch_size: int = 32,
+                  on_progress: Progress | None = None) -> np.ndarray:
     """``encode_pooled``, read from / written to the cache when ``cache``: one ``.npy`` per
     (encoder files, token ids), written to a temporary file and renamed into place, so an
-    interrupted run leaves no half entry; an unreadable entry is encoded again."""
+    interrupted run leaves no half entry; an unreadable entry is encoded again.
+    ``on_progress`` hears the encoding only (nothing when the cache has the items)."""
     from alden.data.text import cache_dir
 
     x = np.asarray(x, dtype=np.int64)
@@ -51,7 +60,8 @@ def cached_pooled(encoder: Encoder, x: np.ndarray, *, cache: bool = True,
                 return found
         except (OSError, ValueError):
             pass
-    pooled = encode_pooled(encoder, x, batch_size=batch_size).astype(np.float32)
+    pooled = encode_pooled(encoder, x, batch_size=batch_size,
+                           on_progress=on_progress).astype(np.float32)
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,14 +101,17 @@ def _row_key(row: np.ndarray) -> bytes:
 _TABLES: dict[tuple[str, str], PooledTable] = {}
 
 
-def shared_table(model: str, items: np.ndarray, cache: bool = True) -> PooledTable:
+def shared_table(model: str, items: np.ndarray, cache: bool = True,
+                 on_progress: Progress | None = None) -> PooledTable:
     """The pooled embeddings of all ``items``, one table per process for the same encoder
-    and items (from the disk cache when it has them), shared by every round's learner."""
+    and items (from the disk cache when it has them), shared by every round's learner;
+    ``on_progress`` hears the items encoded, if any are."""
     encoder = load_encoder(model)
     items = np.asarray(items, dtype=np.int64)
     key = (encoder.key, hashlib.sha256(items.tobytes() + str(items.shape).encode()).hexdigest())
     if key not in _TABLES:
         if len(_TABLES) >= 4:
             _TABLES.pop(next(iter(_TABLES)))
-        _TABLES[key] = PooledTable(items, cached_pooled(encoder, items, cache=cache))
+        _TABLES[key] = PooledTable(items, cached_pooled(encoder, items, cache=cache,
+                                                        on_progress=on_progress))
     return _TABLES[key]

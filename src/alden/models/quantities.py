@@ -17,7 +17,7 @@ probabilities sum to one; cross-entropy gradients only depend on logit differenc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import cast
 
@@ -222,16 +222,21 @@ def predict_proba_mc(model: Classifier, x: np.ndarray, T: int, seed: int, *,
     return out
 
 
-def hidden(model: Classifier, x: np.ndarray, *,
-           batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-    """The last layer's input (N, H) in eval mode: the representation CORESET clusters."""
+def hidden(model: Classifier, x: np.ndarray, *, batch_size: int = DEFAULT_BATCH_SIZE,
+           on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """The last layer's input (N, H) in eval mode: the representation CORESET clusters.
+    ``on_progress(done, total)`` hears the items done after each batch."""
     x = _check_x(x)
     device, dtype = _device_dtype(model)
     out = np.zeros((len(x), model.head.in_features),
                    dtype=_np_dtype(dtype))
+    done = 0
     with _mode(model), torch.no_grad():
         for idx, rows in _batches(x, batch_size):
             out[idx] = _numpy(model.hidden(_tensor(rows, device, dtype)))
+            done += len(idx)
+            if on_progress is not None:
+                on_progress(done, len(x))
     return out
 
 

@@ -216,17 +216,23 @@ def skipped(conn: sqlite3.Connection, who: str, round_: int) -> set[int]:
         (who, round_))}
 
 
+PAGE_SOURCE = "serve"  # the label page's answers: annotators there may label an item twice
+
+
 @dataclass(frozen=True)
 class Queue:
     """One annotator's place in the current batch: its size, how many of its items the
-    annotator has labeled or skipped, and the next one to show (the first in pick order that
-    is neither)."""
+    annotator has labeled or skipped, how many others were labeled outside the page
+    meanwhile (``teach``, the terminal labeler), and the next one to show: the first in pick
+    order that is none of these (annotators of the page may still label the same item, so
+    that their disagreements show)."""
 
     round: int
     size: int
     labeled: int
     skipped: int
     current: store.Pick | None
+    elsewhere: int = 0
 
     @property
     def done(self) -> int:
@@ -246,18 +252,24 @@ def queue(conn: sqlite3.Connection, who: str) -> Queue:
             "COALESCE(SUM(a.label IS NULL AND a.round = ?), 0) FROM round_items r "
             "JOIN annotations a ON a.item = r.item AND a.who = ? WHERE r.round = ?",
             (round_, who, round_)).fetchone()
+        mine = ("EXISTS (SELECT 1 FROM annotations a WHERE a.item = r.item AND a.who = ? AND "
+                "(a.label IS NOT NULL OR a.round = ?))")
+        outside = ("EXISTS (SELECT 1 FROM annotations a WHERE a.item = r.item AND "
+                   "a.label IS NOT NULL AND a.source != ?)")
+        elsewhere = conn.execute(
+            f"SELECT COUNT(*) FROM round_items r WHERE r.round = ? AND {outside} AND NOT "
+            f"{mine}", (round_, PAGE_SOURCE, who, round_)).fetchone()[0]
         row = conn.execute(
             "SELECT r.item, r.score, r.reason, r.predicted, r.confidence FROM round_items r "
-            "WHERE r.round = ? AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item = "
-            "r.item AND a.who = ? AND (a.label IS NOT NULL OR a.round = ?)) "
-            "ORDER BY r.rank LIMIT 1", (round_, who, round_)).fetchone()
+            f"WHERE r.round = ? AND NOT {mine} AND NOT {outside} "
+            "ORDER BY r.rank LIMIT 1", (round_, who, round_, PAGE_SOURCE)).fetchone()
     finally:
         conn.execute("COMMIT")
     current = None
     if row is not None:
         item, score, reason, predicted, confidence = row
         current = store.Pick(item, score, stored_reason(reason), predicted, confidence)
-    return Queue(round_, size, labeled, skips, current)
+    return Queue(round_, size, labeled, skips, current, elsewhere)
 
 
 def open_count(conn: sqlite3.Connection) -> int:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from alden.atomic import size_text
+from alden.cli_types import plural
 from alden.project import backup, db, export, integrity
 
 
@@ -72,8 +73,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         if done.lost:
             shown = ", ".join(f"#{i}" for i in done.lost[:20])
             more = f" and {len(done.lost) - 20} more" if len(done.lost) > 20 else ""
-            print(f"the labels of {len(done.lost)} item(s) could not be read (pool positions "
-                  f"{shown}{more})")
+            print(f"the labels of {plural(len(done.lost), 'item')} could not be read (pool "
+                  f"positions {shown}{more})")
         print(integrity.restore_hint(folder, readable=False))
     return 0
 

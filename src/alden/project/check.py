@@ -27,12 +27,15 @@ CHECK_REASON = "check item: drawn at random to measure accuracy, never trained o
 
 @dataclass(frozen=True)
 class CheckResult:
-    """What ``add_check`` did: items added, how many were labeled already, the batch."""
+    """What ``add_check`` did: items added, how many were labeled already (``moved`` of them
+    training labels, which training loses: it keeps ``training``), the batch."""
     added: int
     labeled: int
     total: int
     round: int | None
     files: tuple[Path, ...]
+    moved: int = 0
+    training: int = 0
 
 
 def add_check(folder: str | Path, n: int, *, conn: sqlite3.Connection | None = None
@@ -54,6 +57,7 @@ def add_check(folder: str | Path, n: int, *, conn: sqlite3.Connection | None = N
         drawn = np.sort(rng.choice(candidates, size=n, replace=False))
         labeled = set(data.labels.items) | set(data.check_labels.items)
         todo = [int(i) for i in drawn if int(i) not in labeled]
+        moved = len(set(drawn.tolist()) & set(data.labels.items))
         picks = [store.Pick(i, None, CHECK_REASON, None, None) for i in todo]
         round_: int | None = None
         files: tuple[Path, ...] = ()
@@ -66,7 +70,8 @@ def add_check(folder: str | Path, n: int, *, conn: sqlite3.Connection | None = N
                 store.add_round_in(conn, round_, strategy="check", model=data.settings["model"],
                                    n_labeled=len(data.labels), picks=picks,
                                    info={"check": n, "files": [str(f) for f in files]})
-        return CheckResult(n, n - len(todo), len(have) + n, round_, files)
+        return CheckResult(n, n - len(todo), len(have) + n, round_, files, moved,
+                           len(data.labels) - moved)
     finally:
         if own:
             conn.close()

@@ -25,6 +25,10 @@ def check_lines(result: CheckResult, project: str) -> list[str]:
     lines = [f"check set: {items} drawn at random and set aside "
              f"(never trained on, never picked), {result.total} in all; "
              f"{result.labeled} of them labeled already"]
+    if result.moved:
+        lines.append(f"moved {result.moved} training label{'' if result.moved == 1 else 's'} "
+                     f"into the check set: models now train on {result.training} labels "
+                     f"instead of {result.training + result.moved}")
     if result.files:
         lines.append(f"label them like any batch (round {result.round}): {result.files[0]}")
         lines.append(f"then: alden teach {project} {result.files[0]}; alden status {project}")

@@ -13,7 +13,6 @@ import csv
 import io
 import sys
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -28,13 +27,16 @@ from alden.cli_types import (
     whole,
 )
 from alden.data.text import MAX_WORDS
+from alden.models.families import listed_names, model_family
 from alden.project.backup_cli import check_database, register_backup_cli
 from alden.project.check import add_check
 from alden.project.check_cli import check_lines, register_check_cli
 from alden.project.init import init_project
 from alden.project.predict import predict
+from alden.project.progress import Say, silent
 from alden.project.query import query
 from alden.project.status import DEFAULT_FOLDS, status, status_json
+from alden.project.status_text import status_lines, unlabeled_class_lines
 from alden.project.teach import teach_file
 from alden.strategies.cold_start import COLD_STARTS
 
@@ -50,7 +52,9 @@ def cmd_init(args: argparse.Namespace) -> int:
                           max_words=args.max_words, strict=args.strict, model=args.model,
                           strategy=args.strategy, delimiter=args.delimiter,
                           cold_start=args.cold_start)
-    vocab = f", vocabulary of {plural(result.vocab, 'word')}" if result.vocab else ""
+    vocab = "" if not result.vocab else f", vocabulary of {plural(result.vocab, 'word')}" \
+        if not model_family(result.model).word_pieces \
+        else " as word pieces of the encoder's tokenizer"
     print(f"made project {result.folder}: {plural(result.items, result.kind + ' item')}{vocab}")
     _list_rows(f"left out {plural(len(result.skipped), 'row')} with an empty text "
                "(give --strict to refuse the file instead):", result.skipped)
@@ -78,6 +82,8 @@ def _list_rows(title: str, rows: tuple[str, ...], shown: int = 10) -> None:
         print(f"  ... and {len(rows) - shown} more")
 
 
+MODEL_NAMES = "; ".join(f"{kind}: {', '.join(listed_names(kind))}"  # the families registry
+                        for kind in ("text", "tabular"))
 THREADS_HELP = "torch threads (default: the cores not busy now, at least 1)"
 
 
@@ -105,6 +111,8 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(f"trained {result.model} on {plural(result.n_labeled, 'label')}; "
               f"{result.strategy} picked {plural(len(result.picks), 'item')} "
               f"(model saved as {result.model_file})")
+    for line in unlabeled_class_lines(result.unlabeled_classes):
+        print(line)
     print(f"round {result.round}: the batch is in")
     for path in result.files:
         print(f"  {path}")
@@ -112,13 +120,14 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def step_line(stream: TextIO) -> Callable[[str], None]:
-    """Where ``stream`` is a terminal, a one-line display of the step a command is on (each
-    step overwrites the last; "" clears it); elsewhere (logs, pipes) nothing."""
+def step_line(stream: TextIO) -> Say:
+    """Where ``stream`` is a terminal, a one-line display of the step a command is on, with
+    its counts in its text (each step overwrites the last; "" clears it); elsewhere (logs,
+    pipes) nothing."""
     if not stream.isatty():
-        return lambda text: None
+        return silent
 
-    def show(text: str) -> None:
+    def show(text: str, done: int | None = None, total: int | None = None) -> None:
         stream.write("\r\033[K" + (f"{text} ..." if text else ""))
         stream.flush()
     return show
@@ -145,7 +154,8 @@ def cmd_teach(args: argparse.Namespace) -> int:
         for line in result.skipped:
             print(f"  {line}")
     if result.conflicts:
-        print(f"annotators disagreed on {len(result.conflicts)} task(s) (every answer is kept):")
+        print(f"annotators disagreed on {plural(len(result.conflicts), 'task')} (every answer is "
+              "kept):")
         for line in result.conflicts:
             print(f"  {line}")
     return 0
@@ -156,49 +166,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     _use_threads(args)
     if args.check:
         check_database(args.project)
-    s = status(args.project, folds=args.folds, model=args.model, curve=not args.no_curve,
-               full_curve=args.full_curve)
+    show = step_line(sys.stderr)
+    try:
+        s = status(args.project, folds=args.folds, model=args.model, curve=not args.no_curve,
+                   full_curve=args.full_curve, say=show)
+    finally:
+        show("")
     if args.json:  # the same fields for scripts
         import json
 
         print(json.dumps(status_json(s), indent=1))
         return 0
-    labeled = sum(s.counts.values())
-    checked = s.stopping.check.n if s.stopping and s.stopping.check else 0
-    aside = f" for training, {checked} labeled check items" if checked else ""
-    print(f"{args.project}: {plural(s.items, 'item')}, {labeled} labeled{aside}, "
-          f"{s.items - labeled - checked} unlabeled")
-    for name, n in s.counts.items():
-        share = f"{n / labeled:.0%}" if labeled else "-"
-        print(f"  {name:<20} {n:6d}  {share:>4}")
-    print(f"rounds: {len(s.rounds)}")
-    for r in s.rounds:
-        print(f"  round {r['round']}: {r['at']}  {r['strategy']:<10} {r['size']} picked, "
-              f"{r['labeled_now']} labeled now (model trained on "
-              f"{plural(r['n_labeled'], 'label')})")
-    if s.accuracy is None:
-        print(f"accuracy: {s.why_no_accuracy}")
-    else:
-        a = s.accuracy
-        print(f"accuracy ({s.model}, {a.folds}-fold cross-validation on "
-              f"{plural(a.n_labeled, 'label')}): "
-              f"{a.accuracy:.3f} ± {a.std:.3f} (majority class: {s.majority:.3f})")
-    for round_, n, acc, std in s.curve:
-        print(f"  after round {round_}: {plural(n, 'label')}, accuracy {acc:.3f} ± {std:.3f}")
-    if s.not_evaluated:
-        rounds = ", ".join(map(str, s.not_evaluated))
-        print(f"  not evaluated yet: {plural(len(s.not_evaluated), 'round')} ({rounds}); "
-              "`alden status --full-curve` evaluates them")
-    if s.plot:
-        print(f"learning curve: {s.plot}")
-    if s.latest_model:
-        m = s.latest_model
-        print(f"latest model: {m['file']} ({m['model']}, {plural(m['n_labeled'], 'label')}, "
-              f"{m['at']})")
-    if s.stopping is not None:
-        from alden.project.stopping_status import stopping_lines
-
-        print("\n".join(stopping_lines(s.stopping)))
+    print(f"{args.project}: " + "\n".join(status_lines(s)))
     return 0
 
 
@@ -274,9 +253,9 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--embedding-dim", type=positive, default=100, metavar="N",
                    help="length of the word vectors (default 100)")
     p.add_argument("--model", metavar="NAME", default=None,
-                   help="the project's model: cnn (default) or bilstm for text, mlp for "
-                        "tables, or a pretrained sentence encoder: minilm or "
-                        "encoder:NAME_OR_PATH (items are encoded as its word pieces)")
+                   help=f"the project's model (default: cnn for text, mlp for tables); "
+                        f"{MODEL_NAMES} (a sentence encoder's items are encoded as its word "
+                        f"pieces)")
     p.add_argument("--strategy", metavar="NAME", default=None,
                    help="the project's strategy, options as NAME:KEY=VALUE (default: alden "
                         "for cnn and bilstm, margin for a sentence encoder, dami for tables; "
@@ -302,7 +281,7 @@ def _add_query(sub: argparse._SubParsersAction) -> None:
                    help="how many items to pick")
     p.add_argument("--strategy", metavar="NAME", help="default: the project's (set by init); "
                    "options as NAME:KEY=VALUE, e.g. alden:output=logits")
-    p.add_argument("--model", metavar="NAME", help="cnn or bilstm (text), mlp (tabular)")
+    p.add_argument("--model", metavar="NAME", help=f"default: the project's; {MODEL_NAMES}")
     p.add_argument("--cold-start", choices=COLD_STARTS, default=None, metavar="NAME",
                    help="while labels are too few for a model, pick by this cold start "
                         "(default: the project's, set by init)")

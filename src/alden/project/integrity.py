@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from alden.atomic import disk_error, free_space
+from alden.cli_types import plural
 from alden.errors import ProjectError
 
 BACKUPS = "backups"  # PROJECT/backups: rotating copies made by alden.project.backup
@@ -38,8 +39,8 @@ def restore_hint(folder: Path, readable: bool = True) -> str:
               f"read." if readable else "")
     if backups:
         return (f"Restore a sound copy: `alden restore {folder} --list` shows the "
-                f"{len(backups)} backup(s) in {folder / BACKUPS}, and `alden restore {folder} "
-                f"{backups[-1].name}` puts the newest back.{export}")
+                f"{plural(len(backups), 'backup')} in {folder / BACKUPS}, and `alden restore "
+                f"{folder} {backups[-1].name}` puts the newest back.{export}")
     return f"There is no backup in {folder / BACKUPS} to `alden restore`.{export}"
 
 

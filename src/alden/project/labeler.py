@@ -112,8 +112,8 @@ def run(folder: str | Path, *, batch: int = 10, strategy: str | None = None,
     try:
         data = read_project(conn, folder)
         if len(data.classes) < 2:
-            raise AldenError(f"{folder} has {len(data.classes)} class(es); labeling needs the "
-                             f"classes first: give them to `alden init --classes a,b` or "
+            raise AldenError(f"{folder} has {plural(len(data.classes), 'class')}; labeling "
+                             f"needs the classes first: give them to `alden init --classes a,b` or "
                              f"`alden teach` a file of labels")
         undo: list[tuple[int, str]] = []  # (item, "label" or "skip"), latest last
         seen: dict[int, store.Pick] = {}  # every pick shown, to show again after an undo

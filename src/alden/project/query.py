@@ -12,13 +12,13 @@ as measured in docs/runs/cold_start).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from alden.cli_types import plural
 from alden.data.pool import Pool
 from alden.errors import AldenError, ProjectError
 from alden.models.factory import check_model
@@ -27,9 +27,16 @@ from alden.project import store
 from alden.project.backup import make_backup
 from alden.project.batch_files import write_batch
 from alden.project.locks import query_lock
+from alden.project.progress import Say, encoding, epochs, silent
 from alden.project.stop_records import record_state
-from alden.project.trained import current_model, delete_files, save_model
-from alden.project.workspace import ProjectData, open_pool, read_project, too_few_labels
+from alden.project.trained import current_model, delete_files, encode_pool, save_model
+from alden.project.workspace import (
+    ProjectData,
+    open_pool,
+    read_project,
+    too_few_labels,
+    unlabeled_classes,
+)
 from alden.strategies.base import Selection, Strategy
 from alden.strategies.interpretation import Alden
 from alden.streams import cold_start_rng, round_rng
@@ -51,34 +58,30 @@ class QueryResult:
     files: tuple[Path, ...]
     model_file: str | None
     cold_start_method: str | None = None  # the cold start that picked it, if cold
+    unlabeled_classes: tuple[str, ...] = ()  # classes with no label yet (a warning)
 
 
 def query(folder: str | Path, k: int, *, strategy: str | None = None, model: str | None = None,
           out: str | Path | None = None, conn: sqlite3.Connection | None = None,
-          on_step: Callable[[str], None] | None = None,
-          cold_start: str | None = None) -> QueryResult:
+          on_step: Say | None = None, cold_start: str | None = None) -> QueryResult:
     """Train on the labels so far, pick the next ``k`` items, write them out, record the round.
-    ``on_step(text)`` hears each step as it starts (and each training epoch), for a
-    progress display. ``cold_start``: the method while labels are too few (default: the
-    project's)."""
+    ``on_step(text[, done, total])`` hears each step as it starts, with counts while the
+    pool is encoded and the model trains (``alden.project.progress``). ``cold_start``: the
+    method while labels are too few (default: the project's)."""
     own = conn is None
     with query_lock(folder):  # one query at a time on a project, across processes
         conn = conn or store.connect(folder)
         try:
             make_backup(conn, folder, "query")
-            return _query(conn, Path(folder), k, strategy, model, out, on_step or _silent,
+            return _query(conn, Path(folder), k, strategy, model, out, on_step or silent,
                           cold_start)
         finally:
             if own:
                 conn.close()
 
 
-def _silent(text: str) -> None:
-    """No progress display."""
-
-
 def _query(conn: sqlite3.Connection, folder: Path, k: int, strategy: str | None,
-           model: str | None, out: str | Path | None, say: Callable[[str], None],
+           model: str | None, out: str | Path | None, say: Say,
            cold_start: str | None) -> QueryResult:
     if k < 1:
         raise AldenError(f"--k must be at least 1, got {k}")
@@ -98,6 +101,7 @@ def _query(conn: sqlite3.Connection, folder: Path, k: int, strategy: str | None,
     k = min(k, len(pool.unlabeled))
     cold = too_few_labels(data)
     if cold:
+        encode_pool(data, model, encoding(say))  # the cold start's embeddings, counted
         batch = cold_start_batch(conn, data, pool, keep, k, method, say)
     else:
         batch = model_batch(conn, data, chosen, model, pool, keep, k, say)
@@ -113,7 +117,7 @@ def _query(conn: sqlite3.Connection, folder: Path, k: int, strategy: str | None,
     delete_files(folder, written.stale)  # pruned models, once their rows are gone
     return QueryResult(data.kind, round_, batch.strategy, model, len(data.labels), cold,
                        batch.picks, written.files, written.model_file,
-                       method if cold else None)
+                       method if cold else None, unlabeled_classes(data))
 
 
 @dataclass(frozen=True)
@@ -128,8 +132,7 @@ class Batch:
 
 
 def cold_start_batch(conn: sqlite3.Connection, data: ProjectData, pool: Pool,
-                     keep: np.ndarray, k: int, method: str, say: Callable[[str], None]
-                     ) -> Batch:
+                     keep: np.ndarray, k: int, method: str, say: Say) -> Batch:
     """``k`` items picked without a model by the cold start ``method``
     (``strategies.cold_start``), away from the labeled ones where the method uses them: on
     pooled sentence embeddings (an encoder), word2vec sentence means (text) or the scaled
@@ -154,7 +157,7 @@ def cold_start_batch(conn: sqlite3.Connection, data: ProjectData, pool: Pool,
 
 
 def model_batch(conn: sqlite3.Connection, data: ProjectData, chosen: Strategy, model: str,
-                pool: Pool, keep: np.ndarray, k: int, say: Callable[[str], None]) -> Batch:
+                pool: Pool, keep: np.ndarray, k: int, say: Say) -> Batch:
     """``k`` items the strategy ``chosen`` picks with the model of the current labels
     (trained once per labeled state, shared with predict); the strategy draws from (seed,
     round): the same project state, the same batch."""
@@ -162,10 +165,10 @@ def model_batch(conn: sqlite3.Connection, data: ProjectData, chosen: Strategy, m
 
     round_guess = store.current_round(conn) + 1
     n_labels = len(data.labels)
-    say(f"training {model} on {n_labels} labels")
-    learner, cached = current_model(conn, data, model, on_epoch=lambda learner, record: say(
-        f"training {model} on {n_labels} labels: epoch {record['epoch']} of "
-        f"{learner.config.fixed_epochs}"))
+    training = f"training {model} on {plural(n_labels, 'label')}"
+    say(training)
+    learner, cached = current_model(conn, data, model, on_epoch=epochs(say, training),
+                                    on_encode=encoding(say))
     strategy = strategy_spec(chosen)
     say(f"{strategy} choosing {k:,} of {len(pool.unlabeled):,} unlabeled items")
     selection = chosen.select(

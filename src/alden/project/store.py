@@ -170,6 +170,13 @@ def add_stop_record(conn: sqlite3.Connection, *, key: str, model: str, round_: i
                       json.dumps(quantities)))
 
 
+def stop_quantities(conn: sqlite3.Connection, key: str, model: str) -> dict[str, Any] | None:
+    """The quantities of the stop record of the labels ``key`` and ``model``, if kept."""
+    row = conn.execute("SELECT quantities FROM stop_records WHERE labels_key = ? AND "
+                       "model = ?", (key, model)).fetchone()
+    return None if row is None else dict(json.loads(row[0]))
+
+
 def stop_records(conn: sqlite3.Connection, model: str
                  ) -> list[tuple[int, int, list[int], dict[str, Any]]]:
     """(round, labels, predictions on the stop set, quantities) of ``model``'s stop records,
@@ -292,10 +299,3 @@ def answer_counts(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
     return conn.execute("SELECT who, COUNT(label), SUM(label IS NULL) FROM annotations "
                         "GROUP BY who ORDER BY COUNT(label) DESC, who").fetchall()
 
-
-def evaluation_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Every cached cross-validation, by number of labels then round."""
-    keys = ("round", "n_labeled", "model", "folds", "accuracy", "std")
-    rows = conn.execute("SELECT round, n_labeled, model, folds, accuracy, std FROM evaluations "
-                        "ORDER BY n_labeled, round").fetchall()
-    return [dict(zip(keys, row, strict=True)) for row in rows]

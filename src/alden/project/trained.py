@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from alden.errors import AldenError, ProjectError
+from alden.models.encoder_weights import is_encoder, split_regime
 from alden.models.factory import learner_for, train_config
 from alden.project import store
 from alden.streams import fit_seed
@@ -64,11 +65,27 @@ def training_key(data: ProjectData, model: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
+def encode_pool(data: ProjectData, model: str,
+                on_progress: Callable[[int, int], None] | None = None) -> None:
+    """A frozen encoder's pooled embeddings of the whole pool, made (or read from the cache)
+    once per process before its first model trains, so that ``on_progress(done, total)`` can
+    follow the encoding; the learners then read the same table. Nothing for other models."""
+    encoder = data.settings.get("encoder")
+    if encoder and is_encoder(model) and split_regime(model) == (split_regime(encoder)[0],
+                                                                 "frozen"):
+        from alden.models.encoder_cache import shared_table
+
+        shared_table(model, data.x, on_progress=on_progress)
+
+
 def train(data: ProjectData, model: str, items: np.ndarray | None = None, *,
           fold: int | None = None,
-          on_epoch: Callable[[Learner, dict[str, float]], None] | None = None) -> Learner:
+          on_epoch: Callable[[Learner, dict[str, float]], None] | None = None,
+          on_encode: Callable[[int, int], None] | None = None) -> Learner:
     """A Learner trained from scratch on the labeled items (or the given subset of them);
-    ``fold`` numbers a cross-validation fold (its own seed); ``on_epoch`` as in ``fit``."""
+    ``fold`` numbers a cross-validation fold (its own seed); ``on_epoch`` as in ``fit``;
+    ``on_encode`` follows the pool's encoding (``encode_pool``), when there is one."""
+    encode_pool(data, model, on_encode)
     items = np.asarray(data.labels.items if items is None else items, dtype=np.int64)
     y = np.asarray(data.labels.labels, dtype=np.int64)[
         np.searchsorted(np.asarray(data.labels.items), items)]
@@ -89,12 +106,15 @@ def find_model(conn: sqlite3.Connection, data: ProjectData, model: str
 
 
 def current_model(conn: sqlite3.Connection, data: ProjectData, model: str, *,
-                  on_epoch: Callable[[Learner, dict[str, float]], None] | None = None
+                  on_epoch: Callable[[Learner, dict[str, float]], None] | None = None,
+                  on_encode: Callable[[int, int], None] | None = None
                   ) -> tuple[Learner, str | None]:
     """The model of the current labels: the saved one (and its file), or one trained now
-    (and None: the caller saves it with ``save_model``)."""
+    (and None: the caller saves it with ``save_model``); ``on_encode`` as in ``train``."""
     found = find_model(conn, data, model)
-    return found if found is not None else (train(data, model, on_epoch=on_epoch), None)
+    if found is not None:
+        return found
+    return train(data, model, on_epoch=on_epoch, on_encode=on_encode), None
 
 
 def save_model(conn: sqlite3.Connection, data: ProjectData, learner: Learner, model: str,

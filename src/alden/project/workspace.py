@@ -128,3 +128,12 @@ def too_few_labels(data: ProjectData) -> str | None:
     if distinct < 2:
         return "only one class labeled so far"
     return None
+
+
+def unlabeled_classes(data: ProjectData) -> tuple[str, ...]:
+    """The classes no training label is of yet, once there are labels (a model never
+    predicts them); none before the first label, when every class has none."""
+    given = set(data.labels.labels)
+    if not given:
+        return ()
+    return tuple(c for i, c in enumerate(data.classes) if i not in given)

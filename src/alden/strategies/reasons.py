@@ -68,10 +68,10 @@ def stored_reason(value: str | None) -> Reason | str | None:
         return value
 
 
-def _proba_text(proba: tuple[float, ...], classes: tuple[str, ...]) -> str:
+def _proba_text(proba: tuple[float, ...], classes: tuple[str, ...], digits: int = 2) -> str:
     """'p(neg)=0.51, p(pos)=0.49', the three most likely classes at most."""
     order = sorted(range(len(proba)), key=lambda c: (-proba[c], c))[:3]
-    return ", ".join(f"p({classes[c] if c < len(classes) else c})={proba[c]:.2f}"
+    return ", ".join(f"p({classes[c] if c < len(classes) else c})={proba[c]:.{digits}f}"
                      for c in order)
 
 
@@ -91,7 +91,10 @@ def describe(reason: Reason | str | None, classes: tuple[str, ...] = (), item: s
         return reason or ""
     r, s = reason, reason.score
     with_p = f" ({_proba_text(r.proba, classes)})" if r.proba else ""
-    if r.kind in ("entropy", "margin", "least_confidence"):
+    if r.kind == "margin":  # near 0 on a fresh model: digits enough to tell picks apart
+        probabilities = f" ({_proba_text(r.proba, classes, 3)})" if r.proba else ""
+        return f"margin {s:.3g}{probabilities}"
+    if r.kind in ("entropy", "least_confidence"):
         return f"{r.kind.replace('_', ' ')} {s:.2f}{with_p}"
     if r.kind == "cluster_margin":
         torn = _torn(r.proba, classes) if r.proba else f"margin {s:.2f}"

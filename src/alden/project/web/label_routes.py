@@ -112,6 +112,6 @@ def _answer(site: Site, request: Request, name: str, item: int, label: int | Non
     connection."""
     with site.connect() as conn:
         with site.write_turn:
-            done = answers.give(conn, item, label, who=name, source="serve",
+            done = answers.give(conn, item, label, who=name, source=answers.PAGE_SOURCE,
                                     client_id=client_id)
         return site.state(request, conn, ack=done.__dict__)

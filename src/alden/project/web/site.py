@@ -94,7 +94,8 @@ class Site:
         current = q.current
         return {"annotator": name, "classes": list(classes), "round": q.round,
                 "size": q.size, "done": q.done, "labeled": q.labeled, "skipped": q.skipped,
-                "position": q.done + 1 if current is not None else None,
+                "elsewhere": q.elsewhere,
+                "position": q.done + q.elsewhere + 1 if current is not None else None,
                 "item": item_view(self.texts, current, classes) if current else None,
                 "total_labeled": store.label_count(conn), "items": len(self.texts.ids),
                 "disagreements": answers.open_count(conn), "job": self.jobs.current(),

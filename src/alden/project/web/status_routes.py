@@ -11,8 +11,10 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from alden.project import answers
+from alden.project.status import status
+from alden.project.status_text import unlabeled_class_lines
 from alden.project.web.site import BIG, Site, site_of
-from alden.project.web.summary import summary
+from alden.project.web.summary import accuracy, summary
 
 router = APIRouter()
 Here = Annotated[Site, Depends(site_of)]
@@ -33,10 +35,15 @@ def resolve(body: Resolution, request: Request, site: Here) -> dict[str, Any]:
 
 @router.get("/status", response_class=HTMLResponse)
 def status_page(request: Request, site: Here) -> HTMLResponse:
+    """The numbers of `alden status`, as far as earlier commands computed them (nothing is
+    trained here: "Estimate accuracy" runs the rest), and the annotators' work."""
     with site.connect() as conn:
         values = summary(conn, site.texts)
+    numbers = accuracy(status(site.folder, evaluate=False))
     return site.page("status.html", request, annotator=site.who(request),
-                     job=site.jobs.current(), curve=_curve_path(site).is_file(), **values)
+                     job=site.jobs.current(), curve=_curve_path(site).is_file(),
+                     warnings=unlabeled_class_lines(numbers["st"].unlabeled_classes),
+                     **values, **numbers)
 
 
 @router.get("/curve.png")

@@ -8,6 +8,7 @@
   let state = null;
   let chain = Promise.resolve(); // actions run one after another, in the order of the keys
   let polling = null;
+  const FOLLOW_MS = 3000;
 
   class ServerError extends Error {}
 
@@ -105,13 +106,16 @@
       done.hidden = false;
       done.textContent = s.size
         ? "You labeled " + s.labeled + " and skipped " + s.skipped + " of the " + s.size +
-          " items of this batch. Train and pick the next batch below (u takes back the last one)."
+          " items of this batch" + (s.elsewhere ? "; " + s.elsewhere + " were labeled " +
+          "elsewhere (alden teach or label)" : "") +
+          ". Train and pick the next batch below (u takes back the last one)."
         : "Press \u201cTrain and pick the next batch\u201d to begin.";
       return;
     }
     $("done").hidden = true;
     $("counter").textContent = "Item " + s.position + " of " + s.size + " · " + s.labeled +
-      " labeled, " + s.skipped + " skipped";
+      " labeled, " + s.skipped + " skipped" +
+      (s.elsewhere ? ", " + s.elsewhere + " labeled elsewhere" : "");
     $("item-id").textContent = "id " + item.id;
     renderText(item);
     const model = $("model");
@@ -169,11 +173,12 @@
     const bar = $("progress");
     if (!job || job.kind !== "query") { bar.hidden = true; return; }
     bar.hidden = job.state !== "running";
-    bar.value = job.progress;
+    // A step that counts fills the bar; one that does not leaves it moving, and says so.
+    if (job.progress === null) bar.removeAttribute("value"); else bar.value = job.progress;
     $("job").textContent = job.state === "running"
-      ? "training and picking the next batch" + (job.step ? " (" + job.step + ")" : "") +
-        ": about " + Math.round(job.progress * 100) + "% (estimated), " + job.elapsed_s +
-        " s; keep labeling meanwhile"
+      ? "next batch: " + (job.step || "starting") + " (" + job.elapsed_s + " s" +
+        (job.progress === null ? "; no count for this step" : "") +
+        "); keep labeling meanwhile"
       : job.message;
     $("query").disabled = job.state === "running";
     if (job.state === "running") poll();
@@ -204,6 +209,28 @@
       say(err.message);
     }
   }
+
+  // Another writer (alden teach, the terminal labeler, a new batch) may label the item shown:
+  // while the page is visible it asks every few seconds, between the keys' actions, and moves
+  // on when the item it shows is no longer the next one to label.
+  async function follow() {
+    if (document.hidden || !state || !state.annotator) return;
+    try {
+      const s = await call("GET", "/api/state");
+      const shown = state.item ? state.item.item : null;
+      const sameRound = s.round === state.round;
+      if ((s.item ? s.item.item : null) !== shown || !sameRound) {
+        render(s);
+        if (shown !== null && sameRound) {
+          say("the item shown was labeled elsewhere meanwhile; here is the next one", "info");
+        }
+      }
+    } catch (err) {
+      // the next action says it; a poll stays quiet
+    }
+  }
+  setInterval(() => { chain = chain.then(follow); }, FOLLOW_MS);
+  document.addEventListener("visibilitychange", () => { chain = chain.then(follow); });
 
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey) return;

@@ -42,10 +42,11 @@
     const bar = $("progress");
     if (!job || job.kind !== "evaluate") return false;
     bar.hidden = job.state !== "running";
-    bar.value = job.progress;
+    // A step that counts fills the bar; one that does not leaves it moving, and says so.
+    if (job.progress === null) bar.removeAttribute("value"); else bar.value = job.progress;
     $("job").textContent = job.state === "running"
-      ? "cross-validating: about " + Math.round(job.progress * 100) + "% (estimated), " +
-        job.elapsed_s + " s"
+      ? (job.step || "starting") + " (" + job.elapsed_s + " s" +
+        (job.progress === null ? "; no count for this step" : "") + ")"
       : job.message;
     if (job.state === "failed") say(job.message);
     return job.state === "running";
