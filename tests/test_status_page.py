@@ -10,7 +10,7 @@ import re
 import pytest
 
 pytest.importorskip("fastapi", reason="`alden serve` needs the web extra: pip install -e '.[web]'")
-from test_check_set import _data, _teach, _write, cache, made, one_thread, proj  # noqa: E402, F401, F811
+from test_check_set import _data, _teach, _write, made, proj  # noqa: E402, F401, F811
 from test_serve import signed_in  # noqa: E402
 from webutil import sentences, web_project  # noqa: E402
 
@@ -19,6 +19,8 @@ from alden.project import query as project_query  # noqa: E402
 from alden.project.status import status  # noqa: E402
 from alden.project.teach import teach_file  # noqa: E402
 from alden.project.web.app import create_app  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("private_cache", "one_torch_thread")
 
 
 def _labeled(folder, truth, tmp_path):
