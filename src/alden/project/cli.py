@@ -263,8 +263,8 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cold-start", choices=COLD_STARTS, default=None, metavar="NAME",
                    help=f"how the first batches are picked while labels are too few for a "
                         f"model: {', '.join(COLD_STARTS)} (default: typiclust for cnn and "
-                        f"bilstm, random for a sentence encoder and tables; measured in "
-                        f"docs/runs/cold_start)")
+                        f"bilstm, random for a sentence encoder and tables, as measured in "
+                        f"docs/results.md)")
     p.add_argument("--encoding", default="utf-8", metavar="NAME",
                    help="the data file's text encoding (default utf-8)")
     p.add_argument("--check", type=positive, default=None, metavar="N",
