@@ -31,6 +31,9 @@ SUFFIX = ".sqlite"
 SCHEMA = 1  # PRAGMA user_version of a store this module wrote
 DEFAULT_MAX_MB = 2048
 CHUNK = 500  # keys per SELECT (old SQLite builds allow 999 variables)
+# An item read is marked used again only when its mark is older than this: rewriting
+# 10,000 marks took 0.55 s of a 0.65 s look-up (benchmarks/bench_encoder_cache.py).
+TOUCH_NS = 600 * 10**9
 KEEP = 0.9  # eviction brings the folder down to this share of the limit
 _DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 T = TypeVar("T")
@@ -132,15 +135,18 @@ class FeatureStore:
         """The stored vectors among ``keys`` (marked as used now); missing ones absent."""
         def work(conn: sqlite3.Connection) -> dict[bytes, np.ndarray]:
             found: dict[bytes, np.ndarray] = {}
+            stale, recent = [], time.time_ns() - TOUCH_NS
             unique = list(dict.fromkeys(keys))
             for start in range(0, len(unique), CHUNK):
                 part = unique[start:start + CHUNK]
                 marks = ",".join("?" * len(part))
-                for key, blob in conn.execute(
-                        f"SELECT key, vector FROM items WHERE key IN ({marks})", part):
+                for key, blob, used in conn.execute(
+                        f"SELECT key, vector, used FROM items WHERE key IN ({marks})", part):
                     if len(blob) == 4 * self.dim:  # else encoded again and replaced
                         found[key] = np.frombuffer(blob, dtype=np.float32)
-            _touch(conn, list(found))
+                        if used < recent:
+                            stale.append(key)
+            _touch(conn, stale)
             return found
         return self._run(work, {})
 
@@ -162,6 +168,8 @@ class FeatureStore:
 
 def _touch(conn: sqlite3.Connection, keys: list[bytes]) -> None:
     """Mark items as used now (least recently used go first); a read-only store stays."""
+    if not keys:
+        return
     now = time.time_ns()
     try:
         with conn:
@@ -224,7 +232,7 @@ def evict(folder: Path, limit: int) -> int:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany("DELETE FROM items WHERE rowid = ?", [(r,) for r in rowids])
-            conn.execute("PRAGMA incremental_vacuum")
+            conn.executescript("PRAGMA incremental_vacuum")  # (execute would free one page)
         return sum(map(len, doomed))
     except sqlite3.Error:
         return 0  # a damaged or busy store: its next use rebuilds it, the next write retries
