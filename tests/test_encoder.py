@@ -169,28 +169,74 @@ def test_bald_dropout_acts_on_the_head_input_only(tiny):
     assert not learner.model.training and not learner.model.dropout.training
 
 
-def test_cache_is_reused_and_invalidated(tiny, tmp_path, monkeypatch):
-    enc = load_encoder(tiny)
-    x = encode_texts(enc, SENTENCES)
-    first = cached_pooled(enc, x, directory=tmp_path)
-    files = list((tmp_path / "encoder-features").glob("*.npy"))
-    assert len(files) == 1
+def _counting(monkeypatch):
+    """Patch encode_pooled to record how many items each call encodes."""
     import alden.models.encoder_cache as module
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("encoded again although the cache holds it")
+    calls, real = [], module.encode_pooled
 
-    monkeypatch.setattr(module, "encode_pooled", refuse)
-    np.testing.assert_array_equal(cached_pooled(enc, x, directory=tmp_path), first)
-    monkeypatch.undo()
-    cached_pooled(enc, encode_texts(enc, SENTENCES[:-1]), directory=tmp_path)  # texts changed
+    def counted(encoder, x, **kwargs):
+        calls.append(len(x))
+        return real(encoder, x, **kwargs)
+
+    monkeypatch.setattr(module, "encode_pooled", counted)
+    return calls
+
+
+def test_cache_keeps_each_item_once_whatever_subset_is_asked(tiny, tmp_path, monkeypatch):
+    enc = load_encoder(tiny)
+    x = encode_texts(enc, SENTENCES)
+    whole = encode_pooled(enc, x)
+    calls = _counting(monkeypatch)
+    heard = []
+    some = cached_pooled(enc, x[[5, 2, 2, 7]], directory=tmp_path,
+                         on_progress=lambda done, total: heard.append((done, total)))
+    np.testing.assert_allclose(some, whole[[5, 2, 2, 7]], atol=1e-6)
+    assert calls == [3] and heard[-1] == (3, 3)  # a repeated item is encoded once
+    (store,) = (tmp_path / "encoder-features").glob("*.sqlite")
+    heard.clear()
+    got = cached_pooled(enc, np.pad(x[::-1], ((0, 0), (0, 3))), directory=tmp_path,
+                        on_progress=lambda done, total: heard.append((done, total)))
+    np.testing.assert_allclose(got, whole[::-1], atol=1e-6)  # rows in order, pads ignored
+    assert calls == [3, len(x) - 3] and heard[-1] == (len(x) - 3, len(x) - 3)
+    np.testing.assert_array_equal(cached_pooled(enc, x[[7, 0]], directory=tmp_path),
+                                  got[::-1][[7, 0]])
+    assert calls == [3, len(x) - 3]  # everything read from the store now
     other = "encoder:" + str(make_tiny_encoder(tmp_path / "other", seed=1))
     changed = cached_pooled(load_encoder(other), encode_texts(load_encoder(other), SENTENCES),
-                            directory=tmp_path)  # weights changed
-    assert len(list((tmp_path / "encoder-features").glob("*.npy"))) == 3
-    assert not np.allclose(changed, first)
-    files[0].write_bytes(b"broken")  # a damaged entry is encoded again, not trusted
-    np.testing.assert_allclose(cached_pooled(enc, x, directory=tmp_path), first)
+                            directory=tmp_path)  # other weights: their own store
+    assert calls[-1] == len(x) and not np.allclose(changed, whole)
+    assert len(list((tmp_path / "encoder-features").glob("*.sqlite"))) == 2
+    assert store.exists()
+
+
+def test_cache_survives_a_damaged_store_and_drops_old_arrays(tiny, tmp_path, monkeypatch):
+    from alden.models import feature_store
+
+    enc = load_encoder(tiny)
+    x = encode_texts(enc, SENTENCES)
+    folder = tmp_path / "encoder-features"
+    folder.mkdir()
+    (folder / "0123abcd.npy").write_bytes(b"an old whole-array entry")
+    monkeypatch.setattr(feature_store, "_CLEANED", set())
+    first = cached_pooled(enc, x, directory=tmp_path)
+    assert not list(folder.glob("*.npy"))  # earlier versions' files go on first use
+    (store,) = folder.glob("*.sqlite")
+    store.write_bytes(b"broken" * 1000)  # damaged: rebuilt, not fatal
+    calls = _counting(monkeypatch)
+    np.testing.assert_allclose(cached_pooled(enc, x, directory=tmp_path), first, atol=1e-6)
+    assert calls == [len(x)]
+    np.testing.assert_array_equal(cached_pooled(enc, x, directory=tmp_path),
+                                  cached_pooled(enc, x, directory=tmp_path))
+    assert calls == [len(x)]  # the rebuilt store serves again
+
+
+def test_cache_off_encodes_and_stores_nothing(tiny, tmp_path):
+    enc = load_encoder(tiny)
+    x = encode_texts(enc, SENTENCES)
+    np.testing.assert_allclose(cached_pooled(enc, x, cache=False, directory=tmp_path),
+                               encode_pooled(enc, x), atol=1e-6)
+    assert not (tmp_path / "encoder-features").exists()
 
 
 def test_table_finds_items_by_their_pieces(tiny):

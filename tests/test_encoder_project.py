@@ -90,9 +90,56 @@ def test_an_encoder_project_counts_its_encoding_and_names_its_pieces(tmp_path, c
     query(folder, 4, on_step=lambda text, done=None, total=None: heard.append(
         (text, done, total)))
     counted = [h for h in heard if h[0].startswith("encoding ")]
-    assert counted and counted[-1] == (f"encoding {len(texts)} of {len(texts)} texts",
-                                       len(texts), len(texts))
+    n = len(set(texts))  # each text twice in the pool, encoded once
+    assert counted and counted[-1] == (f"encoding {n} of {n} texts", n, n)
     assert [d for _, d, _ in counted] == sorted(d for _, d, _ in counted)
     with pytest.raises(SystemExit):
         main(["query", "--help"])
     assert "minilm" in capsys.readouterr().out
+
+
+def _answer(folder: Path, path: Path) -> Path:
+    """The newest batch of ``folder`` answered (pos unless the id is a multiple of 3)."""
+    batch = sorted((folder / "batches").glob("round-*.csv"))[-1]
+    rows = list(csv.DictReader(open(batch, encoding="utf-8")))
+    for row in rows:
+        row["label"] = ("neg", "pos")[int(row["id"][1:]) % 3 != 0]
+    return _csv(path, list(rows[0]), [list(r.values()) for r in rows])
+
+
+def test_every_item_is_encoded_once_across_commands_and_processes(tmp_path, monkeypatch):
+    """init, query, teach, query, teach, query and a fresh process: each distinct text of
+    the pool is encoded exactly once (issue 23, point 1), whatever is labeled."""
+    from alden.models import encoder_cache, feature_store
+
+    model = "encoder:" + str(make_tiny_encoder(tmp_path / "bert"))
+    texts = SENTENCES + [f"{a} and {b}" for a, b in zip(SENTENCES, SENTENCES[1:], strict=False)]
+    texts.append(SENTENCES[0])  # the same text twice: one item to encode
+    data = _csv(tmp_path / "docs.csv", ["id", "text"],
+                [[f"s{i:02d}", t] for i, t in enumerate(texts)])
+    encoded: list[bytes] = []
+    real = encoder_cache.encode_pooled
+
+    def counted(encoder, x, **kwargs):
+        encoded.extend(feature_store.item_keys(x))
+        return real(encoder, x, **kwargs)
+
+    monkeypatch.setattr(encoder_cache, "encode_pooled", counted)
+    encoder_cache._TABLES.clear()
+    folder = tmp_path / "p"
+    assert main(["init", str(folder), "--data", str(data), "--id-column", "id",
+                 "--classes", "neg,pos", "--model", model]) == 0
+    pool = set(feature_store.item_keys(np.load(folder / "encoding" / "x.npy")))
+    assert len(pool) == len(texts) - 1
+    assert main(["query", str(folder), "--k", "8"]) == 0
+    for answered in range(2):
+        assert main(["teach", str(folder), str(_answer(folder, tmp_path / f"a{answered}.csv"))
+                     ]) == 0
+        assert main(["query", str(folder), "--k", "4"]) == 0
+        assert sorted(encoded) == sorted(pool)  # the first trained query encoded the pool
+    encoder_cache._TABLES.clear()  # as a new process finds it: only the disk cache
+    assert main(["status", str(folder), "--no-curve"]) == 0
+    assert main(["teach", str(folder), str(_answer(folder, tmp_path / "a2.csv"))]) == 0
+    assert main(["query", str(folder), "--k", "4"]) == 0
+    assert main(["query", str(folder), "--k", "4"]) == 0  # the saved model, no table
+    assert sorted(encoded) == sorted(pool)

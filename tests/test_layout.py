@@ -19,6 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "alden"
     ("alden.project.cli", "torch"),       # `alden --help` and file commands stay fast
     ("alden.project.cli", "sklearn"),
     ("alden.cli", "matplotlib"),
+    ("alden.cache", "torch"),            # `alden cache` reads the stores without a model
 ])
 def test_module_does_not_import(module, heavy):
     code = f"import sys, {module}; print({heavy!r} in sys.modules)"

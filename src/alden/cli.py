@@ -12,7 +12,7 @@ from alden.errors import AldenError
 # `func=handler`, with handler(args) -> int (the exit status).
 COMMAND_MODULES: tuple[str, ...] = (
     "experiments.benchmark", "experiments.report", "experiments.demo", "project.cli",
-    "experiments.figure1", "project.web.cli")
+    "experiments.figure1", "project.web.cli", "cache")
 
 
 def version() -> str:

@@ -1,29 +1,37 @@
 """Pooled sentence embeddings of a frozen encoder, computed once: on disk and in memory.
 
-``cached_pooled`` keeps one ``.npy`` per (encoder files, token ids) under alden's cache
-folder (``$ALDEN_CACHE/encoder-features``), written whole or not at all; ``PooledTable``
-finds an item's embedding by its piece ids; ``shared_table`` keeps one table per process
-for a data set, so every round's learner reads the same embeddings.
+``cached_pooled`` keeps each item's embedding, by its piece ids, in the encoder's store
+under alden's cache folder (``alden.models.feature_store``: ``$ALDEN_CACHE/encoder-features``,
+bounded, least recently used dropped first), so a pool is encoded once whatever subset of
+it a command asks for; ``PooledTable`` finds an item's embedding by its piece ids;
+``shared_table`` keeps one table per process for a data set, so every round's learner reads
+the same embeddings.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from alden.models import feature_store
 from alden.models.encoder import ATTENTION, Encoder, EncoderClassifier, load_encoder
+from alden.models.feature_store import FeatureStore
+
+CHUNK_BATCHES = 32  # batches encoded between writes to the store
 
 
-def _features_key(encoder: Encoder, x: np.ndarray) -> str:
-    digest = hashlib.sha256(f"{encoder.key}|{encoder.pooling}|{encoder.normalize}|"
-                            f"{ATTENTION}|{x.shape}|{x.dtype}".encode())
-    digest.update(np.ascontiguousarray(x).tobytes())
-    return digest.hexdigest()
+def _store(encoder: Encoder, directory: Path | None) -> FeatureStore:
+    """The on-disk store of ``encoder``'s pooled embeddings: one per encoder files and
+    pooling settings (anything that changes an embedding)."""
+    from alden.data.text import cache_dir
+
+    identity = f"{encoder.key}|{encoder.pooling}|{encoder.normalize}|{ATTENTION}"
+    folder = (directory or cache_dir()) / feature_store.FOLDER
+    return FeatureStore(feature_store.store_path(folder, identity), encoder.dim,
+                        f"{encoder.folder.name} ({encoder.folder})")
 
 
 Progress = Callable[[int, int], None]  # (items encoded so far, items to encode)
@@ -44,36 +52,41 @@ def encode_pooled(encoder: Encoder, x: np.ndarray, *, batch_size: int = 32,
 def cached_pooled(encoder: Encoder, x: np.ndarray, *, cache: bool = True,
                   directory: Path | None = None, batch_size: int = 32,
                   on_progress: Progress | None = None) -> np.ndarray:
-    """``encode_pooled``, read from / written to the cache when ``cache``: one ``.npy`` per
-    (encoder files, token ids), written to a temporary file and renamed into place, so an
-    interrupted run leaves no half entry; an unreadable entry is encoded again.
-    ``on_progress`` hears the encoding only (nothing when the cache has the items)."""
-    from alden.data.text import cache_dir
-
+    """``encode_pooled`` of the rows of ``x``, in order; with ``cache``, each item is read
+    from the encoder's store (``alden.models.feature_store``, under ``directory`` or
+    alden's cache folder) and only the missing ones are encoded, once each, and stored a
+    chunk at a time (an interrupted run keeps the chunks done). ``on_progress(done,
+    total)`` counts the items encoded (nothing when the store has them all)."""
     x = np.asarray(x, dtype=np.int64)
-    path = None
-    if cache:
-        path = (directory or cache_dir()) / "encoder-features" / f"{_features_key(encoder, x)}.npy"
-        try:
-            found = np.load(path, allow_pickle=False)
-            if found.shape == (len(x), encoder.dim) and found.dtype == np.float32:
-                return found
-        except (OSError, ValueError):
-            pass
-    pooled = encode_pooled(encoder, x, batch_size=batch_size,
-                           on_progress=on_progress).astype(np.float32)
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:16]}-", suffix=".npy",
-                                       dir=path.parent)
-            with os.fdopen(fd, "wb") as handle:
-                np.save(handle, pooled, allow_pickle=False)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a read-only or full cache: the embeddings are still returned
-    return pooled
+    if not cache:
+        return encode_pooled(encoder, x, batch_size=batch_size,
+                             on_progress=on_progress).astype(np.float32)
+    store = _store(encoder, directory)
+    keys = feature_store.item_keys(x)
+    found = store.get(keys)
+    first = {key: i for i, key in reversed(list(enumerate(keys)))}  # an item's first row
+    todo = np.array(sorted(i for key, i in first.items() if key not in found), np.int64)
+    if todo.size:  # longest first, as encode_pooled batches them: chunks of whole batches
+        todo = todo[np.argsort(-feature_store.piece_lengths(x[todo]), kind="stable")]
+        step = batch_size * CHUNK_BATCHES
+        for start in range(0, len(todo), step):
+            rows = todo[start:start + step]
+            pooled = encode_pooled(encoder, x[rows], batch_size=batch_size,
+                                   on_progress=_offset(on_progress, start, len(todo)))
+            pooled = pooled.astype(np.float32)
+            store.put([keys[i] for i in rows], pooled)
+            found.update((keys[i], v) for i, v in zip(rows, pooled, strict=True))
+    out = np.empty((len(x), encoder.dim), dtype=np.float32)
+    for i, key in enumerate(keys):
+        out[i] = found[key]
+    return out
+
+
+def _offset(on_progress: Progress | None, start: int, total: int) -> Progress | None:
+    """``on_progress`` for a chunk that begins after ``start`` of ``total`` items."""
+    if on_progress is None:
+        return None
+    return lambda done, _: on_progress(start + done, total)
 
 
 class PooledTable:

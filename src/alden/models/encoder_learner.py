@@ -5,8 +5,8 @@ egl_word_scores, token_interpretations, word_embeddings for the text strategies)
 Two regimes:
 
 * ``frozen`` (default): the encoder never changes, so each item is encoded once and its
-  pooled embedding kept (``PooledTable``, filled from the on-disk cache of
-  ``alden.models.encoder.cached_pooled``); ``fit`` trains only dropout + linear head on
+  pooled embedding kept (``PooledTable``, filled from the per-item disk cache of
+  ``alden.models.encoder_cache.cached_pooled``); ``fit`` trains only dropout + linear head on
   those embeddings (seconds). Predictions, MC dropout (on the head's input, as BALD asks),
   CORESET's hidden layer and BADGE's embeddings read the table. EGL-Word and ALDEN's
   interpretations differentiate through the whole frozen encoder with respect to its input
@@ -123,7 +123,8 @@ class EncoderLearner:
 
     def pooled(self, x: np.ndarray) -> np.ndarray:
         """Pooled embeddings (N, H) of items: frozen, from the table (items not in it are
-        encoded once and added); fine-tuned, through the current encoder."""
+        read from the disk cache or encoded there, and added); fine-tuned, through the
+        current encoder."""
         x = self._check_x(x, "x")
         if self.regime == "finetune":
             return encode_pooled(self.encoder, x, batch_size=self.config.eval_batch_size,
@@ -134,7 +135,7 @@ class EncoderLearner:
         missing = np.flatnonzero(rows < 0)
         if missing.size:
             new = np.unique(x[missing], axis=0)
-            self.table.add(new, encode_pooled(self.encoder, new,
+            self.table.add(new, cached_pooled(self.encoder, new, cache=self.cache,
                                               batch_size=self.config.eval_batch_size))
             rows = self.table.lookup(x)
         return self.table.pooled[rows]
