@@ -30,6 +30,8 @@ function                    path                          what it seeds
 ``check_draw_rng(seed, n)`` ``[seed, CHECK_DRAW, 1 + n]`` project: the items ``alden check`` adds to
                                                           a check set that holds n
 ``stop_set_rng(seed)``      ``[seed, STOP_SET]``          project: its fixed stop set
+``pairs_rng(fit)``          ``[fit, PAIRS]``              the sentence pairs a ``+setfit`` model
+                                                          fine-tunes on (``fit``: its fit seed)
 ==========================  ============================  ==========================================
 
 Seeded outside SeedSequence, each by its own generator: word2vec (gensim, ``seed`` itself),
@@ -63,6 +65,7 @@ import numpy as np
 TAG_BASE = 2**31  # far above any round number, below 2**32 (one SeedSequence word)
 CHECK_DRAW = TAG_BASE + 1
 STOP_SET = TAG_BASE + 2
+PAIRS = TAG_BASE + 3
 
 
 def derive_seed(seed: int, *path: int) -> int:
@@ -120,3 +123,9 @@ def check_draw_rng(seed: int, n_checked: int) -> np.random.Generator:
 def stop_set_rng(seed: int) -> np.random.Generator:
     """The generator of a project's fixed stop set."""
     return _rng(seed, STOP_SET)
+
+
+def pairs_rng(fit: int) -> np.random.Generator:
+    """The generator of the labeled pairs a ``+setfit`` model fine-tunes on; ``fit`` is that
+    fit's seed (``fit_seed``), so the same labels and round give the same pairs."""
+    return _rng(fit, PAIRS)

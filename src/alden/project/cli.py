@@ -274,7 +274,8 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="NAME", default=None,
                    help="the project's model: cnn (default) or bilstm for text, mlp for "
                         "tables, or a pretrained sentence encoder: minilm or "
-                        "encoder:NAME_OR_PATH (items are encoded as its word pieces)")
+                        "encoder:NAME_OR_PATH (items are encoded as its word pieces), +setfit to "
+                        "fine-tune it on the labels first (minilm+setfit)")
     p.add_argument("--strategy", metavar="NAME", default=None,
                    help="the project's strategy, options as NAME:KEY=VALUE (default: alden "
                         "for cnn and bilstm, margin for a sentence encoder, dami for tables; "

@@ -154,8 +154,7 @@ def model_batch(conn: sqlite3.Connection, data: ProjectData, chosen: Strategy, m
     n_labels = len(data.labels)
     say(f"training {model} on {n_labels} labels")
     learner, cached = current_model(conn, data, model, on_epoch=lambda learner, record: say(
-        f"training {model} on {n_labels} labels: epoch {record['epoch']} of "
-        f"{learner.config.fixed_epochs}"))
+        training_message(model, n_labels, learner, record)))
     strategy = strategy_spec(chosen)
     say(f"{strategy} choosing {k:,} of {len(pool.unlabeled):,} unlabeled items")
     selection = chosen.select(
@@ -166,6 +165,20 @@ def model_batch(conn: sqlite3.Connection, data: ProjectData, chosen: Strategy, m
     picks = tuple(store.Pick(int(i), float(s), r, int(p.argmax()), float(p.max()))
                   for i, s, r, p in zip(indices, selection.scores, reasons, proba, strict=True))
     return Batch(picks, strategy, learner, cached, first_alden_diversity(chosen, pool, selection))
+
+
+def training_message(model: str, n_labels: int, learner: Learner, record: dict[str, float]
+                     ) -> str:
+    """One line of training progress: an epoch, or a step of a fine-tune (``+setfit``;
+    step 0 says how long the fine-tune should take, from its step budget)."""
+    if "steps" not in record:
+        return (f"training {model} on {n_labels} labels: epoch {record['epoch']:.0f} of "
+                f"{learner.config.fixed_epochs}")
+    what = f"fine-tuning {model} on {n_labels} labels"
+    if record["step"] == 0:
+        return (f"{what}: {record['steps']:.0f} steps, about "
+                f"{record['expected_seconds'] / 60:.1f} min")
+    return f"{what}: step {record['step']:.0f} of {record['steps']:.0f}"
 
 
 @dataclass(frozen=True)
