@@ -113,6 +113,23 @@ def test_fine_tuning_moves_the_encoder_and_is_repeatable(tiny):
     np.testing.assert_allclose(untuned.hidden(pool.x), encode_pooled(plain, pool.x), atol=1e-5)
 
 
+def test_refit_growth_fine_tunes_again_only_once_the_labels_have_grown_enough(tiny):
+    tune = TuneConfig(steps=2, batch_size=4, refit_growth=1.5)
+    steps = []
+
+    def fit(labeled: tuple[int, ...]) -> SetFitLearner:
+        pool = _pool(tiny, labeled)
+        return SetFitLearner(tiny, n_classes=2, tune=tune).fit(
+            pool.x[pool.labeled], pool.y[pool.labeled], seed=len(labeled),
+            on_epoch=lambda learner, r: steps.append(len(labeled)) if r.get("step") else None)
+
+    first = fit(tuple(range(6)))
+    same = fit(tuple(range(8)))  # 8 < 1.5 * 6: the head alone trains, on the same encoder
+    again = fit(tuple(range(9)))  # 9 >= 1.5 * 6: fine-tuned anew
+    assert steps == [6, 6, 9, 9]
+    assert same.body is first.body and again.body is not first.body
+
+
 def test_save_and_load_round_trip_and_a_changed_encoder_is_refused(tiny, tmp_path):
     folder = tmp_path / "bert"
     shutil.copytree(tiny.removeprefix("encoder:").removesuffix("+setfit"), folder)

@@ -35,6 +35,8 @@ from alden.streams import pairs_rng
 CPU_SECONDS_PER_STEP_PER_MPARAM = 0.02
 DEFAULT_TUNE = TuneConfig()  # what a learner built without ``tune`` fine-tunes with
 _TABLES: dict[str, PooledTable] = {}  # fine-tuned weights' fingerprint -> pooled embeddings
+# the last fine-tunes of this process: (their labeled items' row keys, encoder key, weights)
+_BODIES: list[tuple[frozenset[bytes], str, dict[str, torch.Tensor]]] = []
 
 
 class SetFitLearner(EncoderLearner):
@@ -68,16 +70,21 @@ class SetFitLearner(EncoderLearner):
         the head on its embeddings (validation on ``x_val, y_val`` as the frozen head's)."""
         x = self._check_x(x, "x")
         y = check_labels(y, len(x), self.n_classes, "y")
-        self.body = None
-        model = self.new_model()
-        self._announce_tune(model, on_epoch)
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(int(seed))
-            model.train()
-            finetune(model, self.encoder, x, y, self.tune, seed=seed, rng=pairs_rng(seed),
-                     on_step=self._on_step(on_epoch))
-        self.body = {k: v.detach().clone() for k, v in model.transformer.state_dict().items()}
+        items = {np.trim_zeros(row, "b").tobytes() for row in x}  # an item: its pieces
+        self.body = reusable_body(items, self.encoder.key, self.tune.refit_growth)
+        if self.body is None:
+            model = self.new_model()
+            self._announce_tune(model, on_epoch)
+            devices = [self.device] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(int(seed))
+                model.train()
+                finetune(model, self.encoder, x, y, self.tune, seed=seed, rng=pairs_rng(seed),
+                         on_step=self._on_step(on_epoch))
+            self.body = {k: v.detach().clone()
+                         for k, v in model.transformer.state_dict().items()}
+            _BODIES.append((frozenset(items), self.encoder.key, self.body))
+            del _BODIES[:-2]  # each is a whole encoder's weights
         self.table = table_for(self.body)
         super().fit(x, y, x_val, y_val, seed=seed, on_epoch=on_epoch)
         return self
@@ -137,6 +144,17 @@ class SetFitLearner(EncoderLearner):
         learner.table = table_for(learner.body)
         learner.model = model.eval()
         return learner
+
+
+def reusable_body(items: set[bytes], encoder_key: str, growth: float
+                  ) -> dict[str, torch.Tensor] | None:
+    """A fine-tune of this process to build on instead of fine-tuning again: one on a subset
+    of ``items`` (row keys) of the same encoder that they outnumber by less than ``growth``
+    times (never, at the default 1.0: every fit fine-tunes)."""
+    for done, key, body in reversed(_BODIES):
+        if key == encoder_key and done <= items and len(items) < growth * len(done):
+            return body
+    return None
 
 
 def weights_fingerprint(state: dict[str, torch.Tensor]) -> str:

@@ -41,11 +41,16 @@ class TuneConfig:
     batch_size: int = 16  # pairs per batch (SetFit's default)
     lr: float = 2e-5  # SetFit's body learning rate
     warmup: float = 0.1  # share of the steps the rate warms up over (SetFit's)
+    # Fine-tune again only once the labels outnumber those of the fine-tune this process
+    # last made on a subset of them by this factor (the head alone trains in between);
+    # 1.0: every fit fine-tunes. A project's query is one process: it always fine-tunes.
+    refit_growth: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.steps < 0 or self.batch_size < 1 or not self.lr > 0 or not 0 <= self.warmup < 1:
-            raise AldenError(f"setfit options: steps >= 0, batch_size >= 1, lr > 0 and "
-                             f"0 <= warmup < 1, got {self}")
+        if (self.steps < 0 or self.batch_size < 1 or not self.lr > 0
+                or not 0 <= self.warmup < 1 or not self.refit_growth >= 1):
+            raise AldenError(f"setfit options: steps >= 0, batch_size >= 1, lr > 0, "
+                             f"0 <= warmup < 1 and refit_growth >= 1, got {self}")
 
 
 def sample_pairs(y: np.ndarray, n_pairs: int, rng: np.random.Generator
