@@ -15,6 +15,7 @@ pieces (tests/test_setfit.py checks it on the tiny encoder).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import random
 import tempfile
@@ -125,14 +126,17 @@ def _trainer_parts() -> dict[str, Any]:
             SentenceTransformerTrainer,
             SentenceTransformerTrainingArguments,
         )
-        from sentence_transformers.losses import CosineSimilarityLoss
         from transformers import PrinterCallback, TrainerCallback
+
+        # a module of sentence-transformers 3-5, an alias since (found at run time)
+        losses = importlib.import_module("sentence_transformers.losses")
     except ImportError as err:
         raise AldenError(f"the +setfit models need sentence-transformers' trainer, which "
                          f"needs {err.name}: pip install 'alden[encoders]'") from None
     return {"Dataset": Dataset, "Model": SentenceTransformer, "Args":
             SentenceTransformerTrainingArguments, "Trainer": SentenceTransformerTrainer,
-            "Loss": CosineSimilarityLoss, "Printer": PrinterCallback, "Callback": TrainerCallback}
+            "Loss": losses.CosineSimilarityLoss, "Printer": PrinterCallback,
+            "Callback": TrainerCallback}
 
 
 def _sentence_model(encoder: Encoder, device: torch.device, parts: dict[str, Any]) -> Any:
