@@ -30,8 +30,10 @@ from alden.models.saved import load_weights, saved_config, write_learner
 from alden.models.setfit_tune import TuneConfig, finetune
 from alden.streams import pairs_rng
 
-# Seconds a fine-tuning step of all-MiniLM-L6-v2 (batch 16) took on 2 CPU cores (MR), per
-# million encoder parameters: the estimate a fit announces before it starts.
+# Seconds a fine-tuning step (16 pairs) takes on 2 idle CPU cores, per million encoder
+# parameters: the estimate a fit announces before it starts. From issue 21's measurement of
+# the setfit library on MiniLM (22.7M; 320 such steps in 2-3 min, about 0.45 s a step); on a
+# loaded machine a step takes many times longer (docs/results.md, "SetFit").
 CPU_SECONDS_PER_STEP_PER_MPARAM = 0.02
 DEFAULT_TUNE = TuneConfig()  # what a learner built without ``tune`` fine-tunes with
 _TABLES: dict[str, PooledTable] = {}  # fine-tuned weights' fingerprint -> pooled embeddings
