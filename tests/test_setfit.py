@@ -113,7 +113,9 @@ def test_fine_tuning_moves_the_encoder_and_is_repeatable(tiny):
     np.testing.assert_allclose(untuned.hidden(pool.x), encode_pooled(plain, pool.x), atol=1e-5)
 
 
-def test_refit_growth_fine_tunes_again_only_once_the_labels_have_grown_enough(tiny):
+def test_refit_growth_fine_tunes_again_only_once_the_labels_have_grown_enough(tiny,
+                                                                             monkeypatch):
+    monkeypatch.setattr(setfit_learner, "_BODIES", [])  # none of the other tests' fine-tunes
     tune = TuneConfig(steps=2, batch_size=4, refit_growth=1.5)
     steps = []
 
