@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
 
 from alden.data.prepare import seed_set
 from alden.experiments.simulation import prepared_data
@@ -38,9 +39,15 @@ def one(dataset: str, seed: int, steps: int, init: float) -> dict:
     trained = time.perf_counter()
     x_test, y_test = prepared.test()
     accuracy = float(np.mean(learner.predict(x_test) == y_test))
+    tested = time.perf_counter()
+    # setfit's head for comparison: logistic regression on the same fine-tuned embeddings
+    logistic = LogisticRegression(max_iter=1000).fit(learner.hidden(pool.x[labeled]),
+                                                     pool.y[labeled])
+    lr_accuracy = float(np.mean(logistic.predict(learner.hidden(x_test)) == y_test))
     return {"dataset": dataset, "seed": seed, "steps": steps, "labels": int(len(labeled)),
-            "accuracy": accuracy, "train_seconds": round(trained - started, 1),
-            "test_seconds": round(time.perf_counter() - trained, 1),
+            "accuracy": accuracy, "logistic_accuracy": lr_accuracy,
+            "train_seconds": round(trained - started, 1),
+            "test_seconds": round(tested - trained, 1),
             "threads": torch.get_num_threads()}
 
 
@@ -70,11 +77,12 @@ def main() -> None:
                     out.write(json.dumps(row) + "\n")
                 print(json.dumps(row), flush=True)
     rows = [json.loads(line) for line in args.out.read_text().splitlines()]
-    print("| data set | seed | labels | steps | accuracy | train s | test s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| data set | seed | labels | steps | accuracy | logistic head | train s | test s |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in sorted(rows, key=lambda r: (r["dataset"], r["seed"], r["steps"])):
         print(f"| {r['dataset']} | {r['seed']} | {r['labels']} | {r['steps']} | "
-              f"{r['accuracy']:.3f} | {r['train_seconds']:.0f} | {r['test_seconds']:.0f} |")
+              f"{r['accuracy']:.3f} | {r.get('logistic_accuracy', float('nan')):.3f} | "
+              f"{r['train_seconds']:.0f} | {r['test_seconds']:.0f} |")
 
 
 if __name__ == "__main__":
