@@ -78,15 +78,14 @@ class SetFitLearner(EncoderLearner):
             model = self.new_model()
             self._announce_tune(model, on_epoch)
             devices = [self.device] if self.device.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(int(seed))
-                model.train()
+            with torch.random.fork_rng(devices=devices):  # the trainer seeds torch itself
                 finetune(model, self.encoder, x, y, self.tune, seed=seed, rng=pairs_rng(seed),
                          on_step=self._on_step(on_epoch))
             self.body = {k: v.detach().clone()
                          for k, v in model.transformer.state_dict().items()}
-            _BODIES.append((frozenset(items), self.encoder.key, self.body))
-            del _BODIES[:-2]  # each is a whole encoder's weights
+            if self.tune.refit_growth > 1:
+                _BODIES.append((frozenset(items), self.encoder.key, self.body))
+                del _BODIES[:-2]  # each is a whole encoder's weights
         self.table = table_for(self.body)
         super().fit(x, y, x_val, y_val, seed=seed, on_epoch=on_epoch)
         return self
