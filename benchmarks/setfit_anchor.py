@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,10 +39,12 @@ def one(dataset: str, seed: int, init: float) -> dict:
                                "label": prepared.y[labeled].tolist()})
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = SetFitModel.from_pretrained(str(load_encoder("minilm").folder))
-    trainer = Trainer(model=model, args=TrainingArguments(seed=seed), train_dataset=train)
-    started = time.perf_counter()
-    trainer.train()
-    trained = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:  # its default checkpoint folder is ./checkpoints
+        trainer = Trainer(model=model, args=TrainingArguments(output_dir=out, seed=seed),
+                          train_dataset=train)
+        started = time.perf_counter()
+        trainer.train()
+        trained = time.perf_counter()
     predicted = np.asarray(model.predict([texts[i] for i in prepared.test_idx]))
     accuracy = float(np.mean(predicted == prepared.y[prepared.test_idx]))
     return {"dataset": dataset, "seed": seed, "labels": int(len(labeled)),
