@@ -80,7 +80,9 @@ def test_names_match_the_family_that_reads_them():
     assert model_family("minilm").fits("text", "minilm+finetune")
     assert not model_family("minilm").fits("tabular", "minilm")
     assert not model_family("cnn").fits("tabular", "cnn")
-    for unknown in ("svm", "encoder:", "minilm+setfit", "cnn+finetune"):
+    for name in ("minilm+setfit", "encoder:org/model+setfit"):
+        assert model_family(name).name == "setfit" and not model_family("minilm").matches(name)
+    for unknown in ("svm", "encoder:", "minilm+setfit+finetune", "cnn+finetune", "cnn+setfit"):
         with pytest.raises(AldenError, match="expected one of cnn, bilstm, mlp, minilm, "
                                              "encoder:NAME_OR_PATH"):
             model_family(unknown)

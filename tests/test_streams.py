@@ -104,7 +104,7 @@ def test_no_two_uses_of_a_project_share_a_stream():
 
 
 def test_tags_are_one_seedsequence_word_above_any_round():
-    for tag in (streams.CHECK_DRAW, streams.STOP_SET, streams.COLD_START):
+    for tag in (streams.CHECK_DRAW, streams.STOP_SET, streams.COLD_START, streams.PAIRS):
         assert max(ROUNDS) < streams.TAG_BASE <= tag < 2**32
 
 

@@ -34,6 +34,8 @@ function                    path                          what it seeds
                                                           (``strategies.cold_start``): a
                                                           simulated run's (``--cold-start``,
                                                           r = 0) or a project's round r
+``pairs_rng(fit)``          ``[fit, PAIRS]``              the sentence pairs a ``+setfit`` model
+                                                          fine-tunes on (``fit``: its fit seed)
 ==========================  ============================  ==========================================
 
 Seeded outside SeedSequence, each by its own generator: word2vec (gensim, ``seed`` itself),
@@ -68,6 +70,7 @@ TAG_BASE = 2**31  # far above any round number, below 2**32 (one SeedSequence wo
 CHECK_DRAW = TAG_BASE + 1
 STOP_SET = TAG_BASE + 2
 COLD_START = TAG_BASE + 3
+PAIRS = TAG_BASE + 4
 
 
 def derive_seed(seed: int, *path: int) -> int:
@@ -131,3 +134,7 @@ def cold_start_rng(seed: int, round_: int = 0) -> np.random.Generator:
     """The generator of a batch chosen without labels: a simulated run's first batch
     (``--cold-start``, round 0) or a project's cold-start round ``round_``."""
     return _rng(seed, COLD_START, 1 + round_)
+def pairs_rng(fit: int) -> np.random.Generator:
+    """The generator of the labeled pairs a ``+setfit`` model fine-tunes on; ``fit`` is that
+    fit's seed (``fit_seed``), so the same labels and round give the same pairs."""
+    return _rng(fit, PAIRS)

@@ -267,7 +267,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                         "options below), repeatable (default: subj and mr)")
     p.add_argument("--model", action="append", metavar="NAME",
                    help=f"one of {', '.join(MODELS)}, or a sentence encoder: minilm, "
-                        "encoder:NAME_OR_PATH (+finetune to train it too); repeatable "
+                        "encoder:NAME_OR_PATH (+finetune to train it too, +setfit to fine-tune it "
+                        "contrastively first: minilm+setfit); repeatable "
                         "(default: cnn and bilstm)")
     p.add_argument("--strategy", action="append", metavar="NAME",
                    help=f"strategy name, repeatable, with options as NAME:KEY=VALUE[,KEY=VALUE] "

@@ -135,10 +135,15 @@ class EncoderLearner:
         missing = np.flatnonzero(rows < 0)
         if missing.size:
             new = np.unique(x[missing], axis=0)
-            self.table.add(new, cached_pooled(self.encoder, new, cache=self.cache,
-                                              batch_size=self.config.eval_batch_size))
+            self.table.add(new, self._pooled_new(new))
             rows = self.table.lookup(x)
         return self.table.pooled[rows]
+
+    def _pooled_new(self, x: np.ndarray) -> np.ndarray:
+        """Pooled embeddings of items the table lacks: the frozen encoder's, read from (or
+        encoded into) the per-item disk cache."""
+        return cached_pooled(self.encoder, x, cache=self.cache,
+                             batch_size=self.config.eval_batch_size)
 
     # ------------------------------------------------------------ training
 
@@ -363,7 +368,16 @@ def encoder_learner_for(data: EncodedData, model: str, config: TrainConfig | Non
     """An untrained EncoderLearner for ``data`` (items encoded as word pieces of this
     encoder, see ``alden.models.encoder.prepare_encoded``); frozen, it shares one table of
     pooled embeddings of all of ``data.x``."""
+    check_encoded(data, model)
     regime = split_regime(model)[1]
+    table = shared_table(model, data.x) if regime == "frozen" else None
+    return EncoderLearner(model, n_classes=len(data.classes),
+                          config=encoder_config(config, regime), regime=regime,
+                          table=table, **options)
+
+
+def check_encoded(data: EncodedData, model: str) -> None:
+    """An error unless ``data``'s items are word pieces of ``model``'s encoder."""
     vocab = getattr(data, "vocab", None)
     if vocab is not None and not isinstance(vocab, PieceVocab):
         raise AldenError(f"model {model!r} reads items encoded as its word pieces; these "
@@ -375,7 +389,3 @@ def encoder_learner_for(data: EncodedData, model: str, config: TrainConfig | Non
         raise AldenError(f"this project's items are encoded for "
                          f"{settings.get('encoder') or 'the word models'}; model {model!r} "
                          f"needs a project made with: alden init ... --model {model}")
-    table = shared_table(model, data.x) if regime == "frozen" else None
-    return EncoderLearner(model, n_classes=len(data.classes),
-                          config=encoder_config(config, regime), regime=regime,
-                          table=table, **options)

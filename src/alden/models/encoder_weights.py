@@ -45,18 +45,20 @@ DEFINING = ("config.json", WEIGHTS, "tokenizer.json", "tokenizer_config.json",
 
 
 FINETUNE = "+finetune"  # suffix of a model name whose encoder is trained too: minilm+finetune
+SETFIT = "+setfit"  # suffix of one fine-tuned contrastively first (the setfit family)
 
 
 def split_regime(model: str) -> tuple[str, str]:
-    """(the encoder's name, "frozen" or "finetune") of a model name."""
-    if model.endswith(FINETUNE):
-        return model[: -len(FINETUNE)], "finetune"
+    """(the encoder's name, "frozen", "finetune" or "setfit") of a model name."""
+    for suffix, regime in ((FINETUNE, "finetune"), (SETFIT, "setfit")):
+        if model.endswith(suffix):
+            return model[: -len(suffix)], regime
     return model, "frozen"
 
 
 def is_encoder(model: str) -> bool:
-    """True for ``minilm`` and ``encoder:NAME_OR_PATH`` (the encoder family's model names),
-    each optionally followed by ``+finetune``."""
+    """True for ``minilm`` and ``encoder:NAME_OR_PATH`` (the encoder families' model names),
+    each optionally followed by ``+finetune`` or ``+setfit``."""
     if not isinstance(model, str):
         return False
     base = split_regime(model)[0]

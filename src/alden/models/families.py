@@ -8,6 +8,9 @@ family is one more entry in ``FAMILIES`` (and its learner module).
 - ``encoder``: "minilm" and "encoder:NAME_OR_PATH", optionally "+finetune": a pretrained
   sentence encoder reading its tokenizer's word pieces;
   ``alden.models.encoder_learner.EncoderLearner``.
+- ``setfit``: the same names with "+setfit": the encoder fine-tuned contrastively on pairs
+  of labeled items (SetFit), then the frozen encoder's head on it;
+  ``alden.models.setfit_learner.SetFitLearner``.
 
 A saved learner names its family (files without one are the network family's, written
 before the field existed); ``load_learner`` picks the class by it. No torch at import.
@@ -128,6 +131,23 @@ def _encoder_class() -> SavedLoader:
     return EncoderLearner
 
 
+def _is_setfit(model: str) -> bool:
+    return is_encoder(model) and split_regime(model)[1] == "setfit"
+
+
+def _setfit_learner(data: EncodedData, model: str, config: TrainConfig | None = None,
+                    **options: Any) -> Learner:
+    from alden.models.setfit_learner import setfit_learner_for
+
+    return setfit_learner_for(data, model, config, **options)
+
+
+def _setfit_class() -> SavedLoader:
+    from alden.models.setfit_learner import SetFitLearner
+
+    return SetFitLearner
+
+
 # ---------------------------------------------------------------- the registry
 
 FAMILIES: tuple[Family, ...] = (
@@ -136,10 +156,14 @@ FAMILIES: tuple[Family, ...] = (
            learner_class=_network_class, data_key=lambda model: ""),
     # On frozen MiniLM, margin led ALDEN on Subj and MR on all 3 seeds (docs/results.md).
     Family(name="encoder", listed={"text": ("minilm", "encoder:NAME_OR_PATH")},
-           open_names=is_encoder, prepare=_prepare_pieces,
-           build=_encoder_learner, learner_class=_encoder_class,
+           open_names=lambda model: is_encoder(model) and not _is_setfit(model),
+           prepare=_prepare_pieces, build=_encoder_learner, learner_class=_encoder_class,
            data_key=lambda model: split_regime(model)[0], word_pieces=True,
            strategy="margin"),
+    Family(name="setfit", listed={"text": ("minilm+setfit", "encoder:NAME_OR_PATH+setfit")},
+           open_names=_is_setfit, prepare=_prepare_pieces, build=_setfit_learner,
+           learner_class=_setfit_class, data_key=lambda model: split_regime(model)[0],
+           word_pieces=True, strategy="margin"),
 )
 SAVED_WITHOUT_FAMILY = "network"  # files written before the field existed
 

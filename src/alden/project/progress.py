@@ -31,8 +31,17 @@ def encoding(say: Say) -> Callable[[int, int], None]:
 def epochs(say: Say, what: str, *, model: int = 0, models: int = 1
            ) -> Callable[[Learner, dict[str, float]], None]:
     """A learner's ``on_epoch`` told as "{what}: epoch 3 of 20", counted over the step's
-    ``models`` models of as many epochs (this one is number ``model``, from 0)."""
+    ``models`` models of as many epochs (this one is number ``model``, from 0); a fine-tune's
+    steps (``+setfit``) as "{what}: fine-tuning step 40 of 200"."""
     def on_epoch(learner: Learner, record: dict[str, float]) -> None:
+        if "steps" in record:  # a +setfit fine-tune's steps; step 0 says how long it should take
+            step, steps = int(record["step"]), int(record["steps"])
+            if step == 0:
+                say(f"{what}: fine-tuning, {steps} steps, about "
+                    f"{record['expected_seconds'] / 60:.1f} min")
+            else:
+                say(f"{what}: fine-tuning step {step} of {steps}", step, steps)
+            return
         epoch, of = int(record["epoch"]), int(learner.config.fixed_epochs)
         say(f"{what}: epoch {epoch} of {of}", model * of + epoch, models * of)
     return on_epoch
