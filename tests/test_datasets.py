@@ -112,11 +112,17 @@ def test_user_file_with_string_labels(tmp_path, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_ids_default_to_line_numbers_and_labels_are_optional(tmp_path, fmt):
+def test_ids_default_to_an_id_column_else_line_numbers_and_labels_are_optional(tmp_path, fmt):
     path = user_file(tmp_path, fmt)
     data = load_dataset(path, text_column="text")
+    assert data.ids == ["a1", "a2", "a3"] and data.id_column == "id"
+    if fmt == "csv":
+        no_ids = write(tmp_path / "no_ids.csv", "text\n" + "\n".join(t for _, t, _ in ROWS))
+    else:
+        no_ids = write(tmp_path / "no_ids.jsonl", "".join(
+            json.dumps({"text": t}) + "\n" for _, t, _ in ROWS))
     first = 2 if fmt == "csv" else 1  # the CSV header is line 1
-    assert data.ids == [str(first + i) for i in range(3)]
+    assert load_dataset(no_ids).ids == [str(first + i) for i in range(3)]
     assert data.labels.tolist() == [-1, -1, -1] and data.label_names == ()
     given = load_dataset(path, label_names=["neg", "pos"])
     assert given.label_names == ("neg", "pos") and (given.labels == -1).all()
@@ -327,3 +333,18 @@ def test_dataset_length_is_its_label_count():
     data = Dataset("d", "text", np.array([0, 1, -1]), ("a", "b"), ["1", "2", "3"],
                    texts=["x", "y", "z"])
     assert len(data) == 3
+
+
+def test_a_column_named_id_gives_the_ids_without_being_told(tmp_path):
+    text = tmp_path / "t.csv"
+    text.write_text("id,text\nr7,a fine film\nr9,a dull one\n", encoding="utf-8")
+    found = load_dataset(text)
+    assert found.ids == ["r7", "r9"] and found.id_column == "id"
+    assert load_dataset(text, id_column="text").ids == ["a fine film", "a dull one"]
+    table = tmp_path / "t.tsv"
+    table.write_text("id\tx\ty\nr1\t1.5\ta\nr2\t2.5\tb\n", encoding="utf-8")
+    rows = load_dataset(table, target_column="y")
+    assert rows.ids == ["r1", "r2"] and rows.feature_names == ["x"]  # never a feature
+    plain = tmp_path / "p.csv"
+    plain.write_text("text\nfirst\nsecond\n", encoding="utf-8")
+    assert load_dataset(plain).id_column is None and len(set(load_dataset(plain).ids)) == 2

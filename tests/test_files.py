@@ -66,7 +66,7 @@ def test_json_lines_split_at_newlines_only_not_at_unicode_line_separators(tmp_pa
              for k, t in enumerate(texts)]
     path = write(tmp_path / "u.jsonl", "\n".join(lines) + "\n")
     data = load_dataset(path, label_column="label")
-    assert data.texts == texts and data.ids == ["1", "2", "3"]
+    assert data.texts == texts and data.ids == ["i0", "i1", "i2"]  # three records, not five
     rows = read_label_file(path)  # teach split at \u2028 and \x85 too: "not valid JSON"
     assert [(r.where, r.id, r.label) for r in rows] == [
         ("line 1", "i0", "a"), ("line 2", "i1", "b"), ("line 3", "i2", "a")]

@@ -150,7 +150,7 @@ def add_data_options(parser: argparse.ArgumentParser, *,
     group.add_argument("--target-column", metavar="COLUMN",
                        help="table: column holding the labels (makes the file a table)")
     group.add_argument("--id-column", metavar="COLUMN",
-                       help="column of ids (default: line numbers)")
+                       help="column of ids (default: a column named id, else line numbers)")
     group.add_argument("--kind", choices=("text", "tabular"),
                        help="text or tabular (default: tabular with --target-column, else text)")
     group.add_argument("--delimiter", type=delimiter, default=None, metavar="CHAR",

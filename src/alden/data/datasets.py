@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,7 @@ class Dataset:
     lines: list[str] | None = field(default=None, repr=False)  # "FILE, line N" of each item
     skipped: tuple[str, ...] = ()  # "FILE, line N: why" of each row left out
     columns: list[Column] | None = field(default=None, repr=False)  # a user table's encoding
+    id_column: str | None = None  # the user file's column the ids came from (None: lines)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -104,7 +105,8 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
     ``text_column`` (default "text") for text, ``target_column`` (or ``kind="tabular"``) for
     a table. Without a label/target column the items are unlabeled (labels -1, label names
     ``label_names`` or empty); with one, every row needs a label. Ids come from ``id_column``,
-    else the row's line in the file. Table columns with any non-number are one-hot; a missing
+    else from a column named "id" when the file has one, else the row's line in the file
+    (``Dataset.id_column`` says which). Table columns with any non-number are one-hot; a missing
     value is NaN (a missing category: NaN in all its one-hot columns). A CSV/TSV file is split
     at ``delimiter``, else at the one detected (``alden.data.files.detect_delimiter``).
     A folder holds one file per class (one text per line) or one sub-folder per class (one
@@ -125,10 +127,15 @@ def load_dataset(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | 
     if kind == "tabular" and target_column is None:
         target_column = label_column
     table = read_user_table(path, encoding=encoding, delimiter=delimiter)
+    if id_column is None and "id" in table.header and "id" not in (
+            text_column, label_column, target_column):
+        id_column = "id"  # what a user's file names its ids, without being told
     if target_column is not None or kind == "tabular":
-        return table_dataset(table, target_column, id_column, label_names)
-    return text_dataset(table, text_column or "text", label_column, id_column, label_names,
-                        strict=strict)
+        dataset = table_dataset(table, target_column, id_column, label_names)
+    else:
+        dataset = text_dataset(table, text_column or "text", label_column, id_column,
+                               label_names, strict=strict)
+    return replace(dataset, id_column=id_column)
 
 
 def load_builtin(name: str, directory: str | os.PathLike | None = None, *,

@@ -98,6 +98,7 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
                            label_column=label_column if kind == "text" else None,
                            target_column=target, id_column=id_column, kind=kind,
                            encoding=encoding, delimiter=delimiter, strict=strict)
+    id_column = dataset.id_column  # a column named "id" is taken without --id-column
     prepared = _prepare(dataset, model, seed, embedding_dim, max_words)
     settings: dict[str, Any] = {
         "kind": kind, "data": str(data.resolve()), "text_column": text_column or "text",
