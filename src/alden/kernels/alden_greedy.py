@@ -42,9 +42,11 @@ def _check_alden_inputs(tokens: Sequence[np.ndarray], interpretations: Sequence[
     embeddings = np.asarray(embeddings, dtype=np.float64)
     if embeddings.ndim != 2:
         raise AldenError(f"embeddings must be (V, d), got shape {embeddings.shape}")
+    # Interpretations stay in their own dtype per item and become float64 in one flat
+    # array: a pool's interpretations are held once in float64, not twice.
     tok = [np.asarray(t, dtype=np.int64).reshape(-1) for t in tokens]
     lengths = np.array([len(t) for t in tok], dtype=np.int64)
-    inter = [np.asarray(a, dtype=np.float64) for a in interpretations]
+    inter = [np.asarray(a) for a in interpretations]
     widths = {a.shape[1] for a in inter if a.ndim == 2 and len(a)}
     if len(widths) > 1:
         raise AldenError(f"interpretations have different numbers of columns: {sorted(widths)}")
@@ -58,8 +60,8 @@ def _check_alden_inputs(tokens: Sequence[np.ndarray], interpretations: Sequence[
     if words.size and (words.min() < 0 or words.max() >= len(embeddings)):
         raise AldenError(f"word ids must lie in 0..{len(embeddings) - 1} (the embedding rows); "
                          f"got {words.min()}..{words.max()}")
-    values = (np.concatenate([a.reshape(-1, n_cols) for a in inter]) if inter
-              else np.zeros((0, n_cols)))
+    values = (np.concatenate([a.reshape(-1, n_cols) for a in inter], dtype=np.float64)
+              if inter else np.zeros((0, n_cols)))
     if not np.isfinite(values).all():
         raise AldenError("interpretations contain NaN or infinite values")
     return words, values, offsets, embeddings
