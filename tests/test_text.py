@@ -116,7 +116,9 @@ def test_equal_tokens_share_one_string():
         assert first[0] == second[0] == "the" and first[0] is second[0]
 
 
-def test_encode_matches_a_row_by_row_encoding():
+@pytest.mark.parametrize("block", [7, 1 << 14])
+def test_encode_matches_a_row_by_row_encoding(monkeypatch, block):
+    monkeypatch.setattr(text, "_ENCODE_ROWS", block)  # blocks of rows, or one for all
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(30)]
     token_lists = [[words[j] for j in rng.integers(30, size=rng.integers(0, 12))]

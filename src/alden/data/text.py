@@ -26,6 +26,7 @@ PAD_ID, UNK_ID = 0, 1
 # itself: the pool is at most N x MAX_WORDS ids. `alden init --max-words` and
 # `alden benchmark --max-words` change it.
 MAX_WORDS = 200
+_ENCODE_ROWS = 1 << 14  # rows Vocab.encode fills at a time
 
 # The tokenizer for raw user text, after NFKC normalisation and lower-casing. Alternatives
 # are tried in order at each position:
@@ -98,14 +99,15 @@ class Vocab:
             np.minimum(lengths, max_len, out=lengths)
         np.maximum(lengths, 1, out=lengths)
         ids = np.zeros((len(token_lists), int(lengths.max(initial=1))), dtype=np.int64)
-        # Filled through one flat array of every row's ids (an empty row gets <unk>), with no
-        # Python list per row: a million texts stay within the id matrix and that array.
-        index = self.index
-        flat = np.fromiter((index.get(t, UNK_ID) if t is not None else UNK_ID
-                            for tokens in token_lists for t in (tokens[:max_len] or (None,))),
-                           dtype=np.int64, count=int(lengths.sum()))
-        rows = np.repeat(np.arange(len(token_lists)), lengths)
-        ids[rows, np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)] = flat
+        # Filled a block of rows at a time through a flat array of the block's ids (an empty
+        # row gets <unk>): no Python list per row, temporaries bounded by the block.
+        positions = np.arange(ids.shape[1])[None, :]
+        for start in range(0, len(token_lists), _ENCODE_ROWS):
+            block = lengths[start:start + _ENCODE_ROWS]
+            flat = np.fromiter(
+                (self.index.get(t, UNK_ID) for tokens in token_lists[start:start + _ENCODE_ROWS]
+                 for t in (tokens[:max_len] or (UNK,))), dtype=np.int64, count=int(block.sum()))
+            ids[start:start + len(block)][positions < block[:, None]] = flat
         return ids
 
     def decode(self, ids: Sequence[int]) -> list[str]:
