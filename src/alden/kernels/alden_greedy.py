@@ -178,8 +178,13 @@ def _alden_state(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
     """Every word's nearest labeled word and every unlabeled token's and item's diversity."""
     n_items = len(offsets) - 1
     lengths = np.diff(offsets)
-    item_of = np.repeat(np.arange(n_items), lengths)
-    vocab, word_of = np.unique(words, return_inverse=True)
+    # Per-token positions in int32 where they fit (half the state of a large pool); the
+    # words that occur, ascending, found by counting (no sort of every token).
+    index = np.int32 if len(words) < 2**31 else np.int64
+    item_of = np.repeat(np.arange(n_items, dtype=index), lengths)
+    occurs = np.bincount(words, minlength=len(embeddings)) > 0
+    vocab = np.flatnonzero(occurs)
+    word_of = (np.cumsum(occurs, dtype=index) - 1)[words]
     vectors = embeddings[vocab]
     is_labeled = np.zeros(n_items, dtype=bool)
     is_labeled[lab] = True
@@ -196,13 +201,13 @@ def _alden_state(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
         word_of=word_of, values=values, offsets=offsets, item_of=item_of, vocab=vocab,
         vectors=vectors, vectors32=vectors.astype(np.float32),
         sq_norms=np.einsum("ij,ij->i", vectors, vectors),
-        by_word=np.argsort(word_of, kind="stable"),
+        by_word=np.argsort(word_of, kind="stable").astype(index),
         word_ptr=np.concatenate([[0], np.cumsum(np.bincount(word_of, minlength=len(vocab)))]),
         is_labeled=is_labeled, in_labeled=occ_len > 0, nearest=np.arange(len(vocab)),
         near_dist=np.zeros(len(vocab)),
         occurrences=[lab_tokens[a:b].copy() for a, b in zip(occ_start[:-1], occ_start[1:],
                                                              strict=True)],
-        occ_len=occ_len, seen=np.zeros(len(words), dtype=np.int64),
+        occ_len=occ_len, seen=np.zeros(len(words), dtype=index),
         token_div=np.full(len(words), np.inf), item_div=np.zeros(n_items))
 
     # Eq. 7: the labeled word each absent word is compared with.
