@@ -18,7 +18,9 @@ process's maximum resident set size (``os.wait4``'s rusage), so peaks are per st
   STRATEGY `alden query --k 10 --strategy STRATEGY --threads 2`: the first query trains
            the TextCNN on the 400 labels and saves it (alden runs first, so its time is
            that of a whole query); the others reuse the saved model, as a project does.
-Results are appended to ``WORK/results.jsonl`` (one line per label, size and step) and a
+The machine's 1-minute load average when a step starts is kept with it (``load``): on
+a shared machine the seconds are only comparable at similar loads. Results are appended
+to ``WORK/results.jsonl`` (one line per label, size and step) and a
 step already there is skipped, so a stopped run resumes; the table of every label in the
 file is printed at the end (``--table`` prints it without running anything).
 """
@@ -74,7 +76,7 @@ def make_pool(work: Path, n: int, seed: int) -> tuple[Path, Path]:
 
 def run_step(args: list[str], env: dict[str, str], log: Path) -> dict:
     """Run one `alden` command; its seconds, peak RSS (MiB) and exit status."""
-    started = time.perf_counter()
+    started, load = time.perf_counter(), os.getloadavg()[0]
     with open(log, "a", encoding="utf-8") as out:
         out.write(f"$ {' '.join(args)}\n")
         out.flush()
@@ -82,7 +84,8 @@ def run_step(args: list[str], env: dict[str, str], log: Path) -> dict:
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {"seconds": round(time.perf_counter() - started, 2),
-            "peak_mib": round(usage.ru_maxrss / 1024, 1), "rc": proc.returncode}
+            "peak_mib": round(usage.ru_maxrss / 1024, 1), "rc": proc.returncode,
+            "load": round(load, 1)}
 
 
 def done(results: Path) -> set[tuple[str, int, str]]:
