@@ -18,9 +18,10 @@ process's maximum resident set size (``os.wait4``'s rusage), so peaks are per st
   STRATEGY `alden query --k 10 --strategy STRATEGY --threads 2`: the first query trains
            the TextCNN on the 400 labels and saves it (alden runs first, so its time is
            that of a whole query); the others reuse the saved model, as a project does.
-The machine's 1-minute load average when a step starts is kept with it (``load``): on
-a shared machine the seconds are only comparable at similar loads. Results are appended
-to ``WORK/results.jsonl`` (one line per label, size and step) and a
+The step's CPU seconds (user + system, all its threads: ``cpu_s``) and the machine's
+1-minute load average when it starts (``load``) are kept with it: on a shared machine the
+wall seconds are only comparable at similar loads, the CPU seconds nearly always.
+Results are appended to ``WORK/results.jsonl`` (one line per label, size and step) and a
 step already there is skipped, so a stopped run resumes; the table of every label in the
 file is printed at the end (``--table`` prints it without running anything).
 """
@@ -84,6 +85,7 @@ def run_step(args: list[str], env: dict[str, str], log: Path) -> dict:
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {"seconds": round(time.perf_counter() - started, 2),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
             "peak_mib": round(usage.ru_maxrss / 1024, 1), "rc": proc.returncode,
             "load": round(load, 1)}
 
@@ -135,12 +137,13 @@ def table(results: Path) -> str:
         sizes = sorted({n for n, _ in mine})
         steps = list(dict.fromkeys(s for _, s in mine))
         out.append(f"{label}:\n")
-        out.append("| step | " + " | ".join(f"{n:,}: s | {n:,}: peak MiB" for n in sizes)
+        out.append("| step | " + " | ".join(f"{n:,}: s | CPU s | peak MiB" for n in sizes)
                    + " |")
-        out.append("|---|" + "---:|" * (2 * len(sizes)))
+        out.append("|---|" + "---:|" * (3 * len(sizes)))
         for step in steps:
-            cells = [(f"{mine[n, step]['seconds']:.1f} | {mine[n, step]['peak_mib']:.0f}"
-                      if (n, step) in mine else " | ") for n in sizes]
+            cells = [(f"{mine[n, step]['seconds']:.0f} | {mine[n, step].get('cpu_s', '')} | "
+                      f"{mine[n, step]['peak_mib']:.0f}" if (n, step) in mine else " | | ")
+                     for n in sizes]
             out.append(f"| {step} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
