@@ -152,7 +152,8 @@ def table(results: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
+    parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES),
+                        help="the queries to run (none: init and teach only)")
     parser.add_argument("--label", default="after", help="names this code's rows")
     parser.add_argument("--src", default="src", help="the alden source tree to measure")
     parser.add_argument("--work", default="/tmp/alden-scale")
