@@ -95,12 +95,15 @@ def test_check_labels_are_kept_apart_and_items_never_picked(proj, tmp_path, caps
     check_ids = [data.ids[i] for i in data.check]
     others = [i for i in sorted(truth) if i not in check_ids]
     _teach(folder, truth, check_ids + others[:14], tmp_path / "a.csv")
-    data = _data(folder)
+    conn = store.connect(folder)  # the items' texts are read while it is open
+    data = read_project(conn, folder)
     assert len(data.labels) == 14 and len(data.check_labels) == 12
     assert not set(data.labels.items) & set(data.check)
     pool, keep = open_pool(data)
     assert len(pool) == 48 and not set(keep) & set(data.check)
-    assert pool.texts[0] == data.contents[keep[0]]
+    assert pool.texts is not None and len(pool.texts) == 48
+    assert pool.texts[0] == data.contents[keep[0]] == store.item_contents(conn)[keep[0]]
+    conn.close()
     # a query never picks a check item, and records its model for the criteria
     for k, name in ((30, "b.csv"), (4, "c.csv")):
         result = project_query.query(folder, k)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from alden.errors import AldenError, DataError
+from alden.models import quantities
 from alden.models.contract import TrainConfig
 from alden.models.families import load_learner
 from alden.models.learner import NetworkLearner, length_buckets, token_lengths
@@ -54,6 +55,20 @@ def test_token_lengths_and_pads_that_do_not_trail():
     np.testing.assert_array_equal(token_lengths(x), [2, 1, 0])
     with pytest.raises(DataError, match="row 1"):
         token_lengths(np.array([[4, 5, 0], [0, 7, 0]]))
+
+
+def test_token_lengths_in_blocks_equal_one_pass(monkeypatch, tmp_path):
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(0, 9, size=50)
+    x = np.where(np.arange(9)[None, :] < lengths[:, None], rng.integers(1, 30, (50, 9)), 0)
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")  # as a project's pool is read
+    monkeypatch.setattr(quantities, "_ROWS_BLOCK", 7)
+    np.testing.assert_array_equal(token_lengths(mapped), lengths)
+    x[37, 0] = 0
+    x[37, 8] = 3
+    with pytest.raises(DataError, match="row 37 "):  # the first bad row, counted globally
+        token_lengths(x)
 
 
 def test_length_buckets_cover_every_item_once_in_similar_lengths():

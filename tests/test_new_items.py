@@ -82,9 +82,9 @@ def test_a_changed_pool_is_refused_not_silently_used(project):
     raw.commit()
     raw.close()
     conn = store.connect(data.folder)
-    try:
+    try:  # the pool's rows are read from the database, while it is open
         changed = project_data.read_project(conn, data.folder)
+        with pytest.raises(ProjectError, match="differs from the one made at init"):
+            encode_new(changed, pool_file)
     finally:
         conn.close()
-    with pytest.raises(ProjectError, match="differs from the one made at init"):
-        encode_new(changed, pool_file)

@@ -156,6 +156,19 @@ def test_alden_greedy_matches_brute_force_on_random_floats():
                                rtol=1e-12)
 
 
+def test_alden_greedy_reads_float32_views_as_their_float64_values():
+    rng = np.random.default_rng(4)
+    tokens = [rng.integers(0, 20, rng.integers(0, 7)) for _ in range(30)]
+    flat = rng.normal(size=(sum(map(len, tokens)), 3)).astype(np.float32)
+    bounds = np.cumsum([0, *map(len, tokens)])
+    views = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]  # as the learner
+    copies = [v.astype(np.float64) for v in views]
+    emb = rng.normal(size=(20, 4))
+    labeled = [i for i, t in enumerate(tokens) if len(t)][:3]
+    assert (alden_greedy_picks(tokens, views, emb, labeled, 10)
+            == alden_greedy_picks(tokens, copies, emb, labeled, 10))
+
+
 def test_alden_diversity_can_rise_after_a_pick():
     # Item 1's word "a" is absent from L, so it is compared with "b" (embedding 10 away) and
     # has diversity 0. Picking item 2 brings "c" (embedding 1 away) into L, whose

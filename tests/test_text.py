@@ -20,6 +20,7 @@ from alden.data.text import (
     tokenize,
     tokenize_texts,
     train_word2vec,
+    word2vec_epochs,
 )
 
 # A small corpus of two topics, repeated so that every word is seen often.
@@ -107,6 +108,35 @@ def test_encode_round_trips_known_words(token_lists):
         assert vocab.decode(row) == (tokens or ["<unk>"])
         nonzero = np.flatnonzero(row)
         assert (nonzero == np.arange(len(nonzero))).all()  # pads only trail
+
+
+def test_equal_tokens_share_one_string():
+    for pretokenized in (True, False):
+        first, second = tokenize_texts(["the cat", "the dog"], pretokenized)
+        assert first[0] == second[0] == "the" and first[0] is second[0]
+
+
+@pytest.mark.parametrize("block", [7, 1 << 14])
+def test_encode_matches_a_row_by_row_encoding(monkeypatch, block):
+    monkeypatch.setattr(text, "_ENCODE_ROWS", block)  # blocks of rows, or one for all
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(30)]
+    token_lists = [[words[j] for j in rng.integers(30, size=rng.integers(0, 12))]
+                   for _ in range(200)]
+    vocab = Vocab.build(token_lists[:100])
+    for max_len in (None, 5):
+        ids = vocab.encode(token_lists, max_len)
+        for row, tokens in zip(ids, token_lists, strict=True):
+            expected = [vocab.index.get(t, UNK_ID) for t in tokens[:max_len]] or [UNK_ID]
+            assert row[:len(expected)].tolist() == expected and not row[len(expected):].any()
+
+
+def test_word2vec_epochs_shrink_only_on_large_corpora():
+    assert word2vec_epochs(240_575, 40) == 40  # Subj, MR and anything their size: as asked
+    assert word2vec_epochs(text.FULL_EPOCHS_TOKENS, 40) == 40
+    assert word2vec_epochs(2 * text.FULL_EPOCHS_TOKENS, 40) == 20  # about the same budget
+    assert word2vec_epochs(100 * text.FULL_EPOCHS_TOKENS, 40) == text.MIN_EPOCHS
+    assert word2vec_epochs(100 * text.FULL_EPOCHS_TOKENS, 3) == 3  # never more than asked
 
 
 def test_vocab_rejects_a_malformed_word_list():

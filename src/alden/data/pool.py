@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +26,7 @@ class Pool:
     labeled_in: np.ndarray
     classes: tuple[str, ...]
     vocab: tuple[str, ...] | None = None  # token id -> word, for text (reasons, ALDEN)
-    texts: list[str] | None = field(default=None, repr=False)  # raw text, for reasons
+    texts: Sequence[str] | None = field(default=None, repr=False)  # raw text, for reasons
     # Text encoded as word pieces (a pretrained encoder's tokenizer): continues[id] is True
     # for a vocabulary id that continues the word before it ("##ing"); None: every token is
     # a word. ALDEN reads it to merge pieces into whole words.
@@ -39,7 +40,7 @@ class Pool:
 
     @classmethod
     def from_arrays(cls, x: np.ndarray, y: np.ndarray, classes: tuple[str, ...], *,
-                    vocab: tuple[str, ...] | None = None, texts: list[str] | None = None,
+                    vocab: tuple[str, ...] | None = None, texts: Sequence[str] | None = None,
                     continues: np.ndarray | None = None) -> Pool:
         """A pool with nothing labeled yet."""
         return cls(x=x, y=np.asarray(y, dtype=np.int64),

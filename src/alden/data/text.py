@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ PAD_ID, UNK_ID = 0, 1
 # itself: the pool is at most N x MAX_WORDS ids. `alden init --max-words` and
 # `alden benchmark --max-words` change it.
 MAX_WORDS = 200
+_ENCODE_ROWS = 1 << 14  # rows Vocab.encode fills at a time
 
 # The tokenizer for raw user text, after NFKC normalisation and lower-casing. Alternatives
 # are tried in order at each position:
@@ -42,10 +44,14 @@ def tokenize(text: str) -> list[str]:
 
 
 def tokenize_texts(texts: Iterable[str], pretokenized: bool) -> list[list[str]]:
-    """Token lists of ``texts``: whitespace split for pre-tokenised sets, else ``tokenize``."""
-    if pretokenized:
-        return [text.split() for text in texts]
-    return [tokenize(text) for text in texts]
+    """Token lists of ``texts``: whitespace split for pre-tokenised sets, else ``tokenize``.
+
+    Equal tokens share one string object, so the lists of a large pool hold a pointer per
+    token, not a string (a million texts: about 0.2 GB instead of 1.3 GB).
+    """
+    split = str.split if pretokenized else tokenize
+    shared: dict[str, str] = {}
+    return [[shared.setdefault(token, token) for token in split(text)] for text in texts]
 
 
 @dataclass(frozen=True)
@@ -87,12 +93,21 @@ class Vocab:
         """
         if max_len is not None and max_len < 1:
             raise ValueError(f"max_len must be at least 1, got {max_len}")
-        rows = [[self.index.get(t, UNK_ID) for t in tokens[:max_len]] or [UNK_ID]
-                for tokens in token_lists]
-        width = max((len(r) for r in rows), default=1)
-        ids = np.zeros((len(rows), width), dtype=np.int64)
-        for i, row in enumerate(rows):
-            ids[i, :len(row)] = row
+        lengths = np.fromiter((len(tokens) for tokens in token_lists), dtype=np.int64,
+                              count=len(token_lists))
+        if max_len is not None:
+            np.minimum(lengths, max_len, out=lengths)
+        np.maximum(lengths, 1, out=lengths)
+        ids = np.zeros((len(token_lists), int(lengths.max(initial=1))), dtype=np.int64)
+        # Filled a block of rows at a time through a flat array of the block's ids (an empty
+        # row gets <unk>): no Python list per row, temporaries bounded by the block.
+        positions = np.arange(ids.shape[1])[None, :]
+        for start in range(0, len(token_lists), _ENCODE_ROWS):
+            block = lengths[start:start + _ENCODE_ROWS]
+            flat = np.fromiter(
+                (self.index.get(t, UNK_ID) for tokens in token_lists[start:start + _ENCODE_ROWS]
+                 for t in (tokens[:max_len] or (UNK,))), dtype=np.int64, count=int(block.sum()))
+            ids[start:start + len(block)][positions < block[:, None]] = flat
         return ids
 
     def decode(self, ids: Sequence[int]) -> list[str]:
@@ -131,11 +146,33 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "alden" / "cache"
 
 
+# word2vec on a large corpus: up to FULL_EPOCHS_TOKENS tokens a corpus gets every epoch
+# asked for (Subj's and MR's pools, about 0.24 M tokens each, stay exactly as they were);
+# above, the epochs shrink so that epochs x tokens stays about the same budget, never below
+# MIN_EPOCHS (Mikolov's default), since a word seen in many more sentences needs fewer passes
+# (measured: docs/results.md, "Large pools").
+FULL_EPOCHS_TOKENS = 2_000_000
+MIN_EPOCHS = 5
+
+
+def word2vec_epochs(n_tokens: int, epochs: int) -> int:
+    """The epochs word2vec runs over a corpus of ``n_tokens``: ``epochs`` up to
+    ``FULL_EPOCHS_TOKENS``, then about ``epochs * FULL_EPOCHS_TOKENS / n_tokens``, at least
+    ``MIN_EPOCHS`` (and never more than asked)."""
+    if n_tokens <= FULL_EPOCHS_TOKENS:
+        return epochs
+    return min(epochs, max(MIN_EPOCHS, math.ceil(epochs * FULL_EPOCHS_TOKENS / n_tokens)))
+
+
 def train_word2vec(token_lists: Sequence[Sequence[str]], *, seed: int, dim: int = 100,
                    epochs: int = 40, window: int = 5, min_count: int = 1, sg: int = 0,
                    negative: int = 5, sample: float = 1e-3, cache: bool = True,
                    directory: Path | None = None) -> WordVectors:
     """word2vec vectors of a corpus (gensim, one worker, seeded: same input, same vectors).
+
+    One worker because gensim's workers share the updates in whatever order their threads
+    run, so two runs differ; word2vec is seeded and cached and the same seed must give the
+    same vectors. Large corpora are made cheap by fewer epochs instead (``word2vec_epochs``).
 
     With ``cache`` the result is stored under ``directory`` (default ``cache_dir()``), keyed
     by a hash of the corpus and every parameter, and read back instead of training again.
@@ -147,6 +184,7 @@ def train_word2vec(token_lists: Sequence[Sequence[str]], *, seed: int, dim: int 
     """
     import gensim  # imported here: it takes a second and most commands never need it
 
+    epochs = word2vec_epochs(sum(len(tokens) for tokens in token_lists), epochs)
     params = {"dim": dim, "epochs": epochs, "window": window, "min_count": min_count,
               "sg": sg, "negative": negative, "sample": sample, "seed": seed,
               "gensim": gensim.__version__}
@@ -169,7 +207,8 @@ def _fit_word2vec(token_lists: Sequence[Sequence[str]], params: dict) -> WordVec
     counts = Counter(t for tokens in token_lists for t in tokens)
     if not any(c >= params["min_count"] for c in counts.values()):
         return WordVectors((), np.zeros((0, params["dim"]), dtype=np.float32))
-    model = Word2Vec(sentences=[list(t) for t in token_lists], vector_size=params["dim"],
+    sentences = token_lists if isinstance(token_lists, list) else list(token_lists)
+    model = Word2Vec(sentences=sentences, vector_size=params["dim"],
                      window=params["window"], min_count=params["min_count"], sg=params["sg"],
                      negative=params["negative"], sample=params["sample"],
                      epochs=params["epochs"], seed=params["seed"], workers=1)

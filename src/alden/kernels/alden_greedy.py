@@ -42,9 +42,11 @@ def _check_alden_inputs(tokens: Sequence[np.ndarray], interpretations: Sequence[
     embeddings = np.asarray(embeddings, dtype=np.float64)
     if embeddings.ndim != 2:
         raise AldenError(f"embeddings must be (V, d), got shape {embeddings.shape}")
+    # Interpretations stay in their own dtype per item and go into one flat array at once:
+    # a pool's interpretations are held once, not twice.
     tok = [np.asarray(t, dtype=np.int64).reshape(-1) for t in tokens]
     lengths = np.array([len(t) for t in tok], dtype=np.int64)
-    inter = [np.asarray(a, dtype=np.float64) for a in interpretations]
+    inter = [np.asarray(a) for a in interpretations]
     widths = {a.shape[1] for a in inter if a.ndim == 2 and len(a)}
     if len(widths) > 1:
         raise AldenError(f"interpretations have different numbers of columns: {sorted(widths)}")
@@ -58,8 +60,11 @@ def _check_alden_inputs(tokens: Sequence[np.ndarray], interpretations: Sequence[
     if words.size and (words.min() < 0 or words.max() >= len(embeddings)):
         raise AldenError(f"word ids must lie in 0..{len(embeddings) - 1} (the embedding rows); "
                          f"got {words.min()}..{words.max()}")
-    values = (np.concatenate([a.reshape(-1, n_cols) for a in inter]) if inter
-              else np.zeros((0, n_cols)))
+    # float32 interpretations (the learners') stay float32 here, half the memory of the
+    # pool's largest array; every distance is taken on their exact float64 values.
+    dtype = np.float32 if inter and all(a.dtype == np.float32 for a in inter) else np.float64
+    values = (np.concatenate([a.reshape(-1, n_cols) for a in inter], dtype=dtype)
+              if inter else np.zeros((0, n_cols)))
     if not np.isfinite(values).all():
         raise AldenError("interpretations contain NaN or infinite values")
     return words, values, offsets, embeddings
@@ -151,7 +156,7 @@ class _AldenState:
     """The greedy loop's arrays; tokens are those of all items, flattened in item order."""
 
     word_of: np.ndarray      # (T,) each token's word, as a position in vocab
-    values: np.ndarray       # (T, C) interpretations
+    values: np.ndarray       # (T, C) interpretations (float32 or float64; distances in float64)
     offsets: np.ndarray      # (N+1,) item i holds tokens offsets[i]:offsets[i+1]
     item_of: np.ndarray      # (T,) each token's item
     vocab: np.ndarray        # (W,) word ids that occur, ascending
@@ -176,8 +181,13 @@ def _alden_state(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
     """Every word's nearest labeled word and every unlabeled token's and item's diversity."""
     n_items = len(offsets) - 1
     lengths = np.diff(offsets)
-    item_of = np.repeat(np.arange(n_items), lengths)
-    vocab, word_of = np.unique(words, return_inverse=True)
+    # Per-token positions in int32 where they fit (half the state of a large pool); the
+    # words that occur, ascending, found by counting (no sort of every token).
+    index = np.int32 if len(words) < 2**31 else np.int64
+    item_of = np.repeat(np.arange(n_items, dtype=index), lengths)
+    occurs = np.bincount(words, minlength=len(embeddings)) > 0
+    vocab = np.flatnonzero(occurs)
+    word_of = (np.cumsum(occurs, dtype=index) - 1)[words]
     vectors = embeddings[vocab]
     is_labeled = np.zeros(n_items, dtype=bool)
     is_labeled[lab] = True
@@ -194,13 +204,13 @@ def _alden_state(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
         word_of=word_of, values=values, offsets=offsets, item_of=item_of, vocab=vocab,
         vectors=vectors, vectors32=vectors.astype(np.float32),
         sq_norms=np.einsum("ij,ij->i", vectors, vectors),
-        by_word=np.argsort(word_of, kind="stable"),
+        by_word=np.argsort(word_of, kind="stable").astype(index),
         word_ptr=np.concatenate([[0], np.cumsum(np.bincount(word_of, minlength=len(vocab)))]),
         is_labeled=is_labeled, in_labeled=occ_len > 0, nearest=np.arange(len(vocab)),
         near_dist=np.zeros(len(vocab)),
         occurrences=[lab_tokens[a:b].copy() for a, b in zip(occ_start[:-1], occ_start[1:],
                                                              strict=True)],
-        occ_len=occ_len, seen=np.zeros(len(words), dtype=np.int64),
+        occ_len=occ_len, seen=np.zeros(len(words), dtype=index),
         token_div=np.full(len(words), np.inf), item_div=np.zeros(n_items))
 
     # Eq. 7: the labeled word each absent word is compared with.
@@ -216,7 +226,8 @@ def _alden_state(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
     open_ref = st.nearest[word_of[open_tokens]]
     order = np.argsort(open_ref, kind="stable")
     open_tokens, open_ref = open_tokens[order], open_ref[order]
-    refs, starts = np.unique(open_ref, return_index=True)
+    starts = np.flatnonzero(np.diff(open_ref, prepend=-1))  # open_ref is sorted
+    refs = open_ref[starts]
     ends = np.append(starts[1:], len(open_ref))[:len(starts)]
     for ref, s, e in zip(refs, starts, ends, strict=True):
         group = open_tokens[s:e]
@@ -248,7 +259,8 @@ def _refresh_item(st: _AldenState, i: int) -> None:
             seen[t] = end
     if tok_list:
         sizes = np.array([len(o) for o in occ_parts])
-        diff = st.values[np.repeat(tok_list, sizes)] - st.values[np.concatenate(occ_parts)]
+        diff = (st.values[np.repeat(tok_list, sizes)].astype(np.float64)
+                - st.values[np.concatenate(occ_parts)])
         sq = np.einsum("ij,ij->i", diff, diff)
         behind = np.array(tok_list)
         st.token_div[behind] = np.minimum(st.token_div[behind], np.sqrt(
@@ -301,14 +313,14 @@ def _alden_add(st: _AldenState, lo: int, hi: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     ref = st.nearest[st.word_of[toks]]
     x_order = np.argsort(new_words, kind="stable")
-    x_values = st.values[lo:hi][x_order]
+    x_values = st.values[lo:hi][x_order].astype(np.float64)
     x_first = np.searchsorted(new_words[x_order], item_words)
     repeats = np.diff(np.append(x_first, hi - lo))
     u = np.searchsorted(item_words, ref)
     step = max(1, common.BLOCK // st.values.shape[1])
     for s in range(0, len(toks), step):
         t, tu = toks[s:s + step], u[s:s + step]
-        values = st.values[t]
+        values = st.values[t].astype(np.float64)
         best = np.full(len(t), np.inf)
         for r in range(int(repeats[tu].max())):
             rows = np.flatnonzero(repeats[tu] > r) if r else slice(None)

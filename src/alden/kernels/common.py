@@ -49,9 +49,9 @@ def min_sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     out = np.empty(len(a))
     step = max(1, BLOCK // max(1, len(b)))
-    cols = np.ascontiguousarray(b.T)
+    cols = np.ascontiguousarray(b.T, dtype=np.float64)  # float32 inputs: exact float64 values
     for s in range(0, len(a), step):
-        block = a[s:s + step]
+        block = a[s:s + step].astype(np.float64, copy=False)
         acc = np.subtract.outer(block[:, 0], cols[0])
         np.square(acc, out=acc)
         tmp = np.empty_like(acc)

@@ -107,15 +107,23 @@ def _check_tabular(x: np.ndarray, what: str) -> np.ndarray:
     return x
 
 
+# Rows of token ids checked at once by token_lengths: its (rows x width) temporaries stay
+# bounded (a few MiB) whatever the pool, which may be a memory-mapped file.
+_ROWS_BLOCK = 1 << 14
+
+
 def token_lengths(x: np.ndarray) -> np.ndarray:
     """Token count per row; a DataError names the first row whose pads do not trail."""
-    real = x != 0
-    lengths = real.sum(axis=1)
-    trailing = np.arange(x.shape[1])[None, :] < lengths[:, None]
-    bad = np.flatnonzero((real != trailing).any(axis=1))
-    if len(bad):
-        raise DataError(f"row {int(bad[0])} of the token ids has a pad (0) before a real "
-                        f"token; pads must trail")
+    lengths = np.empty(len(x), dtype=np.int64)
+    positions = np.arange(x.shape[1])[None, :]
+    for start in range(0, len(x), _ROWS_BLOCK):
+        real = np.asarray(x[start:start + _ROWS_BLOCK]) != 0
+        block = lengths[start:start + len(real)]
+        real.sum(axis=1, out=block)
+        bad = np.flatnonzero((real != (positions < block[:, None])).any(axis=1))
+        if len(bad):
+            raise DataError(f"row {start + int(bad[0])} of the token ids has a pad (0) before "
+                            f"a real token; pads must trail")
     return lengths
 
 

@@ -32,7 +32,7 @@ def pool_table(data: ProjectData) -> Table:
     """The pool's rows (as ``init`` stored them: strings by column) as a Table."""
     from alden.data.files import Table
 
-    table_rows = cast("list[dict[str, Any]]", data.contents)  # a table's items are its rows
+    table_rows = cast("list[dict[str, Any]]", list(data.contents))  # a table's items: rows
     header = list(dict.fromkeys(k for row in table_rows for k in row))
     rows = [["" if row.get(h) is None else str(row.get(h)) for h in header]
             for row in table_rows]

@@ -86,6 +86,15 @@ def item_contents(conn: sqlite3.Connection) -> list[str | dict[str, Any]]:
             for t, r in conn.execute("SELECT text, row FROM items ORDER BY pos")]
 
 
+def item_content(conn: sqlite3.Connection, pos: int) -> str | dict[str, Any]:
+    """One item's text, or its row as a dict (IndexError: no item ``pos``)."""
+    found = conn.execute("SELECT text, row FROM items WHERE pos = ?", (pos,)).fetchone()
+    if found is None:
+        raise IndexError(f"no item {pos}")
+    text, row = found
+    return text if text is not None else json.loads(row)
+
+
 def classes(conn: sqlite3.Connection) -> tuple[str, ...]:
     return tuple(r[0] for r in conn.execute("SELECT name FROM classes ORDER BY idx"))
 

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import operator
 import sqlite3
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -42,6 +44,62 @@ def user_name() -> str:
         return "unknown"
 
 
+# ---- the items, read when asked for --------------------------------------------------------
+
+class StoredContents(Sequence[str | dict[str, Any]]):
+    """Each item's text or table row, read from the project's database when it is asked
+    for: opening a project of a million texts loads none of them (a batch reads its own).
+    Iterating reads them all, in pool order. Used while ``conn`` is open."""
+
+    def __init__(self, conn: sqlite3.Connection, n_items: int) -> None:
+        self._conn, self._n = conn, n_items
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> str | dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str | dict[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice
+                    ) -> str | dict[str, Any] | list[str | dict[str, Any]]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
+        pos = operator.index(i)
+        if not -self._n <= pos < self._n:
+            raise IndexError(f"item {pos} of {self._n}")
+        return store.item_content(self._conn, pos % self._n)
+
+    def __iter__(self) -> Iterator[str | dict[str, Any]]:
+        return iter(store.item_contents(self._conn))
+
+
+@dataclass(frozen=True)
+class ShownTexts(Sequence[str]):
+    """Items as a person reads them (``display_text``), each made when asked for;
+    ``positions``: the items shown, in order (None: all)."""
+
+    contents: Sequence[str | dict[str, Any]]
+    positions: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.contents) if self.positions is None else len(self.positions)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        pos = operator.index(i) if self.positions is None else int(self.positions[i])
+        return display_text(self.contents[pos])
+
+
 # ---- the pool as the models see it ------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -51,9 +109,9 @@ class ProjectData:
     folder: Path
     settings: dict[str, Any]
     ids: list[str]
-    contents: list[str | dict[str, Any]]  # each item's text, or its table row by column
+    contents: Sequence[str | dict[str, Any]]  # each item's text, or its table row by column
     classes: tuple[str, ...]
-    x: np.ndarray
+    x: np.ndarray  # read-only: memory-mapped from encoding/x.npy by read_project
     embeddings: np.ndarray | None
     labels: store.Labels  # the training labels: check items' are in check_labels
     check: tuple[int, ...] = ()  # items set aside to measure accuracy, never trained on
@@ -70,7 +128,7 @@ class ProjectData:
         y[list(self.labels.items)] = self.labels.labels
         labeled_in[list(self.labels.items)] = self.labels.rounds
         vocab = tuple(self.settings["vocab"]) if self.kind == "text" else None
-        texts = [display_text(c) for c in self.contents]
+        texts = ShownTexts(self.contents)
         continues = None
         if self.settings.get("continues") is not None:  # word pieces of an encoder
             continues = np.zeros(len(self.settings["vocab"]), dtype=np.bool_)
@@ -84,7 +142,9 @@ def read_project(conn: sqlite3.Connection, folder: str | Path) -> ProjectData:
     folder = Path(folder)
     encoding = folder / "encoding"
     try:
-        x = np.load(encoding / "x.npy", allow_pickle=False)
+        # Memory-mapped: rows are read from the file as they are used, so memory follows
+        # the batches a command works on, not the pool (nothing writes to x).
+        x = np.load(encoding / "x.npy", allow_pickle=False, mmap_mode="r")
         emb_path = encoding / "embeddings.npy"
         embeddings = np.load(emb_path, allow_pickle=False) if emb_path.exists() else None
     except (OSError, ValueError) as err:
@@ -95,7 +155,7 @@ def read_project(conn: sqlite3.Connection, folder: str | Path) -> ProjectData:
                            f"{len(ids)}: the project is damaged")
     check = store.check_items(conn)
     labels, check_labels = store.split_labels(store.labels(conn), check)
-    return ProjectData(folder, store.settings(conn), ids, store.item_contents(conn),
+    return ProjectData(folder, store.settings(conn), ids, StoredContents(conn, len(ids)),
                        store.classes(conn), x, embeddings, labels, check, check_labels)
 
 
@@ -106,7 +166,7 @@ def open_pool(data: ProjectData) -> tuple[Pool, np.ndarray]:
     if not data.check:
         return pool, np.arange(len(pool))
     keep = np.setdiff1d(np.arange(len(pool)), np.asarray(data.check))
-    texts = [pool.texts[i] for i in keep] if pool.texts is not None else None
+    texts = ShownTexts(data.contents, keep)
     return dataclasses.replace(pool, x=pool.x[keep], y=pool.y[keep],
                                labeled_in=pool.labeled_in[keep], texts=texts), keep
 
