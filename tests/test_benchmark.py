@@ -357,6 +357,16 @@ def test_small_real_grid_has_every_round(reference):
     assert all(0.3 < r["accuracy"] <= 1 for r in records)  # wine: 3 classes, learnable
 
 
+def test_subpool_option_names_each_strategy_and_its_runs(tmp_path):
+    args = ["benchmark", "--dataset", "wine", "--model", "mlp", "--strategy", "entropy",
+            "--strategy", "margin:subpool=30", "--subpool", "20", "--seeds", "1", "--init",
+            "0.1", "--step", "0.1", "--stop", "0.3", "--max-epochs", "4", "--threads", "1",
+            "--quiet"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    records = [json.loads(line) for line in (tmp_path / RESULTS).read_text().splitlines()]
+    assert {r["strategy"] for r in records} == {"entropy:subpool=20", "margin:subpool=20"}
+
+
 def test_killed_benchmark_resumes_to_the_same_results(reference, tmp_path):
     command = [sys.executable, "-m", "alden.cli", *E2E, "--out", str(tmp_path)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -255,6 +255,18 @@ def test_query_takes_a_strategy_variant_and_refuses_a_bad_one(proj, tmp_path, ca
     assert project_query.query(folder, 3, strategy="alden:output=proba").strategy == "alden"
 
 
+def test_query_subpool_picks_among_neighbours_and_says_so(proj, tmp_path, capsys):
+    folder, truth, _ = proj
+    project_query.query(folder, 12)
+    teach_file(folder, answer(folder / "batches" / "round-0001.csv", truth, tmp_path / "a.csv"))
+    capsys.readouterr()
+    assert main(["query", str(folder), "--k", "3", "--strategy", "margin", "--subpool",
+                 "6"]) == 0
+    assert "margin:subpool=6 picked 3 items" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(folder / "batches" / "round-0002.csv", encoding="utf-8")))
+    assert len(rows) == 3 and all("; from the subpool" in r["reason"] for r in rows)
+
+
 def test_query_refuses_a_strategy_for_the_other_kind_before_training(proj, monkeypatch, capsys):
     folder, _, _ = proj
     monkeypatch.setattr(project_query, "too_few_labels", lambda data: None)  # would train

@@ -132,7 +132,9 @@ def make(kind: str) -> tuple[FakeLearner, Pool]:
 CASES = [(name, kind) for kind in ("text", "tabular") for name in strategies_for(kind)]
 CASES += [("alden:candidates=14", "text"), ("margin:balance=true", "text"),
           ("alden:balance=true,candidates=14", "text"), ("coreset:balance=true", "tabular"),
-          ("random:balance=true", "tabular")]
+          ("random:balance=true", "tabular"), ("margin:subpool=10", "text"),
+          ("alden:subpool=12", "text"), ("coreset:subpool=10,subpool_random=0.5", "tabular"),
+          ("margin:balance=true,subpool=10", "text"), ("random:subpool=10", "tabular")]
 
 
 # ---------------------------------------------------------------- the contract
@@ -288,9 +290,10 @@ def test_bald_passes_samples_and_a_seed_drawn_from_rng():
 def test_get_strategy_errors_and_conversions():
     with pytest.raises(AldenError, match="unknown strategy 'aldn'; choose one of: alden, "):
         get_strategy("aldn")
-    with pytest.raises(AldenError, match="has no option 'T'; its options: balance, samples"):
+    with pytest.raises(AldenError, match="'T'; its options: balance, samples, subpool, "):
         get_strategy("bald", T=3)
-    with pytest.raises(AldenError, match="its options: balance$"):
+    with pytest.raises(AldenError,
+                       match="its options: balance, subpool, subpool_neighbours, subpool_random$"):
         get_strategy("entropy", output="proba")
     with pytest.raises(AldenError, match="'balance' must be true or false"):
         get_strategy("entropy", balance="yes")
@@ -478,3 +481,103 @@ def test_margin_reasons_of_a_fresh_model_tell_picks_apart():
     nearer = describe(Reason("margin", 0.000412, proba=(0.499794, 0.500206)), ("neg", "pos"))
     assert near == "margin 0.00213 (p(pos)=0.501, p(neg)=0.499)"
     assert nearer == "margin 0.000412 (p(pos)=0.500, p(neg)=0.500)"
+
+
+# ---------------------------------------------------------------- subpools
+
+
+def brute_subpool(learner, pool, size, k, share):
+    """The neighbours part of a subpool by brute force: every labeled-unlabeled cosine
+    distance in float64, each labeled item's k nearest (ties to the smaller index), their
+    union cut to the ones nearest a labeled item."""
+    h = learner.hidden(pool.x)
+    h = h / np.linalg.norm(h, axis=1, keepdims=True)
+    lab, unl = pool.labeled, pool.unlabeled
+    dist = 1.0 - h[lab] @ h[unl].T
+    best: dict[int, float] = {}
+    for row in dist:
+        for j in sorted(range(len(unl)), key=lambda j: (row[j], j))[:k]:
+            best[j] = min(best.get(j, np.inf), row[j])
+    budget = size - int(np.ceil(share * size))
+    kept = sorted(best, key=lambda j: (best[j], j))[:budget]
+    return sorted(unl[kept].tolist())
+
+
+@pytest.mark.parametrize("kind,size,k,share", [("tabular", 12, 2, 0.25), ("tabular", 8, 5, 0.0),
+                                               ("text", 10, 3, 0.1), ("tabular", 20, 1, 0.5),
+                                               ("text", 6, 10, 1.0)])
+def test_subpool_candidates_are_the_exact_neighbours_and_a_random_share(kind, size, k, share):
+    from alden.strategies.subpool import subpool_candidates
+
+    learner, pool = make(kind)
+    near, drawn = subpool_candidates(learner, pool, size, k, share, np.random.default_rng(3))
+    assert near.tolist() == brute_subpool(learner, pool, size, k, share)
+    assert len(near) + len(drawn) == size and not set(near) & set(drawn)
+    assert set(drawn) <= set(pool.unlabeled.tolist())
+    again = subpool_candidates(learner, pool, size, k, share, np.random.default_rng(3))
+    assert [a.tolist() for a in again] == [near.tolist(), drawn.tolist()]
+
+
+def test_subpool_picks_are_the_inner_strategys_among_the_candidates_in_global_indices():
+    from alden.strategies.subpool import subpool_candidates
+
+    learner, pool = make("tabular")
+    sel = strategy_from_spec("margin:subpool=9,subpool_neighbours=2").select(
+        learner, pool, 4, np.random.default_rng(7))
+    near, drawn = subpool_candidates(learner, pool, 9, 2, 0.1, np.random.default_rng(7))
+    candidates = np.union1d(near, drawn)
+    gaps = margin(learner.predict_proba(pool.x[candidates]))
+    assert list(sel.indices) == candidates[np.argsort(gaps, kind="stable")[:4]].tolist()
+    assert [r.subpool for r in sel.reasons] == [
+        "neighbour" if i in near else "random" for i in sel.indices]
+
+
+@pytest.mark.parametrize("spec", ["margin", "random", "alden", "coreset", "badge"])
+def test_a_subpool_as_large_as_the_unlabeled_items_changes_nothing(spec):
+    learner, pool = make("text" if spec == "alden" else "tabular")
+    plain = strategy_from_spec(spec).select(learner, pool, 5, np.random.default_rng(4))
+    for size in (len(pool.unlabeled), 10**6):
+        wrapped = strategy_from_spec(f"{spec}:subpool={size}")
+        assert wrapped.select(learner, pool, 5, np.random.default_rng(4)) == plain
+    # a batch larger than the subpool: the subpool grows to the batch, here the whole pool
+    big = strategy_from_spec(f"{spec}:subpool=2").select(learner, pool, 26,
+                                                         np.random.default_rng(4))
+    assert big == strategy_from_spec(spec).select(learner, pool, 26, np.random.default_rng(4))
+
+
+def test_subpool_reasons_say_where_the_item_came_from():
+    near = Reason("margin", 0.01, (0.5, 0.49, 0.01), subpool="neighbour")
+    assert describe(near, ("neg", "neu", "pos"), item="sentence") == (
+        "margin 0.01 (p(neg)=0.500, p(neu)=0.490, p(pos)=0.010); from the subpool of labeled "
+        "sentences' near neighbours")
+    drawn = Reason("coreset", 1.5, subpool="random")
+    assert describe(drawn) == ("hidden representation 1.5 away from the nearest labeled or "
+                               "picked item; from the subpool's random share")
+    assert Reason.from_json(near.to_json()) == near
+    assert "subpool" not in Reason("margin", 0.01).to_json()
+
+
+def test_subpool_options_in_the_registry():
+    from alden.strategies import Subpool, with_subpool
+
+    assert canonical_strategy("margin:subpool=1000") == "margin:subpool=1000"
+    assert canonical_strategy("margin:subpool_random=0.1,subpool=5,balance=true") == (
+        "margin:balance=true,subpool=5")
+    assert canonical_strategy("bald:subpool=5,subpool_neighbours=3,samples=3") == (
+        "bald:samples=3,subpool=5,subpool_neighbours=3")
+    assert with_subpool("bald:samples=3", 50) == "bald:samples=3,subpool=50"
+    assert with_subpool("margin", None) == "margin"
+    wrapped = get_strategy("margin", subpool="5", balance="true")
+    assert isinstance(wrapped, Subpool) and wrapped.size == 5
+    with pytest.raises(AldenError, match="subpool options need subpool=N"):
+        get_strategy("margin", subpool_random=0.2)
+    with pytest.raises(AldenError, match="subpool must be a whole number >= 1"):
+        get_strategy("margin", subpool=0)
+    with pytest.raises(AldenError, match="'subpool' must be an integer"):
+        get_strategy("margin", subpool=2.5)
+    with pytest.raises(AldenError, match="'subpool_random' must be a number"):
+        get_strategy("margin", subpool=3, subpool_random="half")
+    with pytest.raises(AldenError, match="subpool_random must lie in"):
+        get_strategy("margin", subpool=3, subpool_random=2)
+    with pytest.raises(AldenError, match="needs words"):
+        strategy_from_spec("alden:subpool=5,balance=true", "tabular")

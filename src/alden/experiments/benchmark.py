@@ -236,10 +236,10 @@ def _benchmark_command(args: argparse.Namespace) -> int:
         args.seeds if args.seeds is not None else 10)
     datasets = args.dataset or list(PAPER_DATASETS)
     models = args.model or list(PAPER_MODELS)
-    strategies = args.strategy or list(PAPER_STRATEGIES)
+    from alden.strategies import canonical_strategy, with_subpool
+    strategies = [with_subpool(s, args.subpool) for s in args.strategy or PAPER_STRATEGIES]
     data = data_options(args, datasets)
     check_names(datasets, models, strategies, args.data_dir, data)
-    from alden.strategies import canonical_strategy
     strategies = list(dict.fromkeys(canonical_strategy(s) for s in strategies))
     protocol = protocol_from_args(args, data)
     train_config(dict(protocol.train))  # bad training options fail before any run
@@ -274,6 +274,10 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                    help=f"strategy name, repeatable, with options as NAME:KEY=VALUE[,KEY=VALUE] "
                         f"(e.g. alden:output=proba, bald:samples=20); default: "
                         f"{', '.join(PAPER_STRATEGIES)}")
+    p.add_argument("--subpool", type=positive, default=None, metavar="N",
+                   help="each strategy picks among N candidates: the labeled items' nearest "
+                        "neighbours and a random share (sugar for NAME:subpool=N; part of the "
+                        "strategy's name in results.jsonl)")
     p.add_argument("--cold-start", choices=COLD_STARTS, default=None, metavar="NAME",
                    help=f"choose the first batch (--init of the pool) without labels by one "
                         f"of {', '.join(COLD_STARTS)} on the model's item representations, "

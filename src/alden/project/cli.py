@@ -100,7 +100,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     show = step_line(sys.stderr)
     try:
         result = query(args.project, args.k, strategy=args.strategy, model=args.model,
-                       out=args.out, on_step=show, cold_start=args.cold_start)
+                       out=args.out, on_step=show, cold_start=args.cold_start,
+                       subpool=args.subpool)
     finally:
         show("")
     if result.cold_start:
@@ -282,6 +283,10 @@ def _add_query(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", metavar="NAME", help="default: the project's (set by init); "
                    "options as NAME:KEY=VALUE, e.g. alden:output=logits")
     p.add_argument("--model", metavar="NAME", help=f"default: the project's; {MODEL_NAMES}")
+    p.add_argument("--subpool", type=positive, default=None, metavar="N",
+                   help="pick among N candidates: the labeled items' nearest neighbours and "
+                        "a random share (sugar for --strategy NAME:subpool=N; a project keeps "
+                        "it when init's --strategy has it)")
     p.add_argument("--cold-start", choices=COLD_STARTS, default=None, metavar="NAME",
                    help="while labels are too few for a model, pick by this cold start "
                         "(default: the project's, set by init)")

@@ -63,18 +63,21 @@ class QueryResult:
 
 def query(folder: str | Path, k: int, *, strategy: str | None = None, model: str | None = None,
           out: str | Path | None = None, conn: sqlite3.Connection | None = None,
-          on_step: Say | None = None, cold_start: str | None = None) -> QueryResult:
+          on_step: Say | None = None, cold_start: str | None = None,
+          subpool: int | None = None) -> QueryResult:
     """Train on the labels so far, pick the next ``k`` items, write them out, record the round.
     ``on_step(text[, done, total])`` hears each step as it starts, with counts while the
     pool is encoded and the model trains (``alden.project.progress``). ``cold_start``: the
-    method while labels are too few (default: the project's)."""
+    method while labels are too few (default: the project's). ``subpool``: pick among this
+    many candidates near the labeled items (the strategy's ``subpool=N``; the project's
+    setting keeps it when its strategy was given as ``NAME:subpool=N``)."""
     own = conn is None
     with query_lock(folder):  # one query at a time on a project, across processes
         conn = conn or store.connect(folder)
         try:
             make_backup(conn, folder, "query")
             return _query(conn, Path(folder), k, strategy, model, out, on_step or silent,
-                          cold_start)
+                          cold_start, subpool)
         finally:
             if own:
                 conn.close()
@@ -82,17 +85,18 @@ def query(folder: str | Path, k: int, *, strategy: str | None = None, model: str
 
 def _query(conn: sqlite3.Connection, folder: Path, k: int, strategy: str | None,
            model: str | None, out: str | Path | None, say: Say,
-           cold_start: str | None) -> QueryResult:
+           cold_start: str | None, subpool: int | None) -> QueryResult:
     if k < 1:
         raise AldenError(f"--k must be at least 1, got {k}")
     data = read_project(conn, folder)
     settings = data.settings
     model = check_model(data.kind, model or settings["model"])
-    from alden.strategies import strategy_from_spec
+    from alden.strategies import strategy_from_spec, with_subpool
     from alden.strategies.cold_start import check_cold_start, default_cold_start
 
     # Bad specs, and strategies that cannot work on this kind of data, fail before training.
-    chosen = strategy_from_spec(strategy or settings["strategy"], data.kind)
+    chosen = strategy_from_spec(with_subpool(strategy or settings["strategy"], subpool),
+                                data.kind)
     method = check_cold_start(cold_start or settings.get("cold_start") or default_cold_start(
         data.kind, bool(settings.get("encoder"))))
     pool, keep = open_pool(data)  # check items are never picked

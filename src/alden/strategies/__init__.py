@@ -24,15 +24,17 @@ from alden.strategies.registry import (
     strategies_for,
     strategy_from_spec,
     strategy_spec,
+    with_subpool,
 )
 from alden.strategies.representation import Badge, Coreset
+from alden.strategies.subpool import Subpool
 from alden.strategies.uncertainty import Bald, Entropy, LeastConfidence, Margin, RandomStrategy
 
 __all__ = [
     "ANY", "TABULAR", "TEXT", "STRATEGIES", "Alden", "Badge", "Bald", "Balanced",
     "ClusterMargin", "Coreset", "Dami", "Egl",
     "EglWord", "Entropy", "LeastConfidence", "Margin", "RandomStrategy", "Reason",
-    "Selection", "Strategy", "canonical_strategy", "check_fits", "describe",
+    "Selection", "Strategy", "Subpool", "canonical_strategy", "check_fits", "describe",
     "get_strategy", "parse_strategy", "stored_reason", "strategies_for",
-    "strategy_from_spec", "strategy_spec",
+    "strategy_from_spec", "strategy_spec", "with_subpool",
 ]

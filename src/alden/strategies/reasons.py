@@ -7,7 +7,7 @@ them, and the project stores them as JSON, so nothing parses a sentence back.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from alden.errors import AldenError
 
@@ -23,7 +23,8 @@ class Reason:
     nearest labeled one by embedding); ``first`` marks BADGE's first draw and the cold
     start's central item; ``samples`` counts BALD's dropout passes; ``words`` and
     ``interpretations`` carry each word of the item and its interpretation's size for a heat
-    map (ALDEN, where the caller asks for it)."""
+    map (ALDEN, where the caller asks for it); ``subpool`` says the item was a candidate of a
+    subpool (``strategies.subpool``): "neighbour" of a labeled item or a "random" draw."""
 
     kind: str
     score: float
@@ -35,6 +36,7 @@ class Reason:
     samples: int | None = None
     words: tuple[str, ...] | None = None
     interpretations: tuple[float, ...] | None = None
+    subpool: str | None = None
 
     def to_json(self) -> str:
         """Compact JSON without the empty fields."""
@@ -89,6 +91,10 @@ def describe(reason: Reason | str | None, classes: tuple[str, ...] = (), item: s
     Text (a reason stored before reasons were data) is returned as it is."""
     if reason is None or isinstance(reason, str):
         return reason or ""
+    if reason.subpool is not None:
+        whence = (f"the subpool of labeled {item}s' near neighbours"
+                  if reason.subpool == "neighbour" else "the subpool's random share")
+        return describe(replace(reason, subpool=None), classes, item) + f"; from {whence}"
     r, s = reason, reason.score
     with_p = f" ({_proba_text(r.proba, classes)})" if r.proba else ""
     if r.kind == "margin":  # near 0 on a fresh model: digits enough to tell picks apart

@@ -1,9 +1,11 @@
 """Strategies by name: the registry, options from a command line, one canonical spelling.
 
 A plain dict from name to class; options are the dataclass's fields, so ``get_strategy``
-checks names and converts command-line strings by the field's default type. One option
-belongs to every strategy and is handled here once: ``balance=true`` wraps the strategy in
-``batch.Balanced`` (an even share of the batch per predicted class).
+checks names and converts command-line strings by the field's default type. Two options
+belong to every strategy and are handled here once: ``balance=true`` wraps the strategy in
+``batch.Balanced`` (an even share of the batch per predicted class), ``subpool=N`` (with
+``subpool_neighbours`` and ``subpool_random``) in ``subpool.Subpool`` (candidates from the
+labeled items' nearest neighbours), outside any ``Balanced``.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ from alden.strategies.base import ANY, TABULAR, TEXT, Strategy, check_fits
 from alden.strategies.batch import Balanced, ClusterMargin
 from alden.strategies.interpretation import Alden, Dami, Egl, EglWord
 from alden.strategies.representation import Badge, Coreset
+from alden.strategies.subpool import NEIGHBOURS, RANDOM_SHARE, Subpool
 from alden.strategies.uncertainty import Bald, Entropy, LeastConfidence, Margin, RandomStrategy
 
 STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (
     RandomStrategy, Entropy, Margin, LeastConfidence, Bald, Coreset, Badge, EglWord, Egl,
     Alden, Dami, ClusterMargin)}
 BALANCE = "balance"  # the option every strategy has: balance=true wraps it in Balanced
+# ... and subpool=N wraps it in Subpool, with its two options (name: (field, type, default))
+SUBPOOL = {"subpool": ("size", int, 0), "subpool_neighbours": ("neighbours", int, NEIGHBOURS),
+           "subpool_random": ("random_share", float, RANDOM_SHARE)}
+WRAPPERS = (BALANCE, *SUBPOOL)
 
 
 def strategies_for(kind: str) -> list[str]:
@@ -35,8 +42,18 @@ def get_strategy(name: str, **options: Any) -> Strategy:
     """A strategy by registry name with its options, e.g. ``get_strategy("bald", samples=20)``.
 
     Options given as strings (from a command line) are converted to the option's type;
-    ``balance=true`` (or True) wraps the strategy in ``Balanced``.
+    ``balance=true`` (or True) wraps the strategy in ``Balanced``, ``subpool=N`` in
+    ``Subpool``.
     """
+    if set(SUBPOOL) & set(options):
+        options = dict(options)
+        given = {key: _number(name, key, options.pop(key)) for key in SUBPOOL if key in options}
+        if "subpool" not in given:
+            raise AldenError(f"strategy {name!r}: subpool options need subpool=N")
+        inner = get_strategy(name, **options)
+        return Subpool(inner, int(given["subpool"]),
+                       int(given.get("subpool_neighbours", NEIGHBOURS)),
+                       float(given.get("subpool_random", RANDOM_SHARE)))
     if BALANCE in options:
         options = dict(options)
         balance = _flag(name, options.pop(BALANCE))
@@ -49,7 +66,7 @@ def get_strategy(name: str, **options: Any) -> Strategy:
     valid = {f.name: f for f in fields(cls)}
     unknown = sorted(set(options) - set(valid))
     if unknown:
-        have = ", ".join(sorted([*valid, BALANCE]))
+        have = ", ".join(sorted([*valid, *WRAPPERS]))
         raise AldenError(f"strategy {name!r} has no option {unknown[0]!r}; its options: {have}")
     converted = {}
     for key, value in options.items():
@@ -63,6 +80,20 @@ def get_strategy(name: str, **options: Any) -> Strategy:
                                  f"got {value!r}") from None
         converted[key] = value
     return cls(**converted)
+
+
+def _number(name: str, key: str, value: object) -> int | float:
+    """A subpool option given as a number or as its text."""
+    kind = SUBPOOL[key][1]
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or (
+                kind is int and isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        number = kind(value)
+    except ValueError:
+        raise AldenError(f"strategy {name!r}: option {key!r} must be "
+                         f"{'an integer' if kind is int else 'a number'}, got {value!r}") from None
+    return number
 
 
 def _flag(name: str, value: object) -> bool:
@@ -100,8 +131,25 @@ def strategy_from_spec(spec: str, kind: str | None = None) -> Strategy:
             raise
         raise AldenError(f"strategy {spec!r}: {error}") from None
     if kind is not None:
-        check_fits(strategy.inner if isinstance(strategy, Balanced) else strategy, kind)
+        check_fits(innermost(strategy), kind)
     return strategy
+
+
+def innermost(strategy: Strategy) -> Strategy:
+    """The strategy inside any ``Subpool`` and ``Balanced`` wrappers."""
+    while isinstance(strategy, (Subpool, Balanced)):
+        strategy = strategy.inner
+    return strategy
+
+
+def with_subpool(spec: str, size: int | None) -> str:
+    """``spec`` with ``subpool=size`` added (``--subpool N``'s one meaning: sugar for the
+    option); ``spec`` itself when ``size`` is None."""
+    if size is None:
+        return spec
+    name, options = parse_strategy(spec)
+    options["subpool"] = str(size)
+    return name + ":" + ",".join(f"{k}={v}" for k, v in options.items())
 
 
 def canonical_strategy(spec: str) -> str:
@@ -113,12 +161,16 @@ def canonical_strategy(spec: str) -> str:
 
 def strategy_spec(strategy: Strategy) -> str:
     """The canonical spelling (``canonical_strategy``) of a strategy object."""
-    balanced = isinstance(strategy, Balanced)
-    if isinstance(strategy, Balanced):
+    changed = []
+    if isinstance(strategy, Subpool):
+        changed += [(key, f"{key}={getattr(strategy, field)}")
+                    for key, (field, _, default) in SUBPOOL.items()
+                    if key == "subpool" or getattr(strategy, field) != default]
         strategy = strategy.inner
-    changed = [(f.name, f"{f.name}={getattr(strategy, f.name)}") for f in fields(strategy)
-               if getattr(strategy, f.name) != f.default]
-    if balanced:
+    if isinstance(strategy, Balanced):
         changed.append((BALANCE, f"{BALANCE}=true"))
+        strategy = strategy.inner
+    changed += [(f.name, f"{f.name}={getattr(strategy, f.name)}") for f in fields(strategy)
+                if getattr(strategy, f.name) != f.default]
     options = [text for _, text in sorted(changed)]
     return strategy.name + (":" + ",".join(options) if options else "")
