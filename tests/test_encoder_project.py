@@ -13,20 +13,13 @@ import pytest
 
 pytest.importorskip("transformers", reason="the alden[encoders] extra is not installed")
 pytest.importorskip("sentence_transformers", reason="the alden[encoders] extra is not installed")
+from files_util import write_csv as _csv
 from test_encoder import SENTENCES, make_tiny_encoder
 
 from alden.cli import main
 from alden.project import store
 
 pytestmark = pytest.mark.usefixtures("private_cache", "one_torch_thread")
-
-
-def _csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def test_project_on_an_encoder(tmp_path, capsys):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ pytest.importorskip("transformers", reason="the alden[encoders] extra is not ins
 pytest.importorskip("datasets", reason="the alden[encoders] extra is not installed")
 pytest.importorskip("accelerate", reason="the alden[encoders] extra is not installed")
 import torch
+from files_util import write_csv as _csv
 from test_encoder import LABELS, SENTENCES, make_tiny_encoder
 
 from alden.cli import main
@@ -187,14 +187,6 @@ def test_every_text_strategy_selects_on_it(tiny, name):
     assert len(sel) == 3 and len(set(sel.indices)) == 3 and set(sel.indices) <= open_items
     assert np.isfinite(sel.scores).all()
     assert get_strategy(name).select(learner, pool, 3, np.random.default_rng(0)) == sel
-
-
-def _csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def test_project_init_query_teach_query_predict(tiny, tmp_path, capsys, monkeypatch):
