@@ -12,7 +12,7 @@ $(BIN)/alden: pyproject.toml constraints.txt
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,web,encoders]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,web,encoders,neighbours]'
 	touch $(BIN)/alden
 
 # The browser tests of `alden serve` drive the OS's Chromium through its chromedriver
