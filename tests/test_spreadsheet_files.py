@@ -180,3 +180,14 @@ def test_a_label_with_a_comma_stays_one_class(tmp_path):
         assert store.labels(conn).as_dict() == {0: 0, 1: 1, 2: 0}
     finally:
         conn.close()
+
+
+def test_init_and_teach_print_a_class_with_a_comma_as_one_name(tmp_path, capsys):
+    lines = ["id;text"] + [f"r{i};item {i} {'good' if i % 2 else 'bad'}" for i in range(20)]
+    path = write(tmp_path / "s.csv", "\n".join(lines) + "\n")
+    assert main(["init", str(tmp_path / "p"), "--data", str(path), "--embedding-dim", "8",
+                 "--classes", '["bad", "good, mostly"]']) == 0
+    assert "classes: bad, 'good, mostly';" in capsys.readouterr().out
+    answers = write(tmp_path / "a.csv", 'id;label\nr1;bad\nr2;"ok, I guess"\n')
+    assert main(["teach", str(tmp_path / "p"), str(answers), "--add-classes"]) == 0
+    assert "new classes: 'ok, I guess'" in capsys.readouterr().out

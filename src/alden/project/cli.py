@@ -41,6 +41,12 @@ from alden.project.teach import teach_file
 from alden.strategies.cold_start import COLD_STARTS
 
 
+def class_list(names: tuple[str, ...]) -> str:
+    """Class names for a person: comma-separated, a name that holds a comma quoted
+    ("bad, 'good, mostly'"), so the list reads as the classes it is."""
+    return ", ".join(repr(n) if "," in n else n for n in names)
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     """`alden init`: a new project from a data file."""
     classes = args.classes or ()
@@ -60,7 +66,7 @@ def cmd_init(args: argparse.Namespace) -> int:
                "(give --strict to refuse the file instead):", result.skipped)
     _list_rows(f"cut {plural(len(result.cut), 'text')} to the first {result.max_words} words "
                "(change it with --max-words):", result.cut)
-    print(f"classes: {', '.join(result.classes) or '(none yet: the first teach sets them)'}; "
+    print(f"classes: {class_list(result.classes) or '(none yet: the first teach sets them)'}; "
           f"labels: {result.labels}")
     print(f"model: {result.model}; strategy: {result.strategy}"
           + ("" if args.strategy else " (the default for this model; --strategy to choose)"))
@@ -149,7 +155,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
           f"{c.unchanged} unchanged, {c.replaced} replaced, {result.blank} blank "
           f"(left unlabeled)")
     if result.new_classes:
-        print(f"new classes: {', '.join(result.new_classes)}")
+        print(f"new classes: {class_list(result.new_classes)}")
     if result.skipped:
         print(f"skipped {plural(len(result.skipped), 'bad row')}:")
         for line in result.skipped:
