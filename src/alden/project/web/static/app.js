@@ -184,22 +184,27 @@
     if (job.state === "running") poll();
   }
 
+  // One request at a time (a slow answer never overlaps the next), and the new batch is
+  // fetched in the chain of the keys' actions: an answer given meanwhile is never followed
+  // by an older state, which would make the next key label the item before.
   function poll() {
     if (polling) return;
-    polling = setInterval(async () => {
+    polling = true;
+    const tick = async () => {
+      let running = true;
       try {
         const r = await call("GET", "/api/job");
+        running = Boolean(r.job && r.job.state === "running");
         showJob(r.job);
-        if (!r.job || r.job.state !== "running") {
-          clearInterval(polling);
-          polling = null;
-          if (r.job && r.job.state === "failed") say(r.job.message);
-          if (r.job && r.job.state === "done") await refresh();
-        }
+        if (r.job && r.job.state === "failed") say(r.job.message);
+        if (r.job && r.job.state === "done") chain = chain.then(refresh);
       } catch (err) {
         say(err.message);
       }
-    }, 400);
+      if (running) setTimeout(tick, 400);
+      else polling = null;
+    };
+    setTimeout(tick, 400);
   }
 
   async function refresh() {
