@@ -11,9 +11,9 @@ Two regimes:
   CORESET's hidden layer and BADGE's embeddings read the table. EGL-Word and ALDEN's
   interpretations differentiate through the whole frozen encoder with respect to its input
   piece embeddings (``alden.models.quantities`` on ``EncoderClassifier``).
-* ``finetune``: the encoder and head are trained together each round with cross-entropy
-  (AdamW, the encoder at ``lr * encoder_lr_scale``); everything is computed through the
-  model. Meant for a GPU; on a CPU it works for small pools and says how long a fit takes.
+* ``finetune``: encoder and head trained together each round with cross-entropy (AdamW, the
+  encoder at ``lr * encoder_lr_scale``), everything computed through the model; meant for a
+  GPU (on a CPU it works for small pools and says how long a fit takes).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from alden.data.text import PieceVocab
 from alden.errors import AldenError, DataError
@@ -60,12 +61,6 @@ Validation = tuple[torch.Tensor | np.ndarray, np.ndarray]
 OnEpoch = Callable[["EncoderLearner", dict[str, float]], None]
 
 
-def default_config(regime: str, **overrides: Any) -> TrainConfig:
-    """The TrainConfig an encoder learner uses in ``regime``, with ``overrides``."""
-    base = FROZEN_DEFAULTS if regime == "frozen" else FINETUNE_DEFAULTS
-    return TrainConfig(**{**base, **overrides})
-
-
 class EncoderLearner:
     """A sentence encoder (``model_name``: ``minilm`` or ``encoder:NAME_OR_PATH``) with a
     dropout + linear head; see the module docstring for the two ``regime`` s."""
@@ -86,7 +81,7 @@ class EncoderLearner:
             raise AldenError(f"a classifier needs at least 2 classes, got {n_classes}")
         self.model_name, self.n_classes = model_name, int(n_classes)
         self.regime, self.dropout, self.cache = regime, float(dropout), cache
-        self.config = config if config is not None else default_config(regime)
+        self.config = config if config is not None else encoder_config(None, regime)
         self.encoder = load_encoder(model_name)
         self.vocab_size = len(self.encoder.vocab)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -140,8 +135,7 @@ class EncoderLearner:
         return self.table.pooled[rows]
 
     def _pooled_new(self, x: np.ndarray) -> np.ndarray:
-        """Pooled embeddings of items the table lacks: the frozen encoder's, read from (or
-        encoded into) the per-item disk cache."""
+        """The frozen encoder's pooled embeddings of items the table lacks (disk cache)."""
         return cached_pooled(self.encoder, x, cache=self.cache,
                              batch_size=self.config.eval_batch_size)
 
@@ -322,45 +316,60 @@ class EncoderLearner:
 
     # ------------------------------------------------------------ saving
 
+    def _saved_fields(self) -> dict[str, Any]:
+        """What a saved file holds beside every encoder learner's fields, for ``_unsaved``."""
+        return {"regime": self.regime}
+
+    def _saved_part(self, model: EncoderClassifier) -> nn.Module:
+        """What a saved file holds of ``model``: the head when frozen, else all of it."""
+        return model.head if self.regime == "frozen" else model
+
+    @classmethod
+    def _unsaved(cls, description: dict[str, Any],
+                 device: str | torch.device | None) -> EncoderLearner:
+        """The untrained learner a saved file describes."""
+        return cls(description["model_name"], n_classes=description["n_classes"],
+                   config=saved_config(description), regime=description["regime"],
+                   dropout=description["dropout"], device=device)
+
+    def _restored(self, model: EncoderClassifier) -> None:
+        self.model = model.eval()  # its saved weights loaded
+
     def save(self, path: str | os.PathLike) -> None:
-        """Weights (the head; fine-tuned, the whole model) and a JSON description naming
-        the encoder and its fingerprint, in one file written whole (``alden.models.saved``);
-        ``load_learner`` reads it back."""
+        """Weights (``_saved_part``) and a JSON description naming the encoder and its
+        fingerprint, in one file written whole (``alden.models.saved``)."""
         model = self._require_model()
-        weights = model.head if self.regime == "frozen" else model
         description = {"family": self.family, "model_name": self.model_name,
-                       "n_classes": self.n_classes, "regime": self.regime,
-                       "dropout": self.dropout, "encoder_key": self.encoder.key,
+                       "n_classes": self.n_classes, "dropout": self.dropout,
+                       "encoder_key": self.encoder.key, **self._saved_fields(),
                        "config": asdict(self.config)}
-        write_learner(path, description, {
-            "state_dict": {k: v.detach().cpu() for k, v in weights.state_dict().items()}})
+        write_learner(path, description, {"state_dict": {
+            k: v.detach().cpu() for k, v in self._saved_part(model).state_dict().items()}})
 
     @classmethod
     def from_saved(cls, payload: dict[str, Any], description: dict[str, Any],
                    path: str | os.PathLike,
                    device: str | torch.device | None = None) -> EncoderLearner:
-        """The learner ``save`` wrote, from the payload ``alden.models.saved`` read."""
-        learner = cls(description["model_name"], n_classes=description["n_classes"],
-                      config=saved_config(description), regime=description["regime"],
-                      dropout=description["dropout"], device=device)
+        """The learner ``save`` wrote (``load_learner`` calls this); refused when saved with
+        other encoder files than those found now."""
+        learner = cls._unsaved(description, device)
         if learner.encoder.key != description.get("encoder_key"):
             raise AldenError(f"{path}: saved with other encoder files than "
                              f"{learner.encoder.folder} holds now (weights or tokenizer "
                              f"changed); train the model again")
         model = learner.new_model()
-        load_weights(model.head if learner.regime == "frozen" else model,
-                     payload["state_dict"], path)
-        learner.model = model.eval()
+        load_weights(learner._saved_part(model), payload["state_dict"], path)
+        learner._restored(model)
         return learner
 
 
 def encoder_config(config: TrainConfig | None, regime: str) -> TrainConfig:
     """The encoder defaults of ``regime`` with every field where ``config`` differs from
     ``TrainConfig()`` (what a command line overrode) laid over them."""
-    if config is None:
-        return default_config(regime)
     plain = asdict(TrainConfig())
-    return default_config(regime, **{k: v for k, v in asdict(config).items() if v != plain[k]})
+    given = {} if config is None else {k: v for k, v in asdict(config).items() if v != plain[k]}
+    return TrainConfig(**{**(FROZEN_DEFAULTS if regime == "frozen" else FINETUNE_DEFAULTS),
+                          **given})
 
 
 def encoder_learner_for(data: EncodedData, model: str, config: TrainConfig | None = None,

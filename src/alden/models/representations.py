@@ -5,22 +5,28 @@ No torch at import."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse
 
 from alden.errors import AldenError
-from alden.models.encoder_weights import is_encoder, split_regime
+from alden.models.families import model_family
 
 
 def item_representations(model: str, kind: str, x: np.ndarray,
-                         embeddings: np.ndarray | None) -> np.ndarray:
-    """(N, d) float64 representations of the encoded items ``x`` for ``model``: the
-    encoder's pooled embeddings (the shared, cached table the frozen learner reads),
-    :func:`sentence_means` of ``embeddings`` (text for the word models) or ``x`` (tables)."""
-    if kind == "text" and is_encoder(model):
+                         embeddings: np.ndarray | None,
+                         on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """(N, d) float64 representations of the encoded items ``x`` for ``model``: the frozen
+    encoder's pooled embeddings (the shared, cached table the frozen learner reads;
+    ``on_progress(done, total)`` hears the items encoded), :func:`sentence_means` of
+    ``embeddings`` (text for the word models) or ``x`` (tables)."""
+    family = model_family(model)
+    if kind == "text" and family.word_pieces:
         from alden.models.encoder_cache import shared_table
 
-        return shared_table(split_regime(model)[0], x).pooled.astype(np.float64)
+        frozen = family.data_key(model)  # the encoder's own name: its frozen pooled table
+        return shared_table(frozen, x, on_progress=on_progress).pooled.astype(np.float64)
     if kind == "text":
         if embeddings is None:
             raise AldenError("text items need their word vectors (embeddings)")

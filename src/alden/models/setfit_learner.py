@@ -13,20 +13,19 @@ learner holds the whole classifier (encoder and head), weights only.
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from alden.errors import AldenError
 from alden.models.contract import EncodedData, TrainConfig, check_labels
 from alden.models.encoder import EncoderClassifier
 from alden.models.encoder_cache import PooledTable, encode_pooled
 from alden.models.encoder_learner import EncoderLearner, OnEpoch, check_encoded, encoder_config
-from alden.models.saved import load_weights, saved_config, write_learner
+from alden.models.saved import saved_config
 from alden.models.setfit_tune import TuneConfig, finetune
 from alden.streams import pairs_rng
 
@@ -122,35 +121,25 @@ class SetFitLearner(EncoderLearner):
         return encode_pooled(self.encoder, x, model=self._require_model(),
                              batch_size=self.config.eval_batch_size)
 
-    def save(self, path: str | os.PathLike) -> None:
-        """The whole classifier (fine-tuned encoder and head) and a JSON description naming
-        the encoder files' fingerprint and the fine-tune, in one file (``alden.models.saved``)."""
-        model = self._require_model()
-        description = {"family": self.family, "model_name": self.model_name,
-                       "n_classes": self.n_classes, "dropout": self.dropout,
-                       "encoder_key": self.encoder.key, "tune": asdict(self.tune),
-                       "config": asdict(self.config)}
-        write_learner(path, description, {
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}})
+    # Saved as the encoder learner saves (``EncoderLearner.save``/``from_saved``), with the
+    # whole classifier (the fine-tuned encoder and the head) and the fine-tune's settings.
+    def _saved_fields(self) -> dict[str, Any]:
+        return {"tune": asdict(self.tune)}
+
+    def _saved_part(self, model: EncoderClassifier) -> nn.Module:
+        return model
 
     @classmethod
-    def from_saved(cls, payload: dict[str, Any], description: dict[str, Any],
-                   path: str | os.PathLike,
-                   device: str | torch.device | None = None) -> SetFitLearner:
-        """The learner ``save`` wrote, from the payload ``alden.models.saved`` read."""
-        learner = cls(description["model_name"], n_classes=description["n_classes"],
-                      config=saved_config(description), tune=TuneConfig(**description["tune"]),
-                      dropout=description["dropout"], device=device)
-        if learner.encoder.key != description.get("encoder_key"):
-            raise AldenError(f"{path}: saved with other encoder files than "
-                             f"{learner.encoder.folder} holds now (weights or tokenizer "
-                             f"changed); train the model again")
-        model = learner.new_model()
-        load_weights(model, payload["state_dict"], path)
-        learner.body = {k: v.detach().clone() for k, v in model.transformer.state_dict().items()}
-        learner.table = table_for(learner.body)
-        learner.model = model.eval()
-        return learner
+    def _unsaved(cls, description: dict[str, Any],
+                 device: str | torch.device | None) -> SetFitLearner:
+        return cls(description["model_name"], n_classes=description["n_classes"],
+                   config=saved_config(description), tune=TuneConfig(**description["tune"]),
+                   dropout=description["dropout"], device=device)
+
+    def _restored(self, model: EncoderClassifier) -> None:
+        self.body = {k: v.detach().clone() for k, v in model.transformer.state_dict().items()}
+        self.table = table_for(self.body)
+        self.model = model.eval()
 
 
 def reusable_body(items: set[bytes], encoder_key: str, growth: float

@@ -29,7 +29,7 @@ from alden.project.batch_files import write_batch
 from alden.project.locks import query_lock
 from alden.project.progress import Say, encoding, epochs, silent
 from alden.project.stop_records import record_state
-from alden.project.trained import current_model, delete_files, encode_pool, save_model
+from alden.project.trained import current_model, delete_files, save_model
 from alden.project.workspace import (
     ProjectData,
     open_pool,
@@ -105,7 +105,6 @@ def _query(conn: sqlite3.Connection, folder: Path, k: int, strategy: str | None,
     k = min(k, len(pool.unlabeled))
     cold = too_few_labels(data)
     if cold:
-        encode_pool(data, model, encoding(say))  # the cold start's embeddings, counted
         batch = cold_start_batch(conn, data, pool, keep, k, method, say)
     else:
         batch = model_batch(conn, data, chosen, model, pool, keep, k, say)
@@ -142,14 +141,18 @@ def cold_start_batch(conn: sqlite3.Connection, data: ProjectData, pool: Pool,
     pooled sentence embeddings (an encoder), word2vec sentence means (text) or the scaled
     features (tables); it draws from (seed, round): the same project state, the same batch."""
     from alden.models.representations import item_representations
-    from alden.strategies.cold_start import cold_start
+    from alden.strategies.cold_start import cold_start, reads_representations
 
     say(f"cold start: picking {k} items by {method}")
-    if data.kind == "text" and not data.settings.get("encoder") and data.embeddings is None:
-        raise ProjectError(f"{data.folder / 'encoding' / 'embeddings.npy'} is missing: "
-                           f"the project is damaged")
-    features = item_representations(data.settings.get("encoder") or data.settings["model"],
-                                    data.kind, data.x, data.embeddings)
+    if not reads_representations(method):  # random picks: nothing to encode
+        features = np.empty((len(data.x), 0))
+    else:
+        if data.kind == "text" and not data.settings.get("encoder") and data.embeddings is None:
+            raise ProjectError(f"{data.folder / 'encoding' / 'embeddings.npy'} is missing: "
+                               f"the project is damaged")
+        features = item_representations(data.settings.get("encoder") or data.settings["model"],
+                                        data.kind, data.x, data.embeddings,
+                                        on_progress=encoding(say))
     rng = cold_start_rng(int(data.settings["seed"]), store.current_round(conn) + 1)
     chosen = cold_start(method, features[keep], k, rng, labeled=pool.labeled,
                         metric="cosine" if data.kind == "text" else "euclidean")

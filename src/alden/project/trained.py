@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from alden.errors import AldenError, ProjectError
-from alden.models.encoder_weights import is_encoder, split_regime
 from alden.models.factory import learner_for, train_config
+from alden.models.families import model_family
 from alden.project import store
 from alden.streams import fit_seed
 
@@ -70,9 +70,9 @@ def encode_pool(data: ProjectData, model: str,
     """A frozen encoder's pooled embeddings of the whole pool, made (or read from the cache)
     once per process before its first model trains, so that ``on_progress(done, total)`` can
     follow the encoding; the learners then read the same table. Nothing for other models."""
-    encoder = data.settings.get("encoder")
-    if encoder and is_encoder(model) and split_regime(model) == (split_regime(encoder)[0],
-                                                                 "frozen"):
+    family = model_family(model)
+    frozen_encoder = family.word_pieces and family.data_key(model) == model  # its own table
+    if data.settings.get("encoder") and frozen_encoder:
         from alden.models.encoder_cache import shared_table
 
         shared_table(model, data.x, on_progress=on_progress)

@@ -38,6 +38,12 @@ def default_cold_start(kind: str, word_pieces: bool) -> str:
         else DEFAULT_COLD_START
 
 
+def reads_representations(name: str) -> bool:
+    """Whether the cold start ``name`` reads the items' representations: random picks
+    need only their number, so nothing is encoded for them."""
+    return check_cold_start(name) != "random"
+
+
 def check_cold_start(name: str) -> str:
     """``name`` if it names a cold start, else an error listing them."""
     if name not in COLD_STARTS:
