@@ -110,6 +110,21 @@ def test_a_dead_workers_task_runs_again(tmp_path):
     assert got == {0: 0, 1: 2, 2: 4, 3: 6} and marker.exists()
 
 
+def test_a_benchmark_run_on_ray_scores_in_shards_on_the_same_cluster(cnn):
+    from alden.experiments.simulation import RunSpec
+    from alden.experiments.workers import run_on_ray
+
+    learner, x = cnn
+
+    def run(spec, on_round=None):  # a run task: its scoring goes to the cluster in shards
+        spread = sharded.sharded_learner(learner, shard_batches=2)
+        return [{"proba": spread.predict_proba(x), "stats": getattr(spread, "stats", None)}], []
+    [(_, (records, _))] = run_on_ray([RunSpec("toy", "cnn", "margin", 0)], run, "local",
+                                     workers=1, threads=1)
+    assert records[0]["stats"] == {"computed": 10, "cached": 0}
+    np.testing.assert_array_equal(records[0]["proba"], learner.predict_proba(x))
+
+
 def test_a_failing_shard_says_so(cnn):
     learner, x = cnn
     bad = x.copy()

@@ -11,6 +11,7 @@ nothing changes and Ray is never imported (it takes a second to import).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -47,12 +48,13 @@ def connected(address: str, num_cpus: int | None = None) -> Iterator[Any]:
     already has is used as it is and left open."""
     ray = import_ray()
     started = not ray.is_initialized()
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}  # alden says what matters
     if started:
         if address == LOCAL:
-            ray.init(num_cpus=num_cpus or cores(), include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=num_cpus or cores(), include_dashboard=False, **quiet)
         else:
             try:
-                ray.init(address=address, log_to_driver=False)
+                ray.init(address=address, **quiet)
             except (ConnectionError, ValueError, RuntimeError) as err:
                 raise AldenError(f"--ray-address {address}: cannot join a Ray cluster there "
                                  f"({err}); give the head's address, or 'local' to start "
