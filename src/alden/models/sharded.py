@@ -197,6 +197,8 @@ class ShardedLearner:
         self._shipped: tuple[str, Any] | None = None  # (digest, ray object of the bytes)
 
     def __getattr__(self, name: str) -> Any:  # anything else the learner has
+        if "learner" not in self.__dict__:  # while copied or unpickled
+            raise AttributeError(name)
         return getattr(self.__dict__["learner"], name)
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None,
