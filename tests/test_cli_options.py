@@ -129,3 +129,11 @@ def test_threads_default_to_the_free_cores():
     assert free_cores(load=7.6, cores=8) == 1  # busy: one thread
     assert free_cores(load=40.0, cores=2) == 1
     assert 1 <= free_cores() <= (__import__("os").cpu_count() or 1)
+
+
+def test_ray_address_without_ray_says_how_to_install_it(monkeypatch, capsys, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
+    assert main(["query", str(tmp_path), "--k", "3", "--ray-address", "local"]) == 2
+    assert "--ray-address needs Ray: pip install 'alden[ray]'" in capsys.readouterr().err

@@ -20,6 +20,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "alden"
     ("alden.project.cli", "sklearn"),
     ("alden.cli", "matplotlib"),
     ("alden.cache", "torch"),            # `alden cache` reads the stores without a model
+    ("alden.cli", "ray"),                # Ray only with --ray-address (alden.cluster)
+    ("alden.experiments.simulation", "ray"),
 ])
 def test_module_does_not_import(module, heavy):
     code = f"import sys, {module}; print({heavy!r} in sys.modules)"

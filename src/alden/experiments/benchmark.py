@@ -301,7 +301,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                    help="torch threads per run (default 1; more helps only on idle cores, "
                         "see docs/protocol.md)")
     p.add_argument("--ray-address", default=None, metavar="ADDRESS",
-                   help='run the runs as Ray tasks on this cluster ("local": start one here)')
+                   help='run the runs as Ray tasks on this cluster ("local": start one here), '
+                        "each run's encoding pass and item scoring in shards on it too")
     p.add_argument("--data-dir", default=None, metavar="FOLDER",
                    help="where the data sets are (else $ALDEN_DATA)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

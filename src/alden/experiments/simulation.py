@@ -21,6 +21,7 @@ import numpy as np
 from alden.errors import AldenError
 from alden.models.factory import check_model, learner_factory, train_config
 from alden.models.families import data_key, prepare_for
+from alden.models.sharded import sharded_learner
 from alden.streams import cold_start_rng, fit_seed, seed_set_rng, strategy_rng
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ def simulate(pool: Pool, new_learner: Callable[[], Learner], strategy: Strategy,
                "score_seconds": 0.0, "select_seconds": 0.0}
         if round_ + 1 < len(counts):
             n = counts[round_ + 1] - labeled
-            timed = TimedLearner(learner)
+            timed = TimedLearner(sharded_learner(learner))  # shards: on an attached cluster
             picked = np.asarray(strategy.select(timed, pool, n, rng).indices, dtype=np.int64)
             _check_picks(picked, pool, n, strategy)
             pool.mark_labeled(picked, round_ + 1)

@@ -3,12 +3,11 @@ tasks; each yields (spec, result) as runs finish and sets torch's thread count p
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import TYPE_CHECKING, Protocol
 
-from alden.errors import AldenError
+from alden.cluster import connected, cores, switched_on
 from alden.experiments.simulation import RunSpec
 
 if TYPE_CHECKING:
@@ -23,13 +22,6 @@ class RunFn(Protocol):
 
     def __call__(self, spec: RunSpec, on_round: Callable[[int], None] | None = None
                  ) -> RunResult: ...
-
-
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def set_threads(threads: int) -> None:
@@ -74,35 +66,23 @@ def run_locally(specs: list[RunSpec], run_fn: RunFn, workers: int, threads: int,
 
 
 def _ray_task(run_fn: RunFn, spec: RunSpec) -> RunResult:
-    """Ray side: one thread per CPU Ray gave this task."""
+    """Ray side: one thread per CPU Ray gave this task; the run's encoding pass and
+    per-item scoring go to the same cluster in shards (``alden.cluster``)."""
     import ray
 
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
     set_threads(int(cpus))
-    return run_fn(spec)
+    with switched_on():
+        return run_fn(spec)
 
 
 def run_on_ray(specs: list[RunSpec], run_fn: RunFn, address: str, workers: int,
                 threads: int) -> Iterator[tuple[RunSpec, RunResult]]:
     """Yield (spec, result) as Ray tasks finish; "local" starts a Ray instance here."""
-    try:
-        import ray
-    except ImportError:
-        raise AldenError("--ray-address needs Ray: pip install 'alden[ray]'") from None
-    started = not ray.is_initialized()
-    if started:
-        if address == "local":
-            ray.init(num_cpus=workers if workers > 1 else cores(), include_dashboard=False,
-                     log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
-    try:
+    with connected(address, workers if workers > 1 else cores()) as ray:
         task = ray.remote(num_cpus=threads)(_ray_task)
         refs = {task.remote(run_fn, spec): spec for spec in specs}
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             spec = refs.pop(ready[0])
             yield spec, ray.get(ready[0])
-    finally:
-        if started:
-            ray.shutdown()

@@ -11,7 +11,7 @@ the same embeddings.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -69,17 +69,44 @@ def cached_pooled(encoder: Encoder, x: np.ndarray, *, cache: bool = True,
     if todo.size:  # longest first, as encode_pooled batches them: chunks of whole batches
         todo = todo[np.argsort(-feature_store.piece_lengths(x[todo]), kind="stable")]
         step = batch_size * CHUNK_BATCHES
-        for start in range(0, len(todo), step):
-            rows = todo[start:start + step]
-            pooled = encode_pooled(encoder, x[rows], batch_size=batch_size,
-                                   on_progress=_offset(on_progress, start, len(todo)))
-            pooled = pooled.astype(np.float32)
+        chunks = [todo[start:start + step] for start in range(0, len(todo), step)]
+        for rows, pooled in _encoded(encoder, x, chunks, batch_size, on_progress):
             store.put([keys[i] for i in rows], pooled)
             found.update((keys[i], v) for i, v in zip(rows, pooled, strict=True))
     out = np.empty((len(x), encoder.dim), dtype=np.float32)
     for i, key in enumerate(keys):
         out[i] = found[key]
     return out
+
+
+def _encoded(encoder: Encoder, x: np.ndarray, chunks: list[np.ndarray], batch_size: int,
+             on_progress: Progress | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(rows, float32 pooled embeddings) of each chunk of rows of ``x``, one after another
+    here, or as Ray tasks on the attached cluster (``alden.cluster``) as they finish: the
+    same batches either way, so the same floats."""
+    from alden import cluster
+
+    total = sum(map(len, chunks))
+    if not cluster.active() or len(chunks) < 2:
+        start = 0
+        for rows in chunks:
+            pooled = encode_pooled(encoder, x[rows], batch_size=batch_size,
+                                   on_progress=_offset(on_progress, start, total))
+            start += len(rows)
+            yield rows, pooled.astype(np.float32)
+        return
+    done = 0
+    calls = ((i, (encoder, x[rows], batch_size)) for i, rows in enumerate(chunks))
+    for i, pooled in cluster.as_finished(_encode_chunk, calls):
+        done += len(chunks[i])
+        if on_progress is not None:
+            on_progress(done, total)
+        yield chunks[i], pooled
+
+
+def _encode_chunk(encoder: Encoder, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """Ray side: a chunk's pooled embeddings, float32."""
+    return encode_pooled(encoder, x, batch_size=batch_size).astype(np.float32)
 
 
 def _offset(on_progress: Progress | None, start: int, total: int) -> Progress | None:

@@ -26,14 +26,15 @@ from alden.cli_types import (
     positive,
     whole,
 )
+from alden.cluster import attached
 from alden.data.text import MAX_WORDS
 from alden.models.families import listed_names, model_family
 from alden.project.backup_cli import check_database, register_backup_cli
 from alden.project.check import add_check
 from alden.project.check_cli import check_lines, register_check_cli
-from alden.project.init import init_project
+from alden.project.init import InitResult, encode_items, init_project
 from alden.project.predict import predict
-from alden.project.progress import Say, silent
+from alden.project.progress import Say, encoding, silent
 from alden.project.query import query
 from alden.project.status import DEFAULT_FOLDS, status, status_json
 from alden.project.status_text import status_lines, unlabeled_class_lines
@@ -49,6 +50,22 @@ def class_list(names: tuple[str, ...]) -> str:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """`alden init`: a new project from a data file."""
+    with attached(args.ray_address):
+        result = _init(args)
+        if args.ray_address:
+            show = step_line(sys.stderr)
+            try:
+                encoded = encode_items(result.folder, encoding(show))
+            finally:
+                show("")
+            if encoded:
+                print(f"encoded {plural(encoded, 'item')} on the Ray cluster "
+                      f"({args.ray_address}) into the encoder's cache")
+    return 0
+
+
+def _init(args: argparse.Namespace) -> InitResult:
+    """Make the project and say what was made."""
     classes = args.classes or ()
     result = init_project(args.project, args.data, text_column=args.text_column,
                           target_column=args.target_column, id_column=args.id_column,
@@ -74,7 +91,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         for line in check_lines(add_check(result.folder, args.check), args.project):
             print(line)
     print(f"next: alden query {result.folder} --k 20")
-    return 0
+    return result
 
 
 def _list_rows(title: str, rows: tuple[str, ...], shown: int = 10) -> None:
@@ -91,6 +108,8 @@ def _list_rows(title: str, rows: tuple[str, ...], shown: int = 10) -> None:
 MODEL_NAMES = "; ".join(f"{kind}: {', '.join(listed_names(kind))}"  # the families registry
                         for kind in ("text", "tabular"))
 THREADS_HELP = "torch threads (default: the cores not busy now, at least 1)"
+RAY_ADDRESSES = ("'local': start one on this machine; 'auto': the one this machine belongs "
+                 "to; else the head's host:port or ray://host:port; needs alden[ray]")
 
 
 def _use_threads(args: argparse.Namespace) -> None:
@@ -105,9 +124,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     _use_threads(args)
     show = step_line(sys.stderr)
     try:
-        result = query(args.project, args.k, strategy=args.strategy, model=args.model,
-                       out=args.out, on_step=show, cold_start=args.cold_start,
-                       subpool=args.subpool)
+        with attached(args.ray_address):
+            result = query(args.project, args.k, strategy=args.strategy, model=args.model,
+                           out=args.out, on_step=show, cold_start=args.cold_start,
+                           subpool=args.subpool)
     finally:
         show("")
     if result.cold_start:
@@ -277,6 +297,9 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", type=positive, default=None, metavar="N",
                    help="set aside N items drawn at random to measure accuracy without "
                         "bias (never trained on; see `alden check`)")
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="a sentence encoder's project: encode every item now, in shards on "
+                        "this Ray cluster (" + RAY_ADDRESSES + "), into the encoder's cache")
     p.set_defaults(func=cmd_init)
 
 
@@ -299,6 +322,9 @@ def _add_query(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="FOLDER",
                    help="folder for the batch files (default: PROJECT/batches)")
     p.add_argument("--threads", type=positive, metavar="N", help=THREADS_HELP)
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="encode the pool and score the items in shards on this Ray cluster ("
+                        + RAY_ADDRESSES + "); the same batch as without")
     p.set_defaults(func=cmd_query)
 
 

@@ -11,6 +11,7 @@ on a sentence encoder), tabular ones to DAMI with an MLP (``default_strategy``).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -23,7 +24,7 @@ from alden.models.families import model_family, prepare_for
 from alden.project import store
 from alden.project.labels import write_labels
 from alden.project.teach import read_label_file, teach
-from alden.project.workspace import user_name
+from alden.project.workspace import read_project, user_name
 from alden.strategies.cold_start import check_cold_start, default_cold_start
 
 if TYPE_CHECKING:
@@ -123,6 +124,28 @@ def init_project(folder: str | Path, data: str | Path, *, text_column: str | Non
                       dataset.skipped, tuple(dataset.lines[i] for i in prepared.cut)
                       if dataset.lines else (), max_words if kind == "text" else None,
                       model, settings["strategy"])
+
+
+def encode_items(folder: str | Path, on_progress: Callable[[int, int], None] | None = None
+                 ) -> int:
+    """A sentence-encoder project's items encoded now by its frozen encoder into the
+    encoder's per-item cache (``alden.models.encoder_cache``), where every later command
+    finds them: the encoding pass ``--ray-address`` spreads over a cluster in shards
+    (``alden.cluster``). Returns the items (0 for a project of another model)."""
+    conn = store.connect(folder)
+    try:
+        data = read_project(conn, folder)
+    finally:
+        conn.close()
+    encoder = data.settings.get("encoder")
+    if not encoder:
+        return 0
+    from alden.models.encoder import load_encoder
+    from alden.models.encoder_cache import cached_pooled
+
+    frozen = model_family(encoder).data_key(encoder)  # the table every learner reads
+    cached_pooled(load_encoder(frozen), data.x, on_progress=on_progress)
+    return len(data.x)
 
 
 def _checked_choices(kind: str | None, model: str | None, strategy: str | None,

@@ -23,6 +23,7 @@ from alden.data.pool import Pool
 from alden.errors import AldenError, ProjectError
 from alden.models.factory import check_model
 from alden.models.outputs import DEFAULT_OUTPUT
+from alden.models.sharded import sharded_learner
 from alden.project import store
 from alden.project.backup import make_backup
 from alden.project.batch_files import write_batch
@@ -176,6 +177,7 @@ def model_batch(conn: sqlite3.Connection, data: ProjectData, chosen: Strategy, m
     say(training)
     learner, cached = current_model(conn, data, model, on_epoch=epochs(say, training),
                                     on_encode=encoding(say))
+    learner = sharded_learner(learner)  # in shards on a Ray cluster, when one is attached
     strategy = strategy_spec(chosen)
     say(f"{strategy} choosing {k:,} of {len(pool.unlabeled):,} unlabeled items")
     selection = chosen.select(
