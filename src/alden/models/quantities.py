@@ -28,6 +28,8 @@ from torch import nn
 
 from alden.errors import AldenError, DataError
 from alden.models.classifier import Classifier, PooledClassifier, TextClassifier, text_model
+from alden.models.cnn_relevance import textcnn_relevance
+from alden.models.networks import TextCNN
 from alden.models.outputs import DEFAULT_OUTPUT, check_output
 
 DEFAULT_BATCH_SIZE = 256
@@ -335,13 +337,14 @@ def egl_input_scores(model: Classifier, x: np.ndarray, *,
 
 
 def token_interpretations_flat(model: Classifier, x: np.ndarray, output: str = DEFAULT_OUTPUT, *,
-                               batch_size: int = DEFAULT_BATCH_SIZE
+                               batch_size: int = DEFAULT_BATCH_SIZE, closed_form: bool = True
                                ) -> tuple[np.ndarray, np.ndarray]:
     """ALDEN's interpretations, paper Eq. (4), as one (T_total, C) array and (N+1,) offsets.
 
     Row ``offsets[i] + j`` holds, for real token j of sentence i and every class c,
     (d yhat_c / d e_ij) . e_ij with yhat the probabilities ("proba") or logits ("logits").
-    This flat form is the primary one: one allocation for the pool instead of N.
+    This flat form is the primary one: one allocation for the pool instead of N. A TextCNN's
+    come in closed form (``cnn_relevance``; ``closed_form=False``: autograd, to compare).
     """
     x = _check_text(x, "token interpretations")
     check_output(output)
@@ -350,14 +353,16 @@ def token_interpretations_flat(model: Classifier, x: np.ndarray, output: str = D
     lengths = token_lengths(x)
     offsets = np.zeros(len(x) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    values = np.zeros((int(offsets[-1]), _n_classes(model)),
-                      dtype=_np_dtype(dtype))
+    values = np.zeros((int(offsets[-1]), _n_classes(model)), dtype=_np_dtype(dtype))
     with _mode(model), _input_gradients():
         for idx, rows in _batches(x, batch_size):
             e, mask = _embedded(text, rows, device, dtype)
-            out = _output(text.forward_embedded(e, mask), output)
-            grads = _class_gradients(out, e, output)
-            relevance = torch.stack([(g * e).sum(dim=-1) for g in grads], dim=-1)  # (B, L, C)
+            if closed_form and isinstance(text, TextCNN):  # about two forward passes
+                relevance = textcnn_relevance(text, e, mask, output)[1]
+            else:  # a forward and a backward pass per class
+                grads = _class_gradients(_output(text.forward_embedded(e, mask), output), e,
+                                         output)
+                relevance = torch.stack([(g * e).sum(dim=-1) for g in grads], dim=-1)
             batch_lengths = lengths[idx]
             starts = np.repeat(offsets[idx], batch_lengths)
             within = np.arange(len(starts)) - np.repeat(np.cumsum(batch_lengths)
