@@ -35,7 +35,7 @@ def batch(lengths: list[int], seed: int = 1, width: int | None = None) -> torch.
 
 
 def autograd(model, ids: torch.Tensor, output: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The output and (d out_c / d e_t) . e_t by one backward pass per class."""
+    """The logits and (d out_c / d e_t) . e_t by one backward pass per class."""
     e = model.embedding(ids).detach().requires_grad_(True)
     logits = model.forward_embedded(e, ids != 0)
     out = torch.softmax(logits, -1) if output == "proba" else logits
@@ -43,7 +43,7 @@ def autograd(model, ids: torch.Tensor, output: str) -> tuple[torch.Tensor, torch
     for c in range(out.shape[1]):
         (g,) = torch.autograd.grad(out[:, c].sum(), e, retain_graph=True)
         per_class.append((g * e).sum(-1))
-    return out.detach(), torch.stack(per_class, -1).detach()
+    return logits.detach(), torch.stack(per_class, -1).detach()
 
 
 def closed(model, ids: torch.Tensor, output: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,9 +65,11 @@ def window_stats(model, ids: torch.Tensor) -> tuple[int, int]:
 
 def assert_agree(model, ids: torch.Tensor, output: str, rtol: float = 1e-10,
                  atol: float = 1e-12) -> None:
-    got_out, got = closed(model, ids, output)
-    want_out, want = autograd(model, ids, output)
-    torch.testing.assert_close(got_out, want_out, rtol=0, atol=0)  # the forward's own ops
+    got_logits, got = closed(model, ids, output)
+    want_logits, want = autograd(model, ids, output)
+    torch.testing.assert_close(got_logits, want_logits, rtol=0, atol=0)  # the forward's ops
+    with torch.no_grad():
+        torch.testing.assert_close(got_logits, model(ids), rtol=0, atol=0)
     mask = ids != 0
     torch.testing.assert_close(got[mask], want[mask], rtol=rtol, atol=atol)
 

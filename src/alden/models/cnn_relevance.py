@@ -29,24 +29,25 @@ def _through_windows(e: torch.Tensor, kernel: torch.Tensor, maps: torch.Tensor,
     at every token t = p + j of its winning window p (the padded embeddings ``e``: B, L, d;
     ``maps``: B, T, n_maps; ``top``: their maxima, B, n_maps)."""
     n_maps, dim, width = kernel.shape
-    # Every token against every kernel column in one matmul: (B, L, width, n_maps).
-    products = (e.reshape(-1, dim) @ kernel.permute(1, 2, 0).reshape(dim, width * n_maps)
-                ).reshape(e.shape[0], e.shape[1], width, n_maps)
     wins = maps == top.unsqueeze(1)  # masked windows (-inf) never win
     # amax shares its gradient among tied windows; ReLU passes none at 0 or below.
     share = wins * ((top > 0).to(e.dtype) / wins.sum(1)).unsqueeze(1)  # (B, T, n_maps)
     n_windows = share.shape[1]
-    # Dense, though a map has one winner or a few: on CPU these passes took half the time
-    # of gathering the winners' tokens and scattering them back.
+    tokens, columns = e.reshape(-1, dim), kernel.permute(2, 1, 0).contiguous()  # (w, d, maps)
+    # One column at a time, dense though a map has one winner or a few: on CPU this took
+    # 20-30% less than one matmul for all columns, and half the time of gathering the
+    # winners' tokens and scattering them back.
     for j in range(width):  # window p reaches token p + j through the kernel's column j
-        out[:, j:j + n_windows].addcmul_(share, products[:, j:j + n_windows, j])
+        products = (tokens @ columns[j]).reshape(e.shape[0], e.shape[1], n_maps)
+        out[:, j:j + n_windows].addcmul_(share, products[:, j:j + n_windows])
 
 
 @torch.no_grad()
 def textcnn_relevance(model: TextCNN, e: torch.Tensor, mask: torch.Tensor, output: str
                       ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's output ``(B, C)`` (probabilities or logits) and every token's relevance
-    ``(B, L, C)``: (d output_c / d e_t) . e_t, as autograd gives it in eval mode (no graph)."""
+    """The model's logits ``(B, C)``, as its forward pass gives them, and every token's
+    relevance ``(B, L, C)``: (d y_c / d e_t) . e_t with y the probabilities ("proba") or the
+    logits ("logits"), as autograd gives it in eval mode (no graph is built)."""
     if model.training:
         raise AldenError("the TextCNN's closed-form interpretations need eval mode "
                          "(dropout off); call model.eval() first")
@@ -64,4 +65,4 @@ def textcnn_relevance(model: TextCNN, e: torch.Tensor, mask: torch.Tensor, outpu
         return logits, relevance
     p = torch.softmax(logits, dim=-1)
     mean = (relevance * p.unsqueeze(1)).sum(-1, keepdim=True)
-    return p, p.unsqueeze(1) * (relevance - mean)
+    return logits, p.unsqueeze(1) * (relevance - mean)
