@@ -15,7 +15,8 @@ Each step runs as its own process (``alden`` from ``--src``) and its peak memory
 process's maximum resident set size (``os.wait4``'s rusage), so peaks are per step:
   init     `alden init` with a cold cache (a new empty $ALDEN_CACHE): word2vec included
   teach    `alden teach` of the 400 labels
-  STRATEGY `alden query --k 10 --strategy STRATEGY --threads 2`: the first query trains
+  STRATEGY `alden query --k 10 --strategy STRATEGY --threads T` (``--threads``, default
+           2; kept with the row as ``threads``): the first query trains
            the TextCNN on the 400 labels and saves it (alden runs first, so its time is
            that of a whole query); the others reuse the saved model, as a project does.
 The step's CPU seconds (user + system, all its threads: ``cpu_s``) and the machine's
@@ -109,7 +110,7 @@ def bench_size(n: int, args: argparse.Namespace) -> None:
         ("init", [*alden, "init", str(project), "--data", str(pool), "--id-column", "id"]),
         ("teach", [*alden, "teach", str(project), str(labels)])]
     steps += [(s, [*alden, "query", str(project), "--k", "10", "--strategy", s,
-                   "--threads", "2"]) for s in args.strategies]
+                   "--threads", str(args.threads)]) for s in args.strategies]
     if (args.label, n, "init") not in finished and project.exists():
         shutil.rmtree(project)  # a half-made run: start the project again
     for step, command in steps:
@@ -120,7 +121,8 @@ def bench_size(n: int, args: argparse.Namespace) -> None:
         row = run_step(command, {**env, "ALDEN_CACHE": str(cache)},
                        work / f"log-{args.label}-{n}.txt")
         shutil.rmtree(cache, ignore_errors=True)
-        row = {"label": args.label, "n": n, "step": step, **row}
+        row = {"label": args.label, "n": n, "step": step, **row,
+               **({"threads": args.threads} if step in args.strategies else {})}
         with open(results, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
@@ -158,6 +160,8 @@ def main() -> None:
     parser.add_argument("--src", default="src", help="the alden source tree to measure")
     parser.add_argument("--work", default="/tmp/alden-scale")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2,
+                        help="the queries' torch threads (1 on a machine others keep busy)")
     parser.add_argument("--table", action="store_true", help="print the table only")
     args = parser.parse_args()
     Path(args.work).mkdir(parents=True, exist_ok=True)

@@ -173,8 +173,8 @@ def test_query_reads_coverage_once(proj, tmp_path, monkeypatch, strategy):
     others = [i for i in sorted(truth) if i not in {data.ids[c] for c in data.check}]
     _teach(folder, truth, others[:14], tmp_path / "a.csv")
     calls = []
-    original = NetworkLearner.token_interpretations
-    monkeypatch.setattr(NetworkLearner, "token_interpretations",
+    original = NetworkLearner.token_interpretations_flat
+    monkeypatch.setattr(NetworkLearner, "token_interpretations_flat",
                         lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
     steps = []
     project_query.query(folder, 4, strategy=strategy,
@@ -194,3 +194,40 @@ def test_query_reads_coverage_once(proj, tmp_path, monkeypatch, strategy):
     assert saved is not None
     assert recorded == pytest.approx(coverage_left(learner, open_pool(data)[0]),
                                      rel=1e-9)
+
+
+def test_an_alden_query_predicts_the_pool_once(proj, tmp_path, monkeypatch):
+    """The stop record reads the probabilities ALDEN's interpretation pass computed for the
+    pool (bit for bit those of a prediction pass); only the check items and the picks are
+    predicted apart. Another strategy's query predicts the whole pool for the record."""
+    from alden.models.learner import NetworkLearner
+    from alden.project.stop_records import every_proba
+    from alden.project.trained import current_model
+    from alden.stopping import normalised_entropy
+
+    folder, truth = proj
+    data = _data(folder)
+    others = [i for i in sorted(truth) if i not in {data.ids[c] for c in data.check}]
+    _teach(folder, truth, others[:14], tmp_path / "a.csv")
+    sizes = []
+    original = NetworkLearner.predict_proba
+    monkeypatch.setattr(NetworkLearner, "predict_proba",
+                        lambda self, x: sizes.append(len(x)) or original(self, x))
+    project_query.query(folder, 4, strategy="alden")
+    assert sorted(sizes) == [4, 12]  # the picks, the check items: never the 60 items
+    monkeypatch.setattr(NetworkLearner, "predict_proba", original)
+    conn = store.connect(folder)
+    data = read_project(conn, folder)
+    learner, _ = current_model(conn, data, "cnn")
+    recorded = stop_rows(conn, "cnn")[-1]
+    conn.close()
+    pool, keep = open_pool(data)
+    in_pool = learner.predict_proba(pool.x)  # ALDEN's batches: the same values, bit for bit
+    proba = every_proba(data, learner, keep, in_pool)
+    np.testing.assert_array_equal(proba[keep], in_pool)
+    check_items = np.sort(np.asarray(data.check))  # predicted alone, in one pass
+    np.testing.assert_array_equal(proba[check_items], learner.predict_proba(data.x[check_items]))
+    np.testing.assert_allclose(proba, learner.predict_proba(data.x), rtol=1e-5, atol=1e-7)
+    entropy = normalised_entropy(in_pool[pool.unlabeled])
+    assert recorded["max_uncertainty"] == float(entropy.max())
+    assert recorded["mean_uncertainty"] == float(entropy.mean())

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from alden.data import mapped as mapped_arrays
 from alden.errors import AldenError, DataError
-from alden.models import quantities
 from alden.models.contract import TrainConfig
 from alden.models.families import load_learner
 from alden.models.learner import NetworkLearner, length_buckets, token_lengths
@@ -63,7 +63,7 @@ def test_token_lengths_in_blocks_equal_one_pass(monkeypatch, tmp_path):
     x = np.where(np.arange(9)[None, :] < lengths[:, None], rng.integers(1, 30, (50, 9)), 0)
     np.save(tmp_path / "x.npy", x)
     mapped = np.load(tmp_path / "x.npy", mmap_mode="r")  # as a project's pool is read
-    monkeypatch.setattr(quantities, "_ROWS_BLOCK", 7)
+    monkeypatch.setattr(mapped_arrays, "ROWS_BLOCK", 7)
     np.testing.assert_array_equal(token_lengths(mapped), lengths)
     x[37, 0] = 0
     x[37, 8] = 3

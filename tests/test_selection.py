@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from alden.errors import AldenError
 from alden.kernels import (
     alden_greedy,
+    alden_greedy_flat,
     alden_greedy_picks,
     bald,
     common,
@@ -251,6 +252,37 @@ def test_alden_errors_are_clear():
         alden_greedy([np.array([0, 3]), np.array([1])], interps, emb, [0], 1)
     with pytest.raises(AldenError, match="labeled indices"):
         alden_greedy(tokens, interps, emb, [5], 1)
+
+
+def test_alden_greedy_flat_is_the_per_item_greedy():
+    rng = np.random.default_rng(7)
+    tokens = [rng.integers(0, 20, rng.integers(0, 8)) for _ in range(60)]
+    offsets = np.cumsum([0, *map(len, tokens)])
+    words = np.concatenate(tokens).astype(np.int32)  # a pool's flat ids, as the strategy has
+    values = rng.normal(size=(len(words), 3)).astype(np.float32)
+    emb = rng.normal(size=(20, 4))
+    labeled = [i for i, t in enumerate(tokens) if len(t)][:4]
+    picks = alden_greedy_flat(words, values, offsets, emb, labeled, 15)
+    assert picks == alden_greedy_picks(tokens, np.split(values, offsets[1:-1]), emb, labeled, 15)
+    assert [p.index for p in picks] == [e[0] for e in brute_alden(
+        tokens, np.split(values.astype(np.float64), offsets[1:-1]), emb, labeled, 15)]
+
+
+def test_alden_greedy_flat_errors_are_clear():
+    emb, words, offsets = np.zeros((3, 2)), np.array([0, 1, 2]), np.array([0, 2, 3])
+    values = np.zeros((3, 2))
+    with pytest.raises(AldenError, match="offsets must rise from 0 to the 3 tokens"):
+        alden_greedy_flat(words, values, np.array([0, 2, 4]), emb, [0], 1)
+    with pytest.raises(AldenError, match="offsets must rise"):
+        alden_greedy_flat(words, values, np.array([0, 3, 2, 3]), emb, [0], 1)
+    with pytest.raises(AldenError, match=r"interpretations have shape \(2, 2\), expected \(3, C\)"):
+        alden_greedy_flat(words, values[:2], offsets, emb, [0], 1)
+    with pytest.raises(AldenError, match="flat integer array"):
+        alden_greedy_flat(words.astype(float), values, offsets, emb, [0], 1)
+    with pytest.raises(AldenError, match="NaN or infinite"):
+        alden_greedy_flat(words, np.full((3, 2), np.nan), offsets, emb, [0], 1)
+    with pytest.raises(AldenError, match="word ids must lie in 0..2"):
+        alden_greedy_flat(np.array([0, 1, 3]), values, offsets, emb, [0], 1)
 
 
 @settings(max_examples=200, deadline=None)

@@ -385,6 +385,42 @@ def test_every_strategy_with_the_real_learner(kind, model):
         assert np.isfinite(sel.scores).all(), name
 
 
+def test_flat_tokens_are_the_items_tokens_read_from_a_mapped_file(tmp_path):
+    from alden.strategies.base import flat_tokens, pool_tokens
+
+    pool = text_pool(n=50)
+    pool.x[7] = 0  # an item without tokens
+    np.save(tmp_path / "x.npy", pool.x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    words, offsets = flat_tokens(mapped)
+    assert words.dtype == np.int32 and offsets[0] == 0 and offsets[8] == offsets[7]
+    for i, tokens in enumerate(pool_tokens(pool)):
+        np.testing.assert_array_equal(words[offsets[i]:offsets[i + 1]], tokens)
+    assert offsets[-1] == len(words)
+
+
+@pytest.mark.slow
+def test_alden_on_the_real_textcnn_hands_back_the_pools_probabilities():
+    """ALDEN's pass over the whole pool gives the stop record the probabilities a
+    prediction pass would (bit for bit); over margin's candidates it has none to give."""
+    learner_mod = pytest.importorskip("alden.models.learner")
+    pool = text_pool(n=40, labeled=5)
+    learner = learner_mod.NetworkLearner(
+        "cnn", n_classes=N_CLASSES, config=learner_mod.TrainConfig(fixed_epochs=2),
+        vocab_size=len(VOCAB), embedding_dim=8, n_maps=4, widths=(2, 3))
+    learner.fit(pool.x[pool.labeled], pool.y[pool.labeled], seed=0)
+    sel = Alden().select(learner, pool, 4, np.random.default_rng(0))
+    np.testing.assert_array_equal(sel.pool_proba, learner.predict_proba(pool.x))
+    tokens = [pool.tokens(i) for i in range(len(pool))]
+    picks = alden_greedy_picks(tokens, learner.token_interpretations(pool.x),
+                               learner.word_embeddings(), pool.labeled, 4)
+    assert list(sel.indices) == [p.index for p in picks]
+    assert sel == Selection(sel.indices, sel.scores, sel.reasons)  # pool_proba not compared
+    fewer = strategy_from_spec("alden:candidates=8").select(
+        learner, pool, 4, np.random.default_rng(0))
+    assert fewer.pool_proba is None
+
+
 # ---------------------------------------------------------------- batch strategies
 
 

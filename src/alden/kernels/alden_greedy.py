@@ -34,14 +34,12 @@ class AldenPick:
 
 def _check_alden_inputs(tokens: Sequence[np.ndarray], interpretations: Sequence[np.ndarray],
                         embeddings: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Flattened word ids (T,), interpretations (T, C), item offsets (N+1,), embeddings."""
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-item token ids and interpretations as flat word ids (T,), interpretations
+    (T, C) and item offsets (N+1,)."""
     if len(tokens) != len(interpretations):
         raise AldenError(f"{len(tokens)} token arrays but {len(interpretations)} "
                          "interpretation arrays: expected one per item")
-    embeddings = np.asarray(embeddings, dtype=np.float64)
-    if embeddings.ndim != 2:
-        raise AldenError(f"embeddings must be (V, d), got shape {embeddings.shape}")
     # Interpretations stay in their own dtype per item and go into one flat array at once:
     # a pool's interpretations are held once, not twice.
     tok = [np.asarray(t, dtype=np.int64).reshape(-1) for t in tokens]
@@ -57,17 +55,40 @@ def _check_alden_inputs(tokens: Sequence[np.ndarray], interpretations: Sequence[
                              f"({len(t)}, {n_cols}): one row per token")
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     words = np.concatenate(tok) if tok else np.zeros(0, dtype=np.int64)
-    if words.size and (words.min() < 0 or words.max() >= len(embeddings)):
-        raise AldenError(f"word ids must lie in 0..{len(embeddings) - 1} (the embedding rows); "
-                         f"got {words.min()}..{words.max()}")
     # float32 interpretations (the learners') stay float32 here, half the memory of the
     # pool's largest array; every distance is taken on their exact float64 values.
     dtype = np.float32 if inter and all(a.dtype == np.float32 for a in inter) else np.float64
     values = (np.concatenate([a.reshape(-1, n_cols) for a in inter], dtype=dtype)
               if inter else np.zeros((0, n_cols)))
-    if not np.isfinite(values).all():
+    return words, values, offsets
+
+
+def _check_flat(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
+                embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The checked embeddings (float64) and interpretations (float32 or float64, as given:
+    the pool's largest array is never copied); a clear error for inconsistent inputs."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    if embeddings.ndim != 2:
+        raise AldenError(f"embeddings must be (V, d), got shape {embeddings.shape}")
+    if words.ndim != 1 or not np.issubdtype(words.dtype, np.integer):
+        raise AldenError(f"word ids must be a flat integer array, got {words.dtype} of shape "
+                         f"{words.shape}")
+    if (offsets.ndim != 1 or len(offsets) == 0 or offsets[0] != 0
+            or offsets[-1] != len(words) or np.any(np.diff(offsets) < 0)):
+        raise AldenError(f"offsets must rise from 0 to the {len(words)} tokens, one more "
+                         f"than the items")
+    if values.ndim != 2 or len(values) != len(words):
+        raise AldenError(f"interpretations have shape {values.shape}, expected "
+                         f"({len(words)}, C): one row per token")
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float64)
+    if words.size and (words.min() < 0 or words.max() >= len(embeddings)):
+        raise AldenError(f"word ids must lie in 0..{len(embeddings) - 1} (the embedding rows); "
+                         f"got {words.min()}..{words.max()}")
+    if not all(np.isfinite(values[s:s + common.BLOCK]).all()
+               for s in range(0, len(values), common.BLOCK)):
         raise AldenError("interpretations contain NaN or infinite values")
-    return words, values, offsets, embeddings
+    return embeddings, values
 
 
 def alden_greedy(tokens: Sequence[np.ndarray], interpretations: Sequence[np.ndarray],
@@ -93,7 +114,8 @@ def alden_greedy_picks(tokens: Sequence[np.ndarray], interpretations: Sequence[n
     contains, of the labeled word nearest in embedding space (Eq. 7-8; ties: smallest word
     id). An item's diversity is its largest token diversity (Eq. 9; an item without tokens
     has 0); the most diverse unlabeled item is picked (Eq. 10; ties: smallest index) and its
-    words join the labeled set, K times.
+    words join the labeled set, K times. Per-item lists; :func:`alden_greedy_flat` takes a
+    pool's tokens as flat arrays.
 
     Incremental and exact. After a pick, a token whose reference word stays the same can
     only get closer to the labeled set (more occurrences to take the minimum over), so its
@@ -104,8 +126,18 @@ def alden_greedy_picks(tokens: Sequence[np.ndarray], interpretations: Sequence[n
     only once its bound is exact for the current labeled set, so the picks are those of
     recomputing every diversity from scratch before every pick.
     """
-    words, values, offsets, embeddings = _check_alden_inputs(tokens, interpretations,
-                                                             embeddings)
+    words, values, offsets = _check_alden_inputs(tokens, interpretations, embeddings)
+    return alden_greedy_flat(words, values, offsets, embeddings, labeled, k)
+
+
+def alden_greedy_flat(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
+                      embeddings: np.ndarray, labeled: Sequence[int] | np.ndarray,
+                      k: int) -> list[AldenPick]:
+    """:func:`alden_greedy_picks` on a pool held flat: item ``i``'s word ids are
+    ``words[offsets[i]:offsets[i + 1]]`` (any integer dtype), its interpretations the same
+    rows of ``values`` (T, C): no per-item arrays, and the interpretations never copied."""
+    words, offsets = np.asarray(words), np.asarray(offsets, dtype=np.int64)
+    embeddings, values = _check_flat(words, np.asarray(values), offsets, embeddings)
     n_items = len(offsets) - 1
     lab = labeled_indices(labeled, n_items)
     if lab.size == 0:
@@ -185,7 +217,8 @@ def _alden_state(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
     # words that occur, ascending, found by counting (no sort of every token).
     index = np.int32 if len(words) < 2**31 else np.int64
     item_of = np.repeat(np.arange(n_items, dtype=index), lengths)
-    occurs = np.bincount(words, minlength=len(embeddings)) > 0
+    occurs = np.zeros(len(embeddings), dtype=bool)
+    occurs[words] = True
     vocab = np.flatnonzero(occurs)
     word_of = (np.cumsum(occurs, dtype=index) - 1)[words]
     vectors = embeddings[vocab]
@@ -221,19 +254,19 @@ def _alden_state(words: np.ndarray, values: np.ndarray, offsets: np.ndarray,
         st.nearest[absent] = present[pos]
         st.near_dist[absent] = dist
 
-    # Eq. 6/8 for every unlabeled token, grouped by the labeled word it is compared with.
-    open_tokens = np.flatnonzero(~token_labeled)
-    open_ref = st.nearest[word_of[open_tokens]]
-    order = np.argsort(open_ref, kind="stable")
-    open_tokens, open_ref = open_tokens[order], open_ref[order]
-    starts = np.flatnonzero(np.diff(open_ref, prepend=-1))  # open_ref is sorted
-    refs = open_ref[starts]
-    ends = np.append(starts[1:], len(open_ref))[:len(starts)]
-    for ref, s, e in zip(refs, starts, ends, strict=True):
-        group = open_tokens[s:e]
+    # Eq. 6/8 for every unlabeled token, grouped by the labeled word it is compared with:
+    # that word's own tokens and those of the absent words nearest to it, read from by_word
+    # one reference at a time (no token-sized temporaries).
+    by_ref = np.argsort(st.nearest, kind="stable")  # words grouped by their reference
+    bounds = np.searchsorted(st.nearest[by_ref], present, side="right")
+    counts = np.diff(st.word_ptr)
+    for ref, a, b in zip(present, np.concatenate([[0], bounds[:-1]]), bounds, strict=True):
+        ws = by_ref[a:b]
+        group = st.by_word[gather_ranges(st.word_ptr[ws], counts[ws])]
+        group = group[~token_labeled[group]]
         st.token_div[group] = np.sqrt(min_sq_dist(values[group],
                                                    values[st.occurrences[ref]]))
-    st.seen[open_tokens] = occ_len[open_ref]
+        st.seen[group] = occ_len[ref]
 
     # Eq. 9 for every item (max over its tokens; 0 without tokens).
     filled = np.flatnonzero(lengths > 0)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from alden.data.mapped import value_range
 from alden.errors import AldenError, DataError
 from alden.models import quantities
 from alden.models.contract import TrainConfig, check_labels
@@ -100,9 +101,10 @@ class NetworkLearner:
             if not np.issubdtype(x.dtype, np.integer):
                 raise DataError(f"{what}: model {self.model_name!r} reads token ids (integers), "
                                 f"got dtype {x.dtype}")
-            if x.min() < 0 or (self.vocab_size is not None and x.max() >= self.vocab_size):
+            low, high = value_range(x)
+            if low < 0 or (self.vocab_size is not None and high >= self.vocab_size):
                 raise DataError(f"{what}: token ids must lie in [0, {self.vocab_size}), "
-                                f"found {x.min()}..{x.max()}")
+                                f"found {low}..{high}")
             return x.astype(np.int64, copy=False)
         if x.shape[1] != self.n_features:
             raise DataError(f"{what} has {x.shape[1]} columns, the model expects "
@@ -262,6 +264,17 @@ class NetworkLearner:
         """ALDEN's Eq. (4): per sentence a (len_i, C) array of (d yhat_c / d e_ij) . e_ij."""
         return quantities.token_interpretations(self._require_model(), self._check_x(x, "x"),
                                                 output, batch_size=self.config.eval_batch_size)
+
+    def token_interpretations_flat(self, x: np.ndarray, output: str = DEFAULT_OUTPUT
+                                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Eq. (4) as one (T, C) array and the items' offsets (N+1,), no per-item arrays; and
+        the class probabilities (N, C) the pass computes on the way (``predict_proba``'s)."""
+        model, x = self._require_model(), self._check_x(x, "x")
+        dtype = torch.empty(0, dtype=model.head.weight.dtype).numpy().dtype  # the model's
+        proba = np.zeros((len(x), self.n_classes), dtype=dtype)
+        values, offsets = quantities.token_interpretations_flat(
+            model, x, output, batch_size=self.config.eval_batch_size, proba=proba)
+        return values, offsets, proba
 
     def input_jacobian(self, x: np.ndarray, output: str = DEFAULT_OUTPUT) -> np.ndarray:
         """DAMI's interpretations (N, C*F): d yhat / d x, flattened class-major."""

@@ -9,6 +9,7 @@ and every pooling ignores them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any, cast
 
@@ -118,15 +119,19 @@ class TextCNN(_TextModel):
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.n_maps * len(config.widths), n_classes)
 
-    def features_embedded(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Pooled feature maps ``(B, maps * widths)`` of embedded tokens."""
+    def padded_embeddings(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``e`` with pads zeroed, padded with zero vectors to at least the widest filter."""
         e = e * mask.unsqueeze(-1).to(e.dtype)  # pads contribute exact zeros
         widest = max(self.config.widths)
         if e.shape[1] < widest:  # a short batch still needs one full window
             e = F.pad(e, (0, 0, 0, widest - e.shape[1]))
-        lengths = mask.sum(1)
+        return e
+
+    def window_maps(self, e: torch.Tensor, lengths: torch.Tensor
+                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Per width, its kernel ``(n_maps, d, width)`` and the maps ``(B, T, n_maps)`` of the
+        padded embeddings ``e``, the windows that do not start on a real token at -inf."""
         steps = torch.arange(e.shape[1], device=e.device)
-        pooled = []
         # (B, L, d) -> (B, L-w+1, w*d) windows, then one matmul per width: measured faster
         # than nn.Conv1d on CPU (benchmarks/bench_training.py) with identical results.
         for width, module in zip(self.config.widths, self.convs, strict=True):
@@ -136,10 +141,13 @@ class TextCNN(_TextModel):
             maps = windows @ conv.weight.flatten(1).t() + bias  # (B, T, n_maps)
             n_valid = (lengths - width + 1).clamp(min=1)  # windows that start on a real token
             valid = steps[: maps.shape[1]].unsqueeze(0) < n_valid.unsqueeze(1)
-            maps = maps.masked_fill(~valid.unsqueeze(-1), float("-inf"))
-            # ReLU after the max equals ReLU before it (both monotone), on 1/T of the values.
-            pooled.append(F.relu(maps.amax(1)))
-        return torch.cat(pooled, 1)
+            yield conv.weight, maps.masked_fill(~valid.unsqueeze(-1), float("-inf"))
+
+    def features_embedded(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Pooled feature maps ``(B, maps * widths)`` of embedded tokens."""
+        maps = self.window_maps(self.padded_embeddings(e, mask), mask.sum(1))
+        # ReLU after the max equals ReLU before it (both monotone), on 1/T of the values.
+        return torch.cat([F.relu(m.amax(1)) for _, m in maps], 1)
 
 
 class BiLSTM(_TextModel):

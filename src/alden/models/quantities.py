@@ -9,10 +9,9 @@ dtype, rows in the order of ``x``.
 
 Text batches are built from sentences sorted by length and cut to their longest sentence,
 so pads cost (almost) nothing. Gradients come from ``torch.autograd.grad`` with respect to
-the inputs only, so the parameters' ``.grad`` is never touched. In eval mode samples do not
-interact, so the gradient of a sum over the batch gives every sample's own gradient: one
-backward pass per class over a batch, and one fewer where the softmax allows it (the
-probabilities sum to one; cross-entropy gradients only depend on logit differences).
+the inputs only (the parameters' ``.grad`` is never touched); samples do not interact in
+eval mode, so the gradient of a batch's sum is every sample's own: one backward pass per
+class over a batch, one fewer where the softmax allows it (the TextCNN's Eq. 4: none).
 """
 
 from __future__ import annotations
@@ -26,8 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from alden.data.mapped import release, row_blocks
 from alden.errors import AldenError, DataError
 from alden.models.classifier import Classifier, PooledClassifier, TextClassifier, text_model
+from alden.models.cnn_relevance import textcnn_relevance
+from alden.models.networks import TextCNN
 from alden.models.outputs import DEFAULT_OUTPUT, check_output
 
 DEFAULT_BATCH_SIZE = 256
@@ -107,17 +109,13 @@ def _check_tabular(x: np.ndarray, what: str) -> np.ndarray:
     return x
 
 
-# Rows of token ids checked at once by token_lengths: its (rows x width) temporaries stay
-# bounded (a few MiB) whatever the pool, which may be a memory-mapped file.
-_ROWS_BLOCK = 1 << 14
-
-
 def token_lengths(x: np.ndarray) -> np.ndarray:
-    """Token count per row; a DataError names the first row whose pads do not trail."""
+    """Token count per row; a DataError names the first row whose pads do not trail. Read a
+    block of rows at a time (``row_blocks``): bounded temporaries, no file left resident."""
     lengths = np.empty(len(x), dtype=np.int64)
     positions = np.arange(x.shape[1])[None, :]
-    for start in range(0, len(x), _ROWS_BLOCK):
-        real = np.asarray(x[start:start + _ROWS_BLOCK]) != 0
+    for start, rows in row_blocks(x):
+        real = rows != 0
         block = lengths[start:start + len(real)]
         real.sum(axis=1, out=block)
         bad = np.flatnonzero((real != (positions < block[:, None])).any(axis=1))
@@ -128,7 +126,8 @@ def token_lengths(x: np.ndarray) -> np.ndarray:
 
 
 def _batches(x: np.ndarray, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(row indices, rows) per batch; text sorted longest first and cut to its longest row."""
+    """(row indices, rows) per batch; text sorted longest first and cut to its longest row.
+    A memory-mapped ``x`` has its pages released as the batches go (``data.mapped``)."""
     if batch_size < 1:
         raise AldenError(f"batch_size must be at least 1, got {batch_size}")
     if not _is_text(x):
@@ -138,10 +137,12 @@ def _batches(x: np.ndarray, batch_size: int) -> Iterator[tuple[np.ndarray, np.nd
         return
     lengths = token_lengths(x)
     order = np.argsort(-lengths, kind="stable")
-    for start in range(0, len(x), batch_size):
+    for n, start in enumerate(range(0, len(x), batch_size)):
         idx = order[start:start + batch_size]
         width = max(int(lengths[idx].max()), 1)
         yield idx, x[idx, :width]
+        if n % 16 == 15 or start + batch_size >= len(x):  # a mapped pool's pages leave
+            release(x)
 
 
 def _tensor(rows: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -236,8 +237,7 @@ def hidden(model: Classifier, x: np.ndarray, *, batch_size: int = DEFAULT_BATCH_
     ``on_progress(done, total)`` hears the items done after each batch."""
     x = _check_x(x)
     device, dtype = _device_dtype(model)
-    out = np.zeros((len(x), model.head.in_features),
-                   dtype=_np_dtype(dtype))
+    out = np.zeros((len(x), model.head.in_features), dtype=_np_dtype(dtype))
     done = 0
     with _mode(model), torch.no_grad():
         for idx, rows in _batches(x, batch_size):
@@ -335,13 +335,16 @@ def egl_input_scores(model: Classifier, x: np.ndarray, *,
 
 
 def token_interpretations_flat(model: Classifier, x: np.ndarray, output: str = DEFAULT_OUTPUT, *,
-                               batch_size: int = DEFAULT_BATCH_SIZE
+                               batch_size: int = DEFAULT_BATCH_SIZE, closed_form: bool = True,
+                               proba: np.ndarray | None = None
                                ) -> tuple[np.ndarray, np.ndarray]:
     """ALDEN's interpretations, paper Eq. (4), as one (T_total, C) array and (N+1,) offsets.
 
     Row ``offsets[i] + j`` holds, for real token j of sentence i and every class c,
-    (d yhat_c / d e_ij) . e_ij with yhat the probabilities ("proba") or logits ("logits").
-    This flat form is the primary one: one allocation for the pool instead of N.
+    (d yhat_c / d e_ij) . e_ij with yhat the probabilities ("proba") or logits ("logits"):
+    one allocation for the pool, not N. A TextCNN's come in closed form (``cnn_relevance``;
+    ``closed_form=False``: autograd). ``proba`` (N, C), if given, gets the probabilities the
+    pass computes on the way (``predict_proba``'s bit for bit for the same ``x``).
     """
     x = _check_text(x, "token interpretations")
     check_output(output)
@@ -350,14 +353,18 @@ def token_interpretations_flat(model: Classifier, x: np.ndarray, output: str = D
     lengths = token_lengths(x)
     offsets = np.zeros(len(x) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    values = np.zeros((int(offsets[-1]), _n_classes(model)),
-                      dtype=_np_dtype(dtype))
+    values = np.zeros((int(offsets[-1]), _n_classes(model)), dtype=_np_dtype(dtype))
     with _mode(model), _input_gradients():
         for idx, rows in _batches(x, batch_size):
             e, mask = _embedded(text, rows, device, dtype)
-            out = _output(text.forward_embedded(e, mask), output)
-            grads = _class_gradients(out, e, output)
-            relevance = torch.stack([(g * e).sum(dim=-1) for g in grads], dim=-1)  # (B, L, C)
+            if closed_form and isinstance(text, TextCNN):  # about two forward passes
+                logits, relevance = textcnn_relevance(text, e, mask, output)
+            else:  # a forward and a backward pass per class
+                logits = text.forward_embedded(e, mask)
+                grads = _class_gradients(_output(logits, output), e, output)
+                relevance = torch.stack([(g * e).sum(dim=-1) for g in grads], dim=-1)
+            if proba is not None:
+                proba[idx] = _numpy(torch.softmax(logits, dim=-1))
             batch_lengths = lengths[idx]
             starts = np.repeat(offsets[idx], batch_lengths)
             within = np.arange(len(starts)) - np.repeat(np.cumsum(batch_lengths)
@@ -379,8 +386,7 @@ def input_jacobian(model: Classifier, x: np.ndarray, output: str = DEFAULT_OUTPU
     x = _check_tabular(x, "the input Jacobian")
     check_output(output)
     device, dtype = _device_dtype(model)
-    out = np.zeros((len(x), _n_classes(model) * x.shape[1]),
-                   dtype=_np_dtype(dtype))
+    out = np.zeros((len(x), _n_classes(model) * x.shape[1]), dtype=_np_dtype(dtype))
     with _mode(model), _input_gradients():
         for idx, rows in _batches(x, batch_size):
             inputs = _tensor(rows, device, dtype).requires_grad_(True)

@@ -117,7 +117,7 @@ def _query(conn: sqlite3.Connection, folder: Path, k: int, strategy: str | None,
                                     folder / "batches", info=info)
     if batch.learner is not None:  # what the stopping criteria read (alden status)
         record_state(conn, data, batch.learner, model, round_,
-                     known_coverage=batch.known_coverage)
+                     known_coverage=batch.known_coverage, pool_proba=batch.pool_proba)
     delete_files(folder, written.stale)  # pruned models, once their rows are gone
     return QueryResult(data.kind, round_, batch.strategy, model, len(data.labels), cold,
                        batch.picks, written.files, written.model_file,
@@ -133,6 +133,7 @@ class Batch:
     learner: Learner | None = None
     model_file: str | None = None
     known_coverage: float | None = None  # the ALDEN diversity left, when the picks hold it
+    pool_proba: np.ndarray | None = None  # the pool's probabilities, when the strategy has them
 
 
 def cold_start_batch(conn: sqlite3.Connection, data: ProjectData, pool: Pool,
@@ -187,7 +188,8 @@ def model_batch(conn: sqlite3.Connection, data: ProjectData, chosen: Strategy, m
     reasons = selection.reasons or [None] * len(indices)
     picks = tuple(store.Pick(int(i), float(s), r, int(p.argmax()), float(p.max()))
                   for i, s, r, p in zip(indices, selection.scores, reasons, proba, strict=True))
-    return Batch(picks, strategy, learner, cached, first_alden_diversity(chosen, pool, selection))
+    return Batch(picks, strategy, learner, cached, first_alden_diversity(chosen, pool, selection),
+                 selection.pool_proba)
 
 
 @dataclass(frozen=True)

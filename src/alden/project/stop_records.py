@@ -50,19 +50,35 @@ def check_accuracy(data: ProjectData, learner: Learner, proba: np.ndarray | None
     return int(np.sum(predicted == np.asarray(data.check_labels.labels))), len(items)
 
 
+def every_proba(data: ProjectData, learner: Learner, keep: np.ndarray,
+                pool_proba: np.ndarray | None = None) -> np.ndarray:
+    """The model's probabilities of every item: ``pool_proba`` (those of the pool's items,
+    at ``keep``) where the caller has them, the check items predicted alone; else one pass."""
+    if pool_proba is None:
+        return learner.predict_proba(data.x)
+    proba = np.empty((len(data.x), pool_proba.shape[1]), dtype=pool_proba.dtype)
+    proba[keep] = pool_proba
+    rest = np.setdiff1d(np.arange(len(data.x)), keep)
+    if len(rest):
+        proba[rest] = learner.predict_proba(data.x[rest])
+    return proba
+
+
 def record_state(conn: sqlite3.Connection, data: ProjectData, learner: Learner, model: str,
-                 round_: int, *, coverage: bool = True,
-                 known_coverage: float | None = None) -> None:
+                 round_: int, *, coverage: bool = True, known_coverage: float | None = None,
+                 pool_proba: np.ndarray | None = None) -> None:
     """Keep what the stopping criteria read of ``learner`` (trained on ``data.labels``),
     once per labeled state and model. ``coverage``: also the largest ALDEN diversity left
     (one interpretation pass; word models on text only), or ``known_coverage`` when the
-    caller already has it (an ALDEN query's first pick), sparing that pass."""
+    caller already has it (an ALDEN query's first pick), sparing that pass; likewise
+    ``pool_proba``, the pool's probabilities (an ALDEN query's pass), spares a prediction
+    pass over the pool."""
     key = store.fingerprint(data.labels.items, data.labels.labels)
     if store.has_stop_record(conn, key, model):
         return
     chosen = stop_set(conn, data)
-    proba = learner.predict_proba(data.x)
     pool, keep = open_pool(data)
+    proba = every_proba(data, learner, keep, pool_proba)
     entropy = normalised_entropy(proba[keep[pool.unlabeled]]) if len(pool.unlabeled) \
         else np.zeros(1)
     correct, n = check_accuracy(data, learner, proba)

@@ -9,11 +9,12 @@ implements a Protocol is enough to test one.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import Field, dataclass
+from dataclasses import Field, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, SupportsFloat, SupportsIndex, cast
 
 import numpy as np
 
+from alden.data.mapped import row_blocks
 from alden.data.pool import Pool
 from alden.errors import AldenError
 from alden.strategies.reasons import Reason
@@ -29,17 +30,23 @@ class Selection:
     """What a strategy picked: global pool indices in pick order, each pick's score (the
     strategy's own measure, e.g. entropy or a distance; see the strategy) and, where the
     strategy has one, a structured ``Reason`` per pick (rendered to text at the edges).
-    Built from any sequences (lists, arrays); stored as tuples of plain ints and floats."""
+    Built from any sequences (lists, arrays); stored as tuples of plain ints and floats.
+    ``pool_proba``: the model's class probabilities of every pool item (N, C), when the
+    strategy computed them on the way (ALDEN's pass over the whole pool does), so that its
+    caller need not predict the pool again; not compared."""
 
     indices: tuple[int, ...]
     scores: tuple[float, ...]
     reasons: tuple[Reason, ...] | None = None
+    pool_proba: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __init__(self, indices: Iterable[SupportsIndex], scores: Iterable[SupportsFloat],
-                 reasons: Iterable[Reason] | None = None) -> None:
+                 reasons: Iterable[Reason] | None = None, *,
+                 pool_proba: np.ndarray | None = None) -> None:
         object.__setattr__(self, "indices", tuple(int(i) for i in indices))
         object.__setattr__(self, "scores", tuple(float(s) for s in scores))
         object.__setattr__(self, "reasons", None if reasons is None else tuple(reasons))
+        object.__setattr__(self, "pool_proba", pool_proba)
         if self.reasons is not None:
             if not all(isinstance(r, Reason) for r in self.reasons):
                 raise AldenError("a Selection's reasons must be Reason objects")
@@ -155,3 +162,36 @@ def pool_tokens(pool: Pool) -> list[np.ndarray]:
     """Each text item's token ids without pads (pads trail), as views of one array."""
     real = pool.x != 0
     return np.split(pool.x[real], np.cumsum(real.sum(axis=1))[:-1])
+
+
+def flat_tokens(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The token ids of the rows of ``x`` without their pads (pads trail), one flat int32
+    array, and each row's offsets into it (N+1,); ``x`` is read a block of rows at a time
+    (``row_blocks``: it may be a memory-mapped file)."""
+    counts = np.empty(len(x), dtype=np.int64)
+    for start, rows in row_blocks(x):
+        counts[start:start + len(rows)] = np.count_nonzero(rows, axis=1)
+    offsets = np.zeros(len(x) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    words = np.empty(int(offsets[-1]), dtype=np.int32)
+    for start, rows in row_blocks(x):
+        words[offsets[start]:offsets[start + len(rows)]] = rows[rows != 0]
+    return words, offsets
+
+
+def flat_interpretations(gradients: TextGradientLearner, x: np.ndarray, output: str
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Eq. (4) for the rows of ``x``: one (T, C) array, the rows' offsets (N+1,) and the
+    class probabilities (N, C) the pass computed, from a learner that gives them flat (no
+    per-item arrays for a large pool); else its per-item arrays joined, and None."""
+    flat = getattr(gradients, "token_interpretations_flat", None)
+    if flat is not None:
+        values, offsets, proba = flat(x, output=output)
+        return values, offsets, proba
+    parts = gradients.token_interpretations(x, output=output)
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum([len(p) for p in parts], out=offsets[1:])
+    width = max((p.shape[1] for p in parts if np.ndim(p) == 2), default=1)
+    values = (np.concatenate([np.reshape(p, (-1, width)) for p in parts]) if parts
+              else np.zeros((0, width)))
+    return values, offsets, None

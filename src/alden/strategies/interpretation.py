@@ -11,7 +11,14 @@ import numpy as np
 
 from alden.data.pool import Pool
 from alden.errors import AldenError
-from alden.kernels import AldenPick, alden_greedy_picks, kcenter_greedy_picks, margin, top_k
+from alden.kernels import (
+    AldenPick,
+    alden_greedy_flat,
+    alden_greedy_picks,
+    kcenter_greedy_picks,
+    margin,
+    top_k,
+)
 from alden.kernels.pieces import MergedWords, merge_pieces
 from alden.models.outputs import DEFAULT_OUTPUT, check_output
 from alden.strategies.base import (
@@ -20,6 +27,8 @@ from alden.strategies.base import (
     Selection,
     TextGradientLearner,
     finite,
+    flat_interpretations,
+    flat_tokens,
     open_items,
     pool_tokens,
     tabular_gradients,
@@ -126,24 +135,29 @@ class Alden:
                 n: int) -> Selection:
         """The greedy picks over the pool's ``rows`` (every labeled row among them): one
         interpretation pass over those rows only."""
-        interpretations = gradients.token_interpretations(pool.x[rows], output=self.output)
+        whole = len(rows) == len(pool)
+        x = pool.x if whole else pool.x[rows]  # the whole pool: no copy
+        values, offsets, proba = flat_interpretations(gradients, x, self.output)
         embeddings = gradients.word_embeddings()
+        labeled = np.flatnonzero(pool.labeled_in[rows] >= 0)
+        if pool.continues is None:  # every token is a word (the word models): flat arrays
+            words, _ = flat_tokens(x)
+            picks = alden_greedy_flat(words, values, offsets, embeddings, labeled, n)
+            reasons = [alden_reason(pool, p, *(a[offsets[p.index]:offsets[p.index + 1]]
+                                               for a in (words, values))) for p in picks]
+            return Selection([rows[p.index] for p in picks], [p.diversity for p in picks],
+                             reasons, pool_proba=proba if whole else None)
         every = pool_tokens(pool)
         tokens = every if len(rows) == len(pool) else [every[r] for r in rows]
-        labeled = np.flatnonzero(pool.labeled_in[rows] >= 0)
-        if pool.continues is None:  # every token is a word (the word models)
-            picks = alden_greedy_picks(tokens, interpretations, embeddings, labeled, n)
-            reasons = [alden_reason(pool, p, tokens[p.index], interpretations[p.index])
-                       for p in picks]
+        interpretations = np.split(values, offsets[1:-1])
+        merged = merge_pieces(tokens, interpretations, pool.continues, embeddings,
+                              pool.vocab or ())
+        if self.unit == "word":
+            picks = alden_greedy_picks(merged.tokens, merged.interpretations,
+                                       merged.embeddings, labeled, n)
         else:
-            merged = merge_pieces(tokens, interpretations, pool.continues, embeddings,
-                                  pool.vocab or ())
-            if self.unit == "word":
-                picks = alden_greedy_picks(merged.tokens, merged.interpretations,
-                                           merged.embeddings, labeled, n)
-            else:
-                picks = alden_greedy_picks(tokens, interpretations, embeddings, labeled, n)
-            reasons = [piece_reason(pool, p, merged, self.unit) for p in picks]
+            picks = alden_greedy_picks(tokens, interpretations, embeddings, labeled, n)
+        reasons = [piece_reason(pool, p, merged, self.unit) for p in picks]
         return Selection([rows[p.index] for p in picks], [p.diversity for p in picks],
                          reasons)
 
@@ -230,7 +244,7 @@ def coverage_left(learner: Learner, pool: Pool) -> float:
     if len(pool.unlabeled) == 0:
         return 0.0
     gradients = text_gradients(learner)  # a text pool's learner (callers check pool.is_text)
-    interpretations = gradients.token_interpretations(pool.x, output=DEFAULT_OUTPUT)
-    picks = alden_greedy_picks(pool_tokens(pool), interpretations, gradients.word_embeddings(),
-                               pool.labeled, 1)
+    values, offsets, _ = flat_interpretations(gradients, pool.x, DEFAULT_OUTPUT)
+    picks = alden_greedy_flat(flat_tokens(pool.x)[0], values, offsets,
+                              gradients.word_embeddings(), pool.labeled, 1)
     return float(picks[0].diversity)
