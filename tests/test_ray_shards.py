@@ -64,7 +64,10 @@ def test_scores_on_two_workers_equal_one_process(cnn):
                "egl": spread.egl_word_scores(x)}
         interpretations = spread.token_interpretations(x)
         logits = spread.token_interpretations(x, "logits")
-    assert spread.stats == {"computed": 5 * 10, "cached": 0}  # 5 passes of 10 shards
+        flat = spread.token_interpretations_flat(x)
+    assert spread.stats == {"computed": 6 * 10, "cached": 0}  # 6 passes of 10 shards
+    for ours, theirs in zip(flat, learner.token_interpretations_flat(x), strict=True):
+        np.testing.assert_array_equal(ours, theirs)  # values, offsets, probabilities
     np.testing.assert_array_equal(got["proba"], learner.predict_proba(x))
     np.testing.assert_array_equal(got["hidden"], learner.hidden(x))
     np.testing.assert_array_equal(got["egl"], learner.egl_word_scores(x))

@@ -167,6 +167,9 @@ def score_shard(saved: bytes, method: str, args: tuple, x: np.ndarray) -> np.nda
     result = getattr(worker_learner(saved), method)(x, *args)
     if method == "token_interpretations":
         return np.concatenate(result)
+    if method == "token_interpretations_flat":  # (T, C) values over (N, C) probabilities
+        values, _, proba = result
+        return np.concatenate([values, proba.astype(values.dtype, copy=False)])
     return np.asarray(result)
 
 
@@ -258,6 +261,34 @@ class ShardedLearner:
         self._run("token_interpretations", (output,), x, parts, put)
         assert values is not None
         return [values[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+
+    def token_interpretations_flat(self, x: np.ndarray, output: str = DEFAULT_OUTPUT
+                                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """ALDEN's interpretations as one flat array, its offsets and the probabilities the
+        pass computes, in shards (each shard's block: its tokens' rows, then its items')."""
+        x = np.asarray(x)
+        own = getattr(self.learner, "token_interpretations_flat", None)
+        parts = self._parts("token_interpretations_flat", x) if own is not None else None
+        if parts is None:
+            if own is not None:
+                return own(x, output)
+            items = self.token_interpretations(x, output)
+            lengths = np.array([len(v) for v in items], dtype=np.int64)
+            return (np.concatenate(items), np.concatenate([[0], np.cumsum(lengths)]), None)
+        lengths = piece_lengths(x)
+        offsets = np.zeros(len(x) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        out: dict[str, np.ndarray] = {}
+
+        def put(i: int, block: np.ndarray) -> None:
+            if not out:
+                out["values"] = np.empty((int(offsets[-1]), block.shape[1]), dtype=block.dtype)
+                out["proba"] = np.empty((len(x), block.shape[1]), dtype=block.dtype)
+            tokens = int(lengths[parts[i]].sum())
+            out["values"][_positions(offsets, lengths, parts[i])] = block[:tokens]
+            out["proba"][parts[i]] = block[tokens:]
+        self._run("token_interpretations_flat", (output,), x, parts, put)
+        return out["values"], offsets, out["proba"]
 
     # ------------------------------------------------------------ the work
 
