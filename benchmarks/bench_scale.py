@@ -19,6 +19,9 @@ process's maximum resident set size (``os.wait4``'s rusage), so peaks are per st
            2; kept with the row as ``threads``): the first query trains
            the TextCNN on the 400 labels and saves it (alden runs first, so its time is
            that of a whole query); the others reuse the saved model, as a project does.
+With ``--model`` (a sentence encoder, e.g. minilm) init makes an encoder project and the
+encoder cache is kept from step to step: the first full-pool query encodes the pool, the
+later ones (e.g. ``margin:subpool=20000``) read already-encoded items.
 The step's CPU seconds (user + system, all its threads: ``cpu_s``) and the machine's
 1-minute load average when it starts (``load``) are kept with it: on a shared machine the
 wall seconds are only comparable at similar loads, the CPU seconds nearly always.
@@ -107,7 +110,8 @@ def bench_size(n: int, args: argparse.Namespace) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(args.src).resolve())}
     alden = [sys.executable, "-m", "alden.cli"]
     steps: list[tuple[str, list[str]]] = [
-        ("init", [*alden, "init", str(project), "--data", str(pool), "--id-column", "id"]),
+        ("init", [*alden, "init", str(project), "--data", str(pool), "--id-column", "id",
+                  *(["--model", args.model] if args.model else [])]),
         ("teach", [*alden, "teach", str(project), str(labels)])]
     steps += [(s, [*alden, "query", str(project), "--k", "10", "--strategy", s,
                    "--threads", str(args.threads)]) for s in args.strategies]
@@ -116,11 +120,16 @@ def bench_size(n: int, args: argparse.Namespace) -> None:
     for step, command in steps:
         if (args.label, n, step) in finished:
             continue
-        cache = work / f"cache-{args.label}-{n}-{step}"
-        shutil.rmtree(cache, ignore_errors=True)  # init's cold cache
+        # a word model: every step's cache cold; an encoder: one cache a project, cold at
+        # init, kept after (its queries read already-encoded items, as a project's do)
+        cache = work / (f"cache-{args.label}-{n}" if args.model else
+                        f"cache-{args.label}-{n}-{step}")
+        if step == "init" or not args.model:
+            shutil.rmtree(cache, ignore_errors=True)
         row = run_step(command, {**env, "ALDEN_CACHE": str(cache)},
                        work / f"log-{args.label}-{n}.txt")
-        shutil.rmtree(cache, ignore_errors=True)
+        if not args.model:
+            shutil.rmtree(cache, ignore_errors=True)
         row = {"label": args.label, "n": n, "step": step, **row,
                **({"threads": args.threads} if step in args.strategies else {})}
         with open(results, "a", encoding="utf-8") as handle:
@@ -160,6 +169,9 @@ def main() -> None:
     parser.add_argument("--src", default="src", help="the alden source tree to measure")
     parser.add_argument("--work", default="/tmp/alden-scale")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default=None,
+                        help="init's --model (default: the TextCNN); with an encoder the "
+                             "encoder cache is kept from step to step")
     parser.add_argument("--threads", type=int, default=2,
                         help="the queries' torch threads (1 on a machine others keep busy)")
     parser.add_argument("--table", action="store_true", help="print the table only")
