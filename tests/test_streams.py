@@ -66,6 +66,8 @@ def _simulation_uses():
         yield ("cold start", s), _start(streams.cold_start_rng(s))
         for r in ROUNDS:
             yield ("fit", s, r), _fit(s, r)
+            yield ("pairs", s, r), _start(streams.pairs_rng(streams.fit_seed(s, r)))
+            yield ("pseudo pairs", s, r), _start(streams.pseudo_pairs_rng(streams.fit_seed(s, r)))
 
 
 def _project_uses():

@@ -36,6 +36,8 @@ function                    path                          what it seeds
                                                           r = 0) or a project's round r
 ``pairs_rng(fit)``          ``[fit, PAIRS]``              the sentence pairs a ``+setfit`` model
                                                           fine-tunes on (``fit``: its fit seed)
+``pseudo_pairs_rng(fit)``   ``[fit, PSEUDO_PAIRS]``       the pairs of its second fine-tune when it
+                                                          self-trains (labels and pseudo-labels)
 ==========================  ============================  ==========================================
 
 Seeded outside SeedSequence, each by its own generator: word2vec (gensim, ``seed`` itself),
@@ -71,6 +73,7 @@ CHECK_DRAW = TAG_BASE + 1
 STOP_SET = TAG_BASE + 2
 COLD_START = TAG_BASE + 3
 PAIRS = TAG_BASE + 4
+PSEUDO_PAIRS = TAG_BASE + 5
 
 
 def derive_seed(seed: int, *path: int) -> int:
@@ -134,7 +137,15 @@ def cold_start_rng(seed: int, round_: int = 0) -> np.random.Generator:
     """The generator of a batch chosen without labels: a simulated run's first batch
     (``--cold-start``, round 0) or a project's cold-start round ``round_``."""
     return _rng(seed, COLD_START, 1 + round_)
+
+
 def pairs_rng(fit: int) -> np.random.Generator:
     """The generator of the labeled pairs a ``+setfit`` model fine-tunes on; ``fit`` is that
     fit's seed (``fit_seed``), so the same labels and round give the same pairs."""
     return _rng(fit, PAIRS)
+
+
+def pseudo_pairs_rng(fit: int) -> np.random.Generator:
+    """The generator of the pairs a self-training ``+setfit`` model fine-tunes on the second
+    time, over its labels and pseudo-labels; ``fit`` is that fit's seed."""
+    return _rng(fit, PSEUDO_PAIRS)

@@ -268,7 +268,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", action="append", metavar="NAME",
                    help=f"one of {', '.join(MODELS)}, or a sentence encoder: minilm, "
                         "encoder:NAME_OR_PATH (+finetune to train it too, +setfit to fine-tune it "
-                        "contrastively first: minilm+setfit); repeatable "
+                        "contrastively first: minilm+setfit, with options after a colon, "
+                        "e.g. minilm+setfit:steps=400; the README lists them, self-training "
+                        "among them); repeatable "
                         "(default: cnn and bilstm)")
     p.add_argument("--strategy", action="append", metavar="NAME",
                    help=f"strategy name, repeatable, with options as NAME:KEY=VALUE[,KEY=VALUE] "

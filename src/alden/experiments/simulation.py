@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from alden.errors import AldenError
+from alden.models.contract import fit_learner
 from alden.models.factory import check_model, learner_factory, train_config
 from alden.models.families import data_key, prepare_for
 from alden.models.sharded import sharded_learner
@@ -151,7 +152,8 @@ def simulate(pool: Pool, new_learner: Callable[[], Learner], strategy: Strategy,
     validation from the learner's ``history`` entries' ``val_seconds`` where it has them).
 
     Round r trains a new learner on the labeled set (validation split for early stopping,
-    torch seed from (seed, r)), measures test accuracy, then, except after the last round,
+    torch seed from (seed, r); the pool's unlabeled items too when it reads them,
+    ``fit_learner``), measures test accuracy, then, except after the last round,
     asks ``strategy`` for ``counts[r + 1] - counts[r]`` items. ``observe(learner, pool, r)``,
     if given, then records the round for the stopping criteria and returns its seconds
     (``criteria_seconds``); it must not change the pool or draw from the run's generators.
@@ -167,7 +169,9 @@ def simulate(pool: Pool, new_learner: Callable[[], Learner], strategy: Strategy,
         idx = pool.labeled
         assert len(idx) == labeled
         start = time.perf_counter()
-        learner = new_learner().fit(pool.x[idx], pool.y[idx], *val, seed=fit_seed(seed, round_))
+        learner = fit_learner(new_learner(), pool.x[idx], pool.y[idx], *val,
+                              seed=fit_seed(seed, round_),
+                              unlabeled=lambda: pool.x[pool.unlabeled])  # self-training's
         trained = time.perf_counter()
         accuracy = float(np.mean(learner.predict_proba(x_test).argmax(axis=1) == y_test))
         tested = time.perf_counter()

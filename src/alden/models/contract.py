@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -93,6 +93,33 @@ class Learner(Protocol):
     def badge_embeddings(self, x: np.ndarray) -> np.ndarray: ...
 
     def save(self, path: str | os.PathLike) -> None: ...
+
+
+class ReadsUnlabeled(Learner, Protocol):
+    """A learner whose ``fit`` may read the pool's unlabeled items (a self-training
+    ``+setfit`` model): ``reads_unlabeled`` says whether this one does."""
+
+    reads_unlabeled: bool
+
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None,
+            y_val: np.ndarray | None = None, *, seed: int,
+            on_epoch: Callable[..., None] | None = None,
+            unlabeled: np.ndarray | None = None) -> Learner: ...
+
+
+def fit_learner(learner: Learner, x: np.ndarray, y: np.ndarray,
+                x_val: np.ndarray | None = None, y_val: np.ndarray | None = None, *,
+                seed: int, on_epoch: Callable[..., None] | None = None,
+                unlabeled: Callable[[], np.ndarray] | None = None) -> Learner:
+    """``learner.fit(x, y, x_val, y_val, seed=seed, on_epoch=on_epoch)``; a learner whose
+    ``reads_unlabeled`` is true also gets ``unlabeled()``, the pool's unlabeled items (only
+    then gathered, and only then passed: the Learner contract's ``fit`` stays as it is for
+    every other family). The simulation and the project fit every model through this."""
+    options: dict[str, Any] = {} if on_epoch is None else {"on_epoch": on_epoch}
+    if unlabeled is not None and getattr(learner, "reads_unlabeled", False):
+        reader = cast(ReadsUnlabeled, learner)
+        return reader.fit(x, y, x_val, y_val, seed=seed, unlabeled=unlabeled(), **options)
+    return learner.fit(x, y, x_val, y_val, seed=seed, **options)
 
 
 def check_labels(y: np.ndarray, n: int, n_classes: int, what: str) -> np.ndarray:

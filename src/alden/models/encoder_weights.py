@@ -48,8 +48,18 @@ FINETUNE = "+finetune"  # suffix of a model name whose encoder is trained too: m
 SETFIT = "+setfit"  # suffix of one fine-tuned contrastively first (the setfit family)
 
 
+def split_options(model: str) -> tuple[str, str]:
+    """(the model name, its options) of a ``+setfit`` name with options after a colon:
+    ``minilm+setfit:self_train=0.1`` -> (``minilm+setfit``, ``self_train=0.1``); any other
+    name has none ("")."""
+    name, colon, options = model.rpartition(SETFIT + ":")
+    return (name + SETFIT, options) if colon else (model, "")
+
+
 def split_regime(model: str) -> tuple[str, str]:
-    """(the encoder's name, "frozen", "finetune" or "setfit") of a model name."""
+    """(the encoder's name, "frozen", "finetune" or "setfit") of a model name (its options
+    left out)."""
+    model = split_options(model)[0]
     for suffix, regime in ((FINETUNE, "finetune"), (SETFIT, "setfit")):
         if model.endswith(suffix):
             return model[: -len(suffix)], regime
@@ -58,7 +68,7 @@ def split_regime(model: str) -> tuple[str, str]:
 
 def is_encoder(model: str) -> bool:
     """True for ``minilm`` and ``encoder:NAME_OR_PATH`` (the encoder families' model names),
-    each optionally followed by ``+finetune`` or ``+setfit``."""
+    each optionally followed by ``+finetune`` or ``+setfit`` (and its options)."""
     if not isinstance(model, str):
         return False
     base = split_regime(model)[0]

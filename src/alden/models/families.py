@@ -10,7 +10,8 @@ family is one more entry in ``FAMILIES`` (and its learner module).
   ``alden.models.encoder_learner.EncoderLearner``.
 - ``setfit``: the same names with "+setfit": the encoder fine-tuned contrastively on pairs
   of labeled items (SetFit), then the frozen encoder's head on it;
-  ``alden.models.setfit_learner.SetFitLearner``.
+  ``alden.models.setfit_learner.SetFitLearner``. Its names may carry options after a colon
+  (``minilm+setfit:self_train=0.1``; ``alden.models.setfit_options``), checked here.
 
 A saved learner names its family (files without one are the network family's, written
 before the field existed); ``load_learner`` picks the class by it. No torch at import.
@@ -56,6 +57,8 @@ class Family:
     strategy: str | None = None  # a project's default strategy, if not the data kind's
     # Open-ended names ("encoder:NAME_OR_PATH") match this; None: exactly the listed names.
     open_names: Callable[[str], bool] | None = None
+    # Checks the options a name of the family carries (an error for bad ones); None: none.
+    check_options: Callable[[str], object] | None = None
 
     def matches(self, model: str) -> bool:
         """Whether ``model`` names a model of this family."""
@@ -142,6 +145,14 @@ def _setfit_learner(data: EncodedData, model: str, config: TrainConfig | None = 
     return setfit_learner_for(data, model, config, **options)
 
 
+def _setfit_options(model: str) -> object:
+    """The fine-tune a ``+setfit`` name's options ask for (``minilm+setfit:self_train=0.1``),
+    checked; no torch."""
+    from alden.models.setfit_options import tune_config
+
+    return tune_config(model)
+
+
 def _setfit_class() -> SavedLoader:
     from alden.models.setfit_learner import SetFitLearner
 
@@ -163,7 +174,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(name="setfit", listed={"text": ("minilm+setfit", "encoder:NAME_OR_PATH+setfit")},
            open_names=_is_setfit, prepare=_prepare_pieces, build=_setfit_learner,
            learner_class=_setfit_class, data_key=lambda model: split_regime(model)[0],
-           word_pieces=True, strategy="margin"),
+           word_pieces=True, strategy="margin", check_options=_setfit_options),
 )
 SAVED_WITHOUT_FAMILY = "network"  # files written before the field existed
 
@@ -185,9 +196,12 @@ def fixed_names() -> dict[str, tuple[str, ...]]:
 
 
 def model_family(model: str) -> Family:
-    """The family ``model`` belongs to, else an error listing the model names."""
+    """The family ``model`` belongs to (the options in its name checked), else an error
+    listing the model names."""
     for family in FAMILIES:
         if isinstance(model, str) and family.matches(model):
+            if family.check_options is not None:
+                family.check_options(model)
             return family
     raise AldenError(f"unknown model {model!r}: expected one of {', '.join(listed_names())}")
 

@@ -21,7 +21,6 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,29 +28,10 @@ import torch
 
 from alden.errors import AldenError
 from alden.models.encoder import Encoder, EncoderClassifier
+from alden.models.setfit_options import TuneConfig
 
 # (step, steps, seconds so far): called after each training step
 OnStep = Callable[[int, int, float], None]
-
-
-@dataclass(frozen=True)
-class TuneConfig:
-    """How the encoder is fine-tuned; defaults measured on Subj and MR (docs/results.md)."""
-
-    steps: int = 200  # batches of pairs per fine-tune, whatever the number of labels
-    batch_size: int = 16  # pairs per batch (SetFit's default)
-    lr: float = 2e-5  # SetFit's body learning rate
-    warmup: float = 0.1  # share of the steps the rate warms up over (SetFit's)
-    # Fine-tune again only once the labels outnumber those of the fine-tune this process
-    # last made on a subset of them by this factor (the head alone trains in between);
-    # 1.0: every fit fine-tunes. A project's query is one process: it always fine-tunes.
-    refit_growth: float = 1.0
-
-    def __post_init__(self) -> None:
-        if (self.steps < 0 or self.batch_size < 1 or not self.lr > 0
-                or not 0 <= self.warmup < 1 or not self.refit_growth >= 1):
-            raise AldenError(f"setfit options: steps >= 0, batch_size >= 1, lr > 0, "
-                             f"0 <= warmup < 1 and refit_growth >= 1, got {self}")
 
 
 def sample_pairs(y: np.ndarray, n_pairs: int, rng: np.random.Generator

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from alden import cluster
+from alden.models.contract import fit_learner
 from alden.models.feature_store import piece_lengths
 from alden.models.outputs import DEFAULT_OUTPUT
 
@@ -206,8 +207,10 @@ class ShardedLearner:
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None,
             y_val: np.ndarray | None = None, *, seed: int,
-            on_epoch: Callable[..., None] | None = None) -> ShardedLearner:
-        self.learner.fit(x, y, x_val, y_val, seed=seed, on_epoch=on_epoch)
+            on_epoch: Callable[..., None] | None = None,
+            unlabeled: np.ndarray | None = None) -> ShardedLearner:
+        fit_learner(self.learner, x, y, x_val, y_val, seed=seed, on_epoch=on_epoch,
+                    unlabeled=None if unlabeled is None else lambda: unlabeled)
         self.history, self._shipped = self.learner.history, None
         return self
 

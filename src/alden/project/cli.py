@@ -282,7 +282,9 @@ def _add_init(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="NAME", default=None,
                    help=f"the project's model (default: cnn for text, mlp for tables); "
                         f"{MODEL_NAMES} (a sentence encoder's items are encoded as its word "
-                        f"pieces; +setfit fine-tunes it on the labels first)")
+                        f"pieces; +setfit fine-tunes it on the labels first, with options "
+                        f"after a colon, e.g. minilm+setfit:steps=400; the README lists them, "
+                        f"self-training among them)")
     p.add_argument("--strategy", metavar="NAME", default=None,
                    help="the project's strategy, options as NAME:KEY=VALUE (default: alden "
                         "for cnn and bilstm, margin for a sentence encoder, dami for tables; "

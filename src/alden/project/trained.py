@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from alden.errors import AldenError, ProjectError
+from alden.models.contract import fit_learner
 from alden.models.factory import learner_for, train_config
 from alden.models.families import model_family
 from alden.project import store
@@ -84,14 +85,24 @@ def train(data: ProjectData, model: str, items: np.ndarray | None = None, *,
           on_encode: Callable[[int, int], None] | None = None) -> Learner:
     """A Learner trained from scratch on the labeled items (or the given subset of them);
     ``fold`` numbers a cross-validation fold (its own seed); ``on_epoch`` as in ``fit``;
-    ``on_encode`` follows the pool's encoding (``encode_pool``), when there is one."""
+    ``on_encode`` follows the pool's encoding (``encode_pool``), when there is one. A model
+    that reads the unlabeled items (self-training) gets ``unlabeled_items``."""
     encode_pool(data, model, on_encode)
     items = np.asarray(data.labels.items if items is None else items, dtype=np.int64)
     y = np.asarray(data.labels.labels, dtype=np.int64)[
         np.searchsorted(np.asarray(data.labels.items), items)]
     seed = fit_seed(int(data.settings["seed"]), labels_round(data, items), fold)
-    return learner_for(data, model, project_config(model)).fit(data.x[items], y, seed=seed,
-                                                               on_epoch=on_epoch)
+    return fit_learner(learner_for(data, model, project_config(model)), data.x[items], y,
+                       seed=seed, on_epoch=on_epoch,
+                       unlabeled=lambda: data.x[unlabeled_items(data)])
+
+
+def unlabeled_items(data: ProjectData) -> np.ndarray:
+    """The items a self-training model may pseudo-label: all but the labeled ones and the
+    check set (whose labels measure accuracy; nothing trains on them, even as guesses)."""
+    taken = np.union1d(np.asarray(data.labels.items, dtype=np.int64),
+                       np.asarray(data.check, dtype=np.int64))
+    return np.setdiff1d(np.arange(len(data.x)), taken)
 
 
 def find_model(conn: sqlite3.Connection, data: ProjectData, model: str

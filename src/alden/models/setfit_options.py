@@ -1,0 +1,74 @@
+"""How a ``+setfit`` model fine-tunes (``TuneConfig``), and the options a model name may set
+after a colon: ``minilm+setfit:self_train=0.1`` or ``encoder:PATH+setfit:steps=400,lr=3e-5``.
+
+The name is how the option reaches every side alike: ``alden benchmark --model`` (a run's
+model, so its results stand apart from the plain model's), ``alden init --model`` (the
+project's model, part of its trained files' names and keys) and the library. No torch here:
+``alden.models.families`` checks a name's options before anything is built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from alden.errors import AldenError
+from alden.models.encoder_weights import split_options
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """How the encoder is fine-tuned; defaults measured on Subj and MR (docs/results.md)."""
+
+    steps: int = 200  # batches of pairs per fine-tune, whatever the number of labels
+    batch_size: int = 16  # pairs per batch (SetFit's default)
+    lr: float = 2e-5  # SetFit's body learning rate
+    warmup: float = 0.1  # share of the steps the rate warms up over (SetFit's)
+    # Fine-tune again only once the labels outnumber those of the fine-tune this process
+    # last made on a subset of them by this factor (the head alone trains in between);
+    # 1.0: every fit fine-tunes. A project's query is one process: it always fine-tunes.
+    refit_growth: float = 1.0
+    # Self-training (HAST-like): after the fine-tune on the labels, pseudo-label this share
+    # of the unlabeled pool (the most confident items, an even number per predicted class)
+    # and fine-tune again, from the pretrained encoder, on labels and pseudo-labels. 0: off
+    # (the default; on MR's seed set it did not help, docs/results.md).
+    self_train: float = 0.0
+    pseudo_per_label: float = 5.0  # self-training: at most this many pseudo-labels per label
+
+    def __post_init__(self) -> None:
+        if (self.steps < 0 or self.batch_size < 1 or not self.lr > 0
+                or not 0 <= self.warmup < 1 or not self.refit_growth >= 1
+                or not 0 <= self.self_train <= 1 or not self.pseudo_per_label > 0):
+            raise AldenError(f"setfit options: steps >= 0, batch_size >= 1, lr > 0, "
+                             f"0 <= warmup < 1, refit_growth >= 1, 0 <= self_train <= 1 and "
+                             f"pseudo_per_label > 0, got {self}")
+
+
+def tune_config(model: str, base: TuneConfig | None = None) -> TuneConfig:
+    """``base`` (default ``TuneConfig()``) with the options of the model name ``model``
+    (``KEY=VALUE`` pairs after ``+setfit:``, comma-separated); an error naming the options
+    there are for an unknown key, a repeated one or a value of the wrong type."""
+    base = base if base is not None else TuneConfig()
+    name, text = split_options(model)
+    if name == model:  # no options
+        return base
+    known = {f.name: type(getattr(base, f.name)) for f in dataclasses.fields(TuneConfig)}
+    given: dict[str, Any] = {}
+    for part in text.split(","):
+        key, eq, value = (s.strip() for s in part.partition("="))
+        if not eq or key not in known or key in given:
+            problem = "repeated" if key in given else "not KEY=VALUE with a known KEY"
+            raise AldenError(f"model {model!r}: option {part!r} is {problem}; a +setfit "
+                             f"model's options are {', '.join(known)} (e.g. "
+                             f"minilm+setfit:self_train=0.1)")
+        try:
+            given[key] = known[key](value)
+        except ValueError:
+            kind = "an integer" if known[key] is int else "a number"
+            raise AldenError(f"model {model!r}: option {key} must be {kind}, "
+                             f"got {value!r}") from None
+    try:
+        return dataclasses.replace(base, **given)
+    except AldenError as err:
+        raise AldenError(f"model {model!r}: {err}") from None
