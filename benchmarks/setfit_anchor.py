@@ -27,11 +27,13 @@ from alden.models.encoder import load_encoder
 from alden.streams import seed_set_rng
 
 
-def one(dataset: str, seed: int, init: float) -> dict:
-    """The setfit library's default fit on the seed set of (dataset, seed), then the test."""
+def one(dataset: str, seed: int, init: float, train_seed: int | None = None) -> dict:
+    """The setfit library's default fit on the seed set of (dataset, seed), then the test;
+    the library's own training seed is ``train_seed`` (default: ``seed``)."""
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 
+    library_seed = seed if train_seed is None else train_seed
     prepared = prepared_data(dataset, None, seed, (0.6, 0.2, 0.2), "minilm")
     texts = prepared.texts or []
     labeled = prepared.train_idx[seed_set(prepared.pool(), init, seed_set_rng(seed))]
@@ -40,14 +42,15 @@ def one(dataset: str, seed: int, init: float) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = SetFitModel.from_pretrained(str(load_encoder("minilm").folder))
     with tempfile.TemporaryDirectory() as out:  # its default checkpoint folder is ./checkpoints
-        trainer = Trainer(model=model, args=TrainingArguments(output_dir=out, seed=seed),
+        trainer = Trainer(model=model, args=TrainingArguments(output_dir=out, seed=library_seed),
                           train_dataset=train)
         started = time.perf_counter()
         trainer.train()
         trained = time.perf_counter()
     predicted = np.asarray(model.predict([texts[i] for i in prepared.test_idx]))
     accuracy = float(np.mean(predicted == prepared.y[prepared.test_idx]))
-    return {"dataset": dataset, "seed": seed, "labels": int(len(labeled)),
+    return {"dataset": dataset, "seed": seed, "train_seed": library_seed,
+            "labels": int(len(labeled)),
             "accuracy": accuracy, "train_seconds": round(trained - started, 1),
             "test_seconds": round(time.perf_counter() - trained, 1),
             "threads": torch.get_num_threads()}
@@ -58,27 +61,32 @@ def main() -> None:
     parser.add_argument("--dataset", action="append")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--init", type=float, default=0.02)
+    parser.add_argument("--train-seed", type=int, default=None,
+                        help="the library's training seed (default: the data seed; the "
+                             "library's own default is 42)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("docs/runs/setfit/anchor.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     done = set()
     if args.out.is_file():
-        done = {(r["dataset"], r["seed"]) for r in map(json.loads, args.out.read_text()
-                                                       .splitlines())}
+        done = {(r["dataset"], r["seed"], r.get("train_seed", r["seed"]))
+                for r in map(json.loads, args.out.read_text().splitlines())}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for dataset in args.dataset or ["subj", "mr"]:
         for seed in args.seeds:
-            if (dataset, seed) not in done:
-                row = one(dataset, seed, args.init)
+            train = seed if args.train_seed is None else args.train_seed
+            if (dataset, seed, train) not in done:
+                row = one(dataset, seed, args.init, train)
                 with open(args.out, "a") as out:
                     out.write(json.dumps(row) + "\n")
                 print(json.dumps(row), flush=True)
-    print("| data set | seed | labels | accuracy | train s | test s |")
-    print("|---|---|---|---|---|---|")
+    print("| data set | seed | training seed | labels | accuracy | train s | test s |")
+    print("|---|---|---|---|---|---|---|")
     for r in sorted(map(json.loads, args.out.read_text().splitlines()),
                     key=lambda r: (r["dataset"], r["seed"])):
-        print(f"| {r['dataset']} | {r['seed']} | {r['labels']} | {r['accuracy']:.3f} | "
+        print(f"| {r['dataset']} | {r['seed']} | {r.get('train_seed', r['seed'])} | "
+              f"{r['labels']} | {r['accuracy']:.3f} | "
               f"{r['train_seconds']:.0f} | {r['test_seconds']:.0f} |")
 
 
