@@ -58,6 +58,9 @@ class NetworkLearner:
     """A model name, its options and a training config; ``fit`` makes and trains the model."""
 
     family = "network"  # the family its saved files name (alden.models.families)
+    # per-item outputs depend only on the batches alden.models.quantities cuts, so a pass
+    # may be split at batch boundaries in that order (alden.strategies.base.rows_pass)
+    rows_in_batches = True
 
     def __init__(self, model_name: str, *, n_classes: int, config: TrainConfig | None = None,
                  vocab_size: int | None = None, embeddings: np.ndarray | None = None,

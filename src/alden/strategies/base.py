@@ -8,7 +8,7 @@ implements a Protocol is enough to test one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import Field, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, SupportsFloat, SupportsIndex, cast
 
@@ -156,6 +156,39 @@ def finite(values: np.ndarray, what: str) -> np.ndarray:
         raise AldenError(f"the learner's {what} contain NaN or infinite values "
                          "(did training diverge?)")
     return values
+
+
+ROWS_PASS_BATCHES = 64  # scoring batches a block of ``rows_pass`` copies from the pool
+
+
+def rows_pass(learner: object, method: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+              rows: np.ndarray) -> np.ndarray:
+    """``method(x[rows])`` (one result row per item) computed a block of rows at a time, so
+    only a block of a large (memory-mapped) pool is copied. Only for a learner whose
+    per-item outputs depend on nothing but the batches ``alden.models.quantities`` cuts
+    (``rows_in_batches``): the blocks follow that order (text: longest first, ties in row
+    order) and hold whole batches, so every float is the one call's; others get one call."""
+    config = getattr(learner, "config", None)
+    batch = getattr(config, "eval_batch_size", None)
+    block = ROWS_PASS_BATCHES * batch if isinstance(batch, int) and batch > 0 else 0
+    if not getattr(learner, "rows_in_batches", False) or not block or len(rows) <= block:
+        return np.asarray(method(x[rows]))
+    if np.issubdtype(x.dtype, np.integer):  # text: the batches' order, longest first
+        lengths = np.empty(len(x), dtype=np.int64)
+        for start, part in row_blocks(x):
+            lengths[start:start + len(part)] = np.count_nonzero(part, axis=1)
+        order = np.argsort(-lengths[rows], kind="stable")
+    else:
+        order = np.arange(len(rows))
+    out: np.ndarray | None = None
+    for start in range(0, len(rows), block):
+        part = order[start:start + block]
+        result = np.asarray(method(x[rows[part]]))
+        if out is None:
+            out = np.empty((len(rows), *result.shape[1:]), dtype=result.dtype)
+        out[part] = result
+    assert out is not None
+    return out
 
 
 def pool_tokens(pool: Pool) -> list[np.ndarray]:

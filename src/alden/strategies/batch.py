@@ -11,7 +11,7 @@ import numpy as np
 
 from alden.data.pool import Pool
 from alden.kernels import cluster_margin, margin
-from alden.strategies.base import ANY, Selection, Strategy, finite, open_items
+from alden.strategies.base import ANY, Selection, Strategy, finite, open_items, rows_pass
 from alden.strategies.reasons import Reason
 
 if TYPE_CHECKING:
@@ -35,7 +35,8 @@ class ClusterMargin:
         unlabeled, n = open_items(self, pool, n)
         if n == 0:
             return Selection((), (), ())
-        proba = finite(learner.predict_proba(pool.x[unlabeled]), "probabilities")
+        proba = finite(rows_pass(learner, learner.predict_proba, pool.x, unlabeled),
+                       "probabilities")
         gaps = margin(proba)
         candidates = np.sort(np.lexsort((unlabeled, gaps))[:min(len(unlabeled), 10 * n)])
         hidden = finite(learner.hidden(pool.x[unlabeled[candidates]]), "hidden representations")
@@ -68,7 +69,7 @@ class Balanced:
         if n == 0:
             return Selection((), (), ())
         predicted = np.full(len(pool), -1)
-        predicted[unlabeled] = finite(learner.predict_proba(pool.x[unlabeled]),
+        predicted[unlabeled] = finite(rows_pass(learner, learner.predict_proba, pool.x, unlabeled),
                                       "probabilities").argmax(axis=1)
         ranked = self.inner.select(learner, pool, min(len(unlabeled), 4 * n), rng)
         classes = predicted[np.asarray(ranked.indices, dtype=np.int64)]

@@ -31,6 +31,7 @@ from alden.strategies.base import (
     flat_tokens,
     open_items,
     pool_tokens,
+    rows_pass,
     tabular_gradients,
     text_gradients,
 )
@@ -51,8 +52,8 @@ class EglWord:
                rng: np.random.Generator) -> Selection:
         """The ``n`` unlabeled sentences whose strongest word would move the model most."""
         unlabeled, n = open_items(self, pool, n)
-        scores = finite(text_gradients(learner).egl_word_scores(pool.x[unlabeled]),
-                        "EGL-Word scores")
+        scores = finite(rows_pass(learner, text_gradients(learner).egl_word_scores, pool.x,
+                                  unlabeled), "EGL-Word scores")
         order = top_k(scores, n)
         return Selection(unlabeled[order], scores[order],
                          [Reason("egl_word", float(scores[o])) for o in order])
@@ -125,7 +126,8 @@ class Alden:
                              "with those of labeled words")
         rows = np.arange(len(pool))
         if self.candidates:  # at least the batch: then margin's top n, no choice left
-            proba = finite(learner.predict_proba(pool.x[unlabeled]), "probabilities")
+            proba = finite(rows_pass(learner, learner.predict_proba, pool.x, unlabeled),
+                           "probabilities")
             m = max(int(self.candidates), n)
             uncertain = unlabeled[top_k(margin(proba), m, largest=False)]
             rows = np.sort(np.concatenate([pool.labeled, uncertain]))

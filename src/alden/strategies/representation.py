@@ -11,7 +11,14 @@ import numpy as np
 
 from alden.data.pool import Pool
 from alden.kernels import kcenter_greedy_picks, kmeans_pp
-from alden.strategies.base import ANY, HiddenLearner, Selection, finite, open_items
+from alden.strategies.base import (
+    ANY,
+    HiddenLearner,
+    Selection,
+    finite,
+    open_items,
+    rows_pass,
+)
 from alden.strategies.reasons import Reason
 
 
@@ -46,7 +53,8 @@ class Badge:
         unlabeled, n = open_items(self, pool, n)
         if n == 0:
             return Selection((), (), ())
-        emb = finite(learner.badge_embeddings(pool.x[unlabeled]), "gradient embeddings")
+        emb = finite(rows_pass(learner, learner.badge_embeddings, pool.x, unlabeled),
+                     "gradient embeddings")
         picks, dists = kmeans_pp(emb, n, rng)
         reasons = [Reason("badge", float(d), first=(i == 0)) for i, d in enumerate(dists)]
         return Selection(unlabeled[picks], dists, reasons)

@@ -20,6 +20,7 @@ from alden.strategies.base import (
     Strategy,
     finite,
     open_items,
+    rows_pass,
 )
 from alden.strategies.reasons import Reason
 
@@ -43,7 +44,7 @@ class RandomStrategy:
 def _uncertainty(strategy: Strategy, learner: ProbaLearner, pool: Pool, n: int,
                  score_fn: Callable[[np.ndarray], np.ndarray], largest: bool) -> Selection:
     unlabeled, n = open_items(strategy, pool, n)
-    proba = finite(learner.predict_proba(pool.x[unlabeled]), "probabilities")
+    proba = finite(rows_pass(learner, learner.predict_proba, pool.x, unlabeled), "probabilities")
     scores = score_fn(proba)
     order = top_k(scores, n, largest=largest)
     reasons = [Reason(strategy.name, float(scores[o]), tuple(map(float, proba[o])))
