@@ -27,9 +27,11 @@ from alden.models.encoder import load_encoder
 from alden.streams import seed_set_rng
 
 
-def one(dataset: str, seed: int, init: float, train_seed: int | None = None) -> dict:
+def one(dataset: str, seed: int, init: float, train_seed: int | None = None,
+        iterations: int | None = None) -> dict:
     """The setfit library's default fit on the seed set of (dataset, seed), then the test;
-    the library's own training seed is ``train_seed`` (default: ``seed``)."""
+    the library's own training seed is ``train_seed`` (default: ``seed``); ``iterations``:
+    its ``num_iterations`` (pairs = 2 x iterations x labels; default: its oversampling)."""
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 
@@ -42,14 +44,15 @@ def one(dataset: str, seed: int, init: float, train_seed: int | None = None) -> 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = SetFitModel.from_pretrained(str(load_encoder("minilm").folder))
     with tempfile.TemporaryDirectory() as out:  # its default checkpoint folder is ./checkpoints
-        trainer = Trainer(model=model, args=TrainingArguments(output_dir=out, seed=library_seed),
+        trainer = Trainer(model=model, args=TrainingArguments(output_dir=out, seed=library_seed,
+                                                                num_iterations=iterations),
                           train_dataset=train)
         started = time.perf_counter()
         trainer.train()
         trained = time.perf_counter()
     predicted = np.asarray(model.predict([texts[i] for i in prepared.test_idx]))
     accuracy = float(np.mean(predicted == prepared.y[prepared.test_idx]))
-    return {"dataset": dataset, "seed": seed, "train_seed": library_seed,
+    return {"dataset": dataset, "seed": seed, "train_seed": library_seed, "iterations": iterations,
             "labels": int(len(labeled)),
             "accuracy": accuracy, "train_seconds": round(trained - started, 1),
             "test_seconds": round(time.perf_counter() - trained, 1),
@@ -61,6 +64,8 @@ def main() -> None:
     parser.add_argument("--dataset", action="append")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--init", type=float, default=0.02)
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="the library's num_iterations (default: its oversampling)")
     parser.add_argument("--train-seed", type=int, default=None,
                         help="the library's training seed (default: the data seed; the "
                              "library's own default is 42)")
@@ -70,22 +75,23 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     done = set()
     if args.out.is_file():
-        done = {(r["dataset"], r["seed"], r.get("train_seed", r["seed"]))
+        done = {(r["dataset"], r["seed"], r.get("train_seed", r["seed"]), r.get("iterations"))
                 for r in map(json.loads, args.out.read_text().splitlines())}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for dataset in args.dataset or ["subj", "mr"]:
         for seed in args.seeds:
             train = seed if args.train_seed is None else args.train_seed
-            if (dataset, seed, train) not in done:
-                row = one(dataset, seed, args.init, train)
+            if (dataset, seed, train, args.iterations) not in done:
+                row = one(dataset, seed, args.init, train, args.iterations)
                 with open(args.out, "a") as out:
                     out.write(json.dumps(row) + "\n")
                 print(json.dumps(row), flush=True)
-    print("| data set | seed | training seed | labels | accuracy | train s | test s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| data set | seed | training seed | iterations | labels | accuracy | train s | test s |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in sorted(map(json.loads, args.out.read_text().splitlines()),
                     key=lambda r: (r["dataset"], r["seed"])):
         print(f"| {r['dataset']} | {r['seed']} | {r.get('train_seed', r['seed'])} | "
+              f"{r.get('iterations') or 'oversampling'} | "
               f"{r['labels']} | {r['accuracy']:.3f} | "
               f"{r['train_seconds']:.0f} | {r['test_seconds']:.0f} |")
 
