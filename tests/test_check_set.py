@@ -169,9 +169,7 @@ def test_query_reads_coverage_once(proj, tmp_path, monkeypatch, strategy):
     from alden.strategies.interpretation import coverage_left
 
     folder, truth = proj
-    data = _data(folder)
-    others = [i for i in sorted(truth) if i not in {data.ids[c] for c in data.check}]
-    _teach(folder, truth, others[:14], tmp_path / "a.csv")
+    _teach_fourteen(folder, truth, tmp_path)
     calls = []
     original = NetworkLearner.token_interpretations_flat
     monkeypatch.setattr(NetworkLearner, "token_interpretations_flat",
@@ -196,6 +194,13 @@ def test_query_reads_coverage_once(proj, tmp_path, monkeypatch, strategy):
                                      rel=1e-9)
 
 
+def _teach_fourteen(folder, truth, tmp_path):
+    """Teach the first 14 items outside the check set."""
+    data = _data(folder)
+    others = [i for i in sorted(truth) if i not in {data.ids[c] for c in data.check}]
+    _teach(folder, truth, others[:14], tmp_path / "a.csv")
+
+
 def test_an_alden_query_predicts_the_pool_once(proj, tmp_path, monkeypatch):
     """The stop record reads the probabilities ALDEN's interpretation pass computed for the
     pool (bit for bit those of a prediction pass); only the check items and the picks are
@@ -206,9 +211,7 @@ def test_an_alden_query_predicts_the_pool_once(proj, tmp_path, monkeypatch):
     from alden.stopping import normalised_entropy
 
     folder, truth = proj
-    data = _data(folder)
-    others = [i for i in sorted(truth) if i not in {data.ids[c] for c in data.check}]
-    _teach(folder, truth, others[:14], tmp_path / "a.csv")
+    _teach_fourteen(folder, truth, tmp_path)
     sizes = []
     original = NetworkLearner.predict_proba
     monkeypatch.setattr(NetworkLearner, "predict_proba",

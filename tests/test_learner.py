@@ -16,6 +16,15 @@ VOCAB = 30
 SMALL_CNN = {"embedding_dim": 8, "n_maps": 6}
 
 
+def toy_cnn(eval_batch_size: int) -> tuple[NetworkLearner, np.ndarray]:
+    """A tiny TextCNN trained 2 epochs on 60 of 300 toy sentences, and the 300."""
+    x, y = toy_text(300, 1)
+    config = TrainConfig(fixed_epochs=2, eval_batch_size=eval_batch_size)
+    learner = NetworkLearner("cnn", n_classes=2, vocab_size=VOCAB, embedding_dim=8, n_maps=6,
+                             config=config)
+    return learner.fit(x[:60], y[:60], seed=0), x
+
+
 def toy_text(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Sentences of 1-12 tokens; label 1 iff token 3 occurs (a task a CNN learns at once)."""
     rng = np.random.default_rng(seed)

@@ -15,14 +15,12 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the alden[ray] extra is not installed")
 from files_util import write_csv  # noqa: E402
-from test_learner import VOCAB, toy_text  # noqa: E402
+from test_learner import VOCAB, toy_cnn  # noqa: E402
 
 from alden import cluster  # noqa: E402
 from alden.cli import main  # noqa: E402
 from alden.errors import DataError  # noqa: E402
 from alden.models import encoder_cache, sharded  # noqa: E402
-from alden.models.contract import TrainConfig  # noqa: E402
-from alden.models.learner import NetworkLearner  # noqa: E402
 from alden.project import trained  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("private_cache", "one_torch_thread")
@@ -41,10 +39,7 @@ def two_workers():
 @pytest.fixture(scope="module")
 def cnn():
     """A tiny TextCNN trained on toy sentences, its scoring batches of 16, and 300 items."""
-    x, y = toy_text(300, 1)
-    learner = NetworkLearner("cnn", n_classes=2, vocab_size=VOCAB, embedding_dim=8, n_maps=6,
-                             config=TrainConfig(fixed_epochs=2, eval_batch_size=16))
-    return learner.fit(x[:60], y[:60], seed=0), x
+    return toy_cnn(16)
 
 
 def test_shards_follow_the_batches_and_cover_every_row():

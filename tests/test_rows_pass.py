@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_learner import VOCAB, toy_text
+from test_learner import toy_cnn
 
 from alden.models.contract import TrainConfig
-from alden.models.learner import NetworkLearner
 from alden.strategies import base
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -17,10 +16,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def cnn():
-    x, y = toy_text(300, 1)
-    learner = NetworkLearner("cnn", n_classes=2, vocab_size=VOCAB, embedding_dim=8, n_maps=6,
-                             config=TrainConfig(fixed_epochs=2, eval_batch_size=8))
-    return learner.fit(x[:60], y[:60], seed=0), x
+    return toy_cnn(8)
 
 
 def counted(method, sizes):
