@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import torch
+from pooled import embed
 
 from alden.data.prepare import seed_set
 from alden.experiments.simulation import prepared_data
@@ -37,16 +38,10 @@ tt = time.time() - t
 model.eval()
 
 
-def emb(rows):
-    outs = []
-    with torch.no_grad():
-        for i in range(0, len(rows), 128):
-            outs.append(model.features(torch.as_tensor(rows[i : i + 128])).numpy())
-    return np.concatenate(outs)
 
 
-xp = emb(x)
-xt = emb(p.x[p.test_idx])
+xp = embed(model, x)
+xt = embed(model, p.x[p.test_idx])
 np.savez(
     out,
     pool=xp,

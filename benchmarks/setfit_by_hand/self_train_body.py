@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import torch
+from pooled import embed
 from sklearn.linear_model import LogisticRegression
 
 from alden.experiments.simulation import prepared_data
@@ -44,18 +45,10 @@ print("tune s", time.time() - t)
 model.eval()
 
 
-def emb(rows):
-    with torch.no_grad():
-        return np.concatenate(
-            [
-                model.features(torch.as_tensor(rows[i : i + 128])).numpy()
-                for i in range(0, len(rows), 128)
-            ]
-        )
 
 
-xp = emb(x)
-xt = emb(p.x[p.test_idx])
+xp = embed(model, x)
+xt = embed(model, p.x[p.test_idx])
 yt = p.y[p.test_idx]
 print("LR labeled only", LogisticRegression(max_iter=2000).fit(xp[lab], yp[lab]).score(xt, yt))
 print(

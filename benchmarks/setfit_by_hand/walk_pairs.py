@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import torch
+from pooled import embed
 from sklearn.linear_model import LogisticRegression
 
 import alden.models.setfit_tune as st
@@ -47,18 +48,10 @@ tt = time.time() - t
 model.eval()
 
 
-def emb(rows):
-    with torch.no_grad():
-        return np.concatenate(
-            [
-                model.features(torch.as_tensor(rows[i : i + 128])).numpy()
-                for i in range(0, len(rows), 128)
-            ]
-        )
 
 
-xl = emb(x[lab])
-xt = emb(p.x[p.test_idx])
+xl = embed(model, x[lab])
+xt = embed(model, p.x[p.test_idx])
 print(
     "walk pairs",
     steps,
