@@ -157,6 +157,8 @@ def test_encoding_and_interpretations_through_an_encoder(tiny_encoder, tmp_path,
         ours = spread_learner.token_interpretations(x)
         proba = spread_learner.predict_proba(x)  # a frozen encoder's table: here
     assert spread_learner.stats["computed"] == 3
+    # no flat pass of its own: the wrapper has none either, so ALDEN joins the per-item ones
+    assert getattr(spread_learner, "token_interpretations_flat", None) is None
     for a, b in zip(ours, learner.token_interpretations(x), strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(proba, learner.predict_proba(x))

@@ -265,19 +265,24 @@ class ShardedLearner:
         assert values is not None
         return [values[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
 
-    def token_interpretations_flat(self, x: np.ndarray, output: str = DEFAULT_OUTPUT
-                                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    @property
+    def token_interpretations_flat(self) -> Callable[..., tuple[np.ndarray, np.ndarray,
+                                                             np.ndarray]]:
+        """The learner's flat interpretation pass, in shards; absent (AttributeError) where
+        the learner has none, so callers fall back to ``token_interpretations`` as for it."""
+        if not hasattr(self.learner, "token_interpretations_flat"):
+            raise AttributeError("token_interpretations_flat")
+        return self._flat_interpretations
+
+    def _flat_interpretations(self, x: np.ndarray, output: str = DEFAULT_OUTPUT
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """ALDEN's interpretations as one flat array, its offsets and the probabilities the
         pass computes, in shards (each shard's block: its tokens' rows, then its items')."""
         x = np.asarray(x)
-        own = getattr(self.learner, "token_interpretations_flat", None)
-        parts = self._parts("token_interpretations_flat", x) if own is not None else None
+        parts = self._parts("token_interpretations_flat", x)
         if parts is None:
-            if own is not None:
-                return own(x, output)
-            items = self.token_interpretations(x, output)
-            lengths = np.array([len(v) for v in items], dtype=np.int64)
-            return (np.concatenate(items), np.concatenate([[0], np.cumsum(lengths)]), None)
+            return self.learner.token_interpretations_flat(  # type: ignore[attr-defined]
+                x, output)
         lengths = piece_lengths(x)
         offsets = np.zeros(len(x) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])

@@ -174,10 +174,7 @@ def rows_pass(learner: object, method: Callable[[np.ndarray], np.ndarray], x: np
     if not getattr(learner, "rows_in_batches", False) or not block or len(rows) <= block:
         return np.asarray(method(x[rows]))
     if np.issubdtype(x.dtype, np.integer):  # text: the batches' order, longest first
-        lengths = np.empty(len(x), dtype=np.int64)
-        for start, part in row_blocks(x):
-            lengths[start:start + len(part)] = np.count_nonzero(part, axis=1)
-        order = np.argsort(-lengths[rows], kind="stable")
+        order = np.argsort(-token_counts(x)[rows], kind="stable")
     else:
         order = np.arange(len(rows))
     out: np.ndarray | None = None
@@ -197,15 +194,21 @@ def pool_tokens(pool: Pool) -> list[np.ndarray]:
     return np.split(pool.x[real], np.cumsum(real.sum(axis=1))[:-1])
 
 
+def token_counts(x: np.ndarray) -> np.ndarray:
+    """Real (non-pad) tokens per row of ``x``, read a block of rows at a time (``row_blocks``:
+    it may be a memory-mapped file)."""
+    counts = np.empty(len(x), dtype=np.int64)
+    for start, rows in row_blocks(x):
+        counts[start:start + len(rows)] = np.count_nonzero(rows, axis=1)
+    return counts
+
+
 def flat_tokens(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The token ids of the rows of ``x`` without their pads (pads trail), one flat int32
     array, and each row's offsets into it (N+1,); ``x`` is read a block of rows at a time
     (``row_blocks``: it may be a memory-mapped file)."""
-    counts = np.empty(len(x), dtype=np.int64)
-    for start, rows in row_blocks(x):
-        counts[start:start + len(rows)] = np.count_nonzero(rows, axis=1)
     offsets = np.zeros(len(x) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
+    np.cumsum(token_counts(x), out=offsets[1:])
     words = np.empty(int(offsets[-1]), dtype=np.int32)
     for start, rows in row_blocks(x):
         words[offsets[start]:offsets[start + len(rows)]] = rows[rows != 0]
