@@ -72,6 +72,8 @@ def test_a_setfit_name_carries_tune_options_and_keeps_its_encoder():
     assert tune_config(name) == TuneConfig(self_train=0.1, steps=400)
     assert tune_config("minilm+setfit") == TuneConfig()
     assert tune_config(name, TUNE) == TuneConfig(steps=400, batch_size=4, self_train=0.1)
+    assert tune_config("minilm+setfit:loss=cosent,lr=5e-5") == TuneConfig(loss="cosent",
+                                                                          lr=5e-5)
     assert split_regime(name) == ("minilm", "setfit") and is_encoder(name)
     assert split_regime("encoder:/a:b/bert+setfit:steps=2") == ("encoder:/a:b/bert", "setfit")
     assert model_family(name).name == "setfit"
@@ -88,6 +90,7 @@ def test_a_setfit_name_carries_tune_options_and_keeps_its_encoder():
     ("minilm+setfit:selftrain=0.1", "options are steps, batch_size"),
     ("minilm+setfit:self_train=0.1,self_train=0.2", "repeated"),
     ("minilm+setfit:", "not KEY=VALUE"),
+    ("minilm+setfit:loss=triplet", "loss one of cosine, cosent"),
 ])
 def test_bad_options_fail_as_the_name_is_checked(name, message):
     with pytest.raises(AldenError, match=message):

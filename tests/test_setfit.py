@@ -5,6 +5,7 @@ fine-tuned encoder against autograd, every text strategy, and a labeling project
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 
@@ -111,6 +112,15 @@ def test_fine_tuning_moves_the_encoder_and_is_repeatable(tiny):
     from alden.models.encoder_cache import encode_pooled
 
     np.testing.assert_allclose(untuned.hidden(pool.x), encode_pooled(plain, pool.x), atol=1e-5)
+
+
+def test_the_pair_loss_is_an_option_and_changes_the_fine_tune(tiny):
+    pool = _pool(tiny)
+    cosine = _fitted(tiny, pool)
+    cosent, again = (_fitted(tiny, pool, tune=dataclasses.replace(TUNE, loss="cosent"))
+                     for _ in range(2))
+    np.testing.assert_array_equal(cosent.hidden(pool.x), again.hidden(pool.x))
+    assert not np.allclose(cosent.hidden(pool.x), cosine.hidden(pool.x))
 
 
 def test_refit_growth_fine_tunes_again_only_once_the_labels_have_grown_enough(tiny,

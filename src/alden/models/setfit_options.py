@@ -16,6 +16,8 @@ from typing import Any
 from alden.errors import AldenError
 from alden.models.encoder_weights import split_options
 
+PAIR_LOSSES = ("cosine", "cosent")  # TuneConfig.loss: sentence-transformers' loss of each below
+
 
 @dataclass(frozen=True)
 class TuneConfig:
@@ -25,6 +27,10 @@ class TuneConfig:
     batch_size: int = 16  # pairs per batch (SetFit's default)
     lr: float = 2e-5  # SetFit's body learning rate
     warmup: float = 0.1  # share of the steps the rate warms up over (SetFit's)
+    # the pair loss (sentence-transformers' losses): "cosine" (CosineSimilarityLoss, SetFit's:
+    # the cosine regressed on 1/0), "cosent" (CoSENTLoss: a ranking loss over the batch's
+    # pairs, every same-class pair above every different-class one)
+    loss: str = "cosine"
     # Fine-tune again only once the labels outnumber those of the fine-tune this process
     # last made on a subset of them by this factor (the head alone trains in between);
     # 1.0: every fit fine-tunes. A project's query is one process: it always fine-tunes.
@@ -39,10 +45,12 @@ class TuneConfig:
     def __post_init__(self) -> None:
         if (self.steps < 0 or self.batch_size < 1 or not self.lr > 0
                 or not 0 <= self.warmup < 1 or not self.refit_growth >= 1
-                or not 0 <= self.self_train <= 1 or not self.pseudo_per_label > 0):
+                or not 0 <= self.self_train <= 1 or not self.pseudo_per_label > 0
+                or self.loss not in PAIR_LOSSES):
             raise AldenError(f"setfit options: steps >= 0, batch_size >= 1, lr > 0, "
-                             f"0 <= warmup < 1, refit_growth >= 1, 0 <= self_train <= 1 and "
-                             f"pseudo_per_label > 0, got {self}")
+                             f"0 <= warmup < 1, refit_growth >= 1, 0 <= self_train <= 1, "
+                             f"pseudo_per_label > 0 and loss one of {', '.join(PAIR_LOSSES)}, "
+                             f"got {self}")
 
 
 def tune_config(model: str, base: TuneConfig | None = None) -> TuneConfig:

@@ -2,7 +2,8 @@
 
 Pairs of labeled items (same class: target 1, different: 0) are drawn by ``sample_pairs``
 from ``alden.streams.pairs_rng``; sentence-transformers trains the encoder on them with its
-``CosineSimilarityLoss`` and ``SentenceTransformerTrainer`` (no training loop of alden's own),
+``CosineSimilarityLoss`` (or another pair loss, ``TuneConfig.loss``) and
+``SentenceTransformerTrainer`` (no training loop of alden's own),
 ``steps`` batches of ``batch_size`` pairs whatever the number of labels, so a fine-tune costs
 the same at 100 labels as at 2,000. The trained weights are copied into the classifier's
 transformer, which is the one every prediction and gradient reads.
@@ -89,7 +90,8 @@ def finetune(model: EncoderClassifier, encoder: Encoder, x: np.ndarray, y: np.nd
             save_strategy="no", report_to="none", disable_tqdm=True, logging_strategy="no",
             use_cpu=device.type == "cpu", dataloader_num_workers=0)
         trainer = trainer_parts["Trainer"](
-            model=body, args=args, train_dataset=pairs, loss=trainer_parts["Loss"](body),
+            model=body, args=args, train_dataset=pairs,
+            loss=trainer_parts["Losses"][config.loss](body),
             callbacks=[] if on_step is None else [_step_callback(trainer_parts, on_step)])
         trainer.remove_callback(trainer_parts["Printer"])
         trainer.train()
@@ -115,7 +117,8 @@ def _trainer_parts() -> dict[str, Any]:
                          f"needs {err.name}: pip install 'alden[encoders]'") from None
     return {"Dataset": Dataset, "Model": SentenceTransformer, "Args":
             SentenceTransformerTrainingArguments, "Trainer": SentenceTransformerTrainer,
-            "Loss": losses.CosineSimilarityLoss, "Printer": PrinterCallback,
+            "Losses": {"cosine": losses.CosineSimilarityLoss, "cosent": losses.CoSENTLoss},
+            "Printer": PrinterCallback,
             "Callback": TrainerCallback}
 
 
