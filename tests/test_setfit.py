@@ -102,6 +102,18 @@ def test_the_step_budget_does_not_grow_with_the_labels(tiny):
     assert steps[4] == steps[12] == [1, 2, 3, 4]
 
 
+def test_the_announced_time_grows_with_the_steps_and_the_pairs_per_step(tiny):
+    expected = {}
+    for steps, batch in [(4, 4), (8, 4), (4, 8)]:
+        learner = SetFitLearner(tiny, n_classes=2, tune=TuneConfig(steps=steps,
+                                                                   batch_size=batch))
+        records: list[dict] = []
+        learner._announce_tune(learner.new_model(), lambda _, r: records.append(r))
+        expected[steps, batch] = records[0]["expected_seconds"]
+    assert expected[8, 4] == pytest.approx(2 * expected[4, 4])
+    assert expected[4, 8] == pytest.approx(2 * expected[4, 4])
+
+
 def test_fine_tuning_moves_the_encoder_and_is_repeatable(tiny):
     pool = _pool(tiny)
     one, two = _fitted(tiny, pool), _fitted(tiny, pool)

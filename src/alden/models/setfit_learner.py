@@ -178,9 +178,11 @@ class SetFitLearner(EncoderLearner):
         if steps == 0:
             return
         millions = sum(p.numel() for p in model.transformer.parameters()) / 1e6
-        # an item's forward pass: about a third of a step's work on one of its 2 x batch items
-        passes = 0.0 if tunes == 1 else n_unlabeled / (6 * self.tune.batch_size)
-        expected = (steps + passes) * CPU_SECONDS_PER_STEP_PER_MPARAM * millions
+        # a step's work grows with its pairs (the constant is for SetFit's 16); an item's
+        # forward pass is about a third of one pair item's share of a step
+        batches = self.tune.batch_size / 16
+        passes = 0.0 if tunes == 1 else n_unlabeled / (6 * 16)
+        expected = (steps * batches + passes) * CPU_SECONDS_PER_STEP_PER_MPARAM * millions
         if on_epoch is not None:
             on_epoch(self, {"step": 0, "steps": steps, "expected_seconds": expected})
         elif expected > 30 and self.device.type == "cpu":
