@@ -1,7 +1,8 @@
 """Accuracy against time of ``minilm+setfit`` by fine-tuning recipe, on the benchmark's seed
 sets: one fit on the 2% seed set of (data set, seed), as round 0 of ``alden benchmark``
 trains it (same split, seed set, fit seed and validation data), per step budget or per
-model name with options (``minilm+setfit:lr=5e-5,loss=cosent``).
+model name with options (``minilm+setfit:lr=2e-5,loss=cosine``: SetFit's own pair loss and
+rate).
 
 Appends one JSON line per (data set, seed, model) to OUT and skips those already there
 (resumable); prints the table, with the validation accuracy (what a recipe is chosen by)
@@ -10,7 +11,8 @@ beside the test accuracy.
     ALDEN_DATA=../shared/datasets nice .venv/bin/python benchmarks/setfit_budget.py \
         --dataset mr --dataset subj --steps 0 50 100 200 400 --out docs/runs/setfit/budget.jsonl
     ... benchmarks/setfit_budget.py --dataset mr --seeds 0 1 2 \
-        --model minilm+setfit --model minilm+setfit:lr=5e-5 --out docs/runs/setfit/recipe.jsonl
+        --model minilm+setfit --model minilm+setfit:lr=2e-5,loss=cosine \
+        --out docs/runs/setfit/recipe.jsonl
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from alden.data.prepare import seed_set
 from alden.experiments.simulation import prepared_data
 from alden.models.setfit_learner import SetFitLearner
+from alden.models.setfit_options import canonical_name
 from alden.streams import fit_seed, seed_set_rng
 
 
@@ -75,7 +78,8 @@ def main() -> None:
             row = json.loads(line)
             done.add((row["dataset"], row["seed"], _model(row)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    models = args.model + [f"minilm+setfit:steps={steps}" for steps in args.steps]
+    models = [canonical_name(m) for m in  # one name a recipe, as alden benchmark stores it
+              args.model + [f"minilm+setfit:steps={steps}" for steps in args.steps]]
     for dataset in args.dataset or ["subj", "mr"]:
         for seed in args.seeds:
             for model in models or ["minilm+setfit"]:
@@ -96,8 +100,8 @@ def main() -> None:
 
 
 def _model(row: dict) -> str:
-    """A row's model name; rows written before models had names were step budgets."""
-    return row.get("model", f"minilm+setfit:steps={row['steps']}")
+    """A row's model name (canonical: options that are the default left out)."""
+    return row["model"]
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from alden.cli import main
 from alden.data.pool import Pool
 from alden.errors import AldenError
 from alden.experiments.simulation import simulate
@@ -19,7 +20,7 @@ from alden.models.encoder_weights import is_encoder, split_regime
 from alden.models.factory import check_model
 from alden.models.families import data_key, model_family
 from alden.models.self_train import pseudo_label_count, pseudo_labels, stacked
-from alden.models.setfit_options import TuneConfig, tune_config
+from alden.models.setfit_options import TuneConfig, canonical_name, tune_config
 from alden.streams import fit_seed
 
 pytestmark = pytest.mark.usefixtures("private_cache", "one_torch_thread")
@@ -79,6 +80,34 @@ def test_a_setfit_name_carries_tune_options_and_keeps_its_encoder():
     assert model_family(name).name == "setfit"
     assert data_key(name) == data_key("minilm+setfit") == ("setfit", "minilm")
     assert check_model("text", name) == name
+
+
+def test_a_recipe_has_one_name_its_options_in_order_and_defaults_left_out():
+    assert canonical_name("minilm+setfit") == "minilm+setfit"
+    assert canonical_name(f"minilm+setfit:lr={TuneConfig().lr}") == "minilm+setfit"
+    assert (canonical_name("minilm+setfit:loss=cosine,lr=0.00002")
+            == canonical_name("minilm+setfit:lr=2e-5,loss=cosine")
+            == "minilm+setfit:lr=2e-5,loss=cosine")
+    assert (canonical_name("encoder:/a:b/bert+setfit:self_train=0.1,steps=7")
+            == "encoder:/a:b/bert+setfit:steps=7,self_train=0.1")
+    assert canonical_name("minilm+setfit:lr=1.234567e-5") == "minilm+setfit:lr=1.234567e-5"
+    for name in ("minilm+setfit:lr=2e-5,loss=cosine", "minilm+setfit:steps=7,self_train=0.1"):
+        assert tune_config(canonical_name(name)) == tune_config(name)  # the same recipe
+    assert canonical_name("cnn") == "cnn"
+
+
+def test_the_benchmark_stores_a_recipe_under_its_one_name(tmp_path, monkeypatch):
+    from alden.experiments import benchmark
+
+    seen = []
+    monkeypatch.setattr(benchmark, "check_names", lambda *a, **k: None)
+    monkeypatch.setattr(benchmark, "run_benchmark",
+                        lambda specs, *a, **k: seen.extend(specs) or {"ran": 0, "skipped": 0})
+    assert main(["benchmark", "--dataset", "mr", "--strategy", "random", "--seeds", "1",
+                 "--model", "minilm+setfit", "--model", f"minilm+setfit:lr={TuneConfig().lr}",
+                 "--model", "minilm+setfit:loss=cosine,lr=2e-5", "--out", str(tmp_path),
+                 "--quiet"]) == 0
+    assert [s.model for s in seen] == ["minilm+setfit", "minilm+setfit:lr=2e-5,loss=cosine"]
 
 
 @pytest.mark.parametrize("name,message", [

@@ -108,7 +108,7 @@ def test_the_announced_time_grows_with_the_steps_and_the_pairs_per_step(tiny):
         learner = SetFitLearner(tiny, n_classes=2, tune=TuneConfig(steps=steps,
                                                                    batch_size=batch))
         records: list[dict] = []
-        learner._announce_tune(learner.new_model(), lambda _, r: records.append(r))
+        learner._announce_tune(learner.new_model(), lambda _, r, found=records: found.append(r))
         expected[steps, batch] = records[0]["expected_seconds"]
     assert expected[8, 4] == pytest.approx(2 * expected[4, 4])
     assert expected[4, 8] == pytest.approx(2 * expected[4, 4])
@@ -128,7 +128,7 @@ def test_fine_tuning_moves_the_encoder_and_is_repeatable(tiny):
 
 def test_the_pair_loss_is_an_option_and_changes_the_fine_tune(tiny):
     pool = _pool(tiny)
-    cosine = _fitted(tiny, pool)
+    cosine = _fitted(tiny, pool, tune=dataclasses.replace(TUNE, loss="cosine"))
     cosent, again = (_fitted(tiny, pool, tune=dataclasses.replace(TUNE, loss="cosent"))
                      for _ in range(2))
     np.testing.assert_array_equal(cosent.hidden(pool.x), again.hidden(pool.x))

@@ -34,6 +34,7 @@ from alden.experiments.run_files import (
 from alden.experiments.simulation import Protocol, RunSpec, round_count, run_one
 from alden.experiments.workers import RunFn, run_locally, run_on_ray
 from alden.models.factory import MODELS, check_model, known_model, train_config
+from alden.models.setfit_options import canonical_name
 from alden.strategies.cold_start import COLD_STARTS
 
 PAPER_DATASETS = ("subj", "mr")
@@ -241,6 +242,7 @@ def _benchmark_command(args: argparse.Namespace) -> int:
     data = data_options(args, datasets)
     check_names(datasets, models, strategies, args.data_dir, data)
     strategies = list(dict.fromkeys(canonical_strategy(s) for s in strategies))
+    models = list(dict.fromkeys(canonical_name(m) for m in models))  # one name a recipe
     protocol = protocol_from_args(args, data)
     train_config(dict(protocol.train))  # bad training options fail before any run
     specs = make_grid(datasets, models, strategies, seeds, protocol, args.data_dir,
