@@ -233,6 +233,10 @@ def test_project_init_query_teach_query_predict(tiny, tmp_path, capsys, monkeypa
     assert "fine-tuning, 4 steps, about" in tuning[0]  # the estimate before the first step
     assert [line.rsplit(": ", 1)[1] for line in tuning[1:]] == [
         f"fine-tuning step {s} of 4" for s in range(1, 5)]
+    # then the pool through the fine-tuned encoder, counted, after the strategy says it starts
+    choosing = next(i for i, line in enumerate(said) if "choosing" in line)
+    counted = [line.split() for line in said[choosing + 1:] if line.startswith("encoding")]
+    assert counted and counted[-1][1] == counted[-1][3] != "0"  # "encoding N of N texts"
     models = sorted((folder / "models").rglob("*.pt"))
     assert len(models) == 1 and isinstance(load_learner(models[0]), SetFitLearner)
     new = _csv(tmp_path / "new.csv", ["id", "text"], [["n1", "a clever and warm story"],

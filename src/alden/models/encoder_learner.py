@@ -88,6 +88,9 @@ class EncoderLearner:
         self.table = table
         self.model: EncoderClassifier | None = None
         self.history: list[dict[str, float]] = []
+        # hears (done, total) as items the table lacks are encoded (a project's query shows
+        # it: through a fine-tuned encoder the whole pool is encoded once per fine-tune)
+        self.on_encode: Callable[[int, int], None] | None = None
 
     is_text = True
 
@@ -137,7 +140,7 @@ class EncoderLearner:
     def _pooled_new(self, x: np.ndarray) -> np.ndarray:
         """The frozen encoder's pooled embeddings of items the table lacks (disk cache)."""
         return cached_pooled(self.encoder, x, cache=self.cache,
-                             batch_size=self.config.eval_batch_size)
+                             batch_size=self.config.eval_batch_size, on_progress=self.on_encode)
 
     # ------------------------------------------------------------ training
 

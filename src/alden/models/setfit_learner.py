@@ -213,7 +213,7 @@ class SetFitLearner(EncoderLearner):
         """Pooled embeddings of items the table lacks, through the fine-tuned encoder (the
         disk cache holds the frozen encoder's only)."""
         return encode_pooled(self.encoder, x, model=self._require_model(),
-                             batch_size=self.config.eval_batch_size)
+                             batch_size=self.config.eval_batch_size, on_progress=self.on_encode)
 
     # Saved as the encoder learner saves (``EncoderLearner.save``/``from_saved``), with the
     # whole classifier (the fine-tuned encoder and the head) and the fine-tune's settings.
