@@ -1,8 +1,6 @@
 """EncoderLearner, the encoder family's: a pretrained sentence encoder with a classification
 head, behind the learner contract (``alden.models.contract.Learner``; also
-egl_word_scores, token_interpretations, word_embeddings for the text strategies).
-
-Two regimes:
+egl_word_scores, token_interpretations, word_embeddings for the text strategies). Two regimes:
 
 * ``frozen`` (default): the encoder never changes, so each item is encoded once and its
   pooled embedding kept (``PooledTable``, filled from the per-item disk cache of
@@ -88,8 +86,7 @@ class EncoderLearner:
         self.table = table
         self.model: EncoderClassifier | None = None
         self.history: list[dict[str, float]] = []
-        # hears (done, total) as items the table lacks are encoded (a project's query shows
-        # it: through a fine-tuned encoder the whole pool is encoded once per fine-tune)
+        # hears (done, total) as items the table lacks are encoded: a project's query shows it
         self.on_encode: Callable[[int, int], None] | None = None
 
     is_text = True
