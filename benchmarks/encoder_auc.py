@@ -18,21 +18,30 @@ import numpy as np
 
 from alden.experiments.curves import load_records, normalised_auc, strategy_sort_key
 
+Run = tuple[str, str, str, int]  # data set, model, strategy, seed
 
-def table(dirs: list[str], stop: float) -> str:
-    runs: dict[tuple, list[tuple[float, float]]] = defaultdict(list)
+
+def finished_curves(dirs: list[str], stop: float) -> dict[Run, tuple[np.ndarray, np.ndarray]]:
+    """(fractions, accuracies) of each run in ``dirs`` that reached ``stop``, cut there; the
+    same run in two folders counts once."""
+    points: dict[Run, dict[float, float]] = defaultdict(dict)
     for folder in dirs:
         for r in load_records(folder):
             if r["fraction"] <= stop + 1e-3:  # a round's count is rounded to whole items
-                runs[(r["dataset"], r["model"], r["strategy"], r["seed"])].append(
-                    (r["fraction"], r["accuracy"]))
+                key = (r["dataset"], r["model"], r["strategy"], int(r["seed"]))
+                points[key][round(r["fraction"], 4)] = r["accuracy"]
+    out = {}
+    for key, by_fraction in points.items():
+        fractions = np.array(sorted(by_fraction))
+        if fractions[-1] >= stop - 1e-3:  # else an unfinished run
+            out[key] = fractions, np.array([by_fraction[f] for f in fractions])
+    return out
+
+
+def table(dirs: list[str], stop: float) -> str:
     aucs: dict[tuple, list[float]] = defaultdict(list)
-    for (dataset, model, strategy, _seed), points in runs.items():
-        points.sort()
-        if points[-1][0] < stop - 1e-3:
-            continue  # an unfinished run
-        f, a = np.array(points).T
-        aucs[(dataset, model, strategy)].append(normalised_auc(f, a))
+    for (dataset, model, strategy, _seed), curve in finished_curves(dirs, stop).items():
+        aucs[(dataset, model, strategy)].append(normalised_auc(*curve))
     columns = sorted({(d, m) for d, m, _ in aucs}, key=lambda c: (c[0], c[1] != "minilm", c[1]))
     strategies = sorted({s for _, _, s in aucs}, key=strategy_sort_key)
     lines = ["| strategy | " + " | ".join(f"{d} {m}" for d, m in columns) + " |",

@@ -40,12 +40,12 @@ def one(dataset: str, seed: int, model: str, init: float) -> dict:
     labeled = seed_set(pool, init, seed_set_rng(seed))
     learner = SetFitLearner(model, n_classes=len(prepared.classes))
     started = time.perf_counter()
-    learner.fit(pool.x[labeled], pool.y[labeled], *prepared.val(), seed=fit_seed(seed, 0))
+    x_val, y_val = prepared.val()
+    learner.fit(pool.x[labeled], pool.y[labeled], x_val, y_val, seed=fit_seed(seed, 0))
     trained = time.perf_counter()
     x_test, y_test = prepared.test()
     accuracy = float(np.mean(learner.predict(x_test) == y_test))
     tested = time.perf_counter()
-    x_val, y_val = prepared.val()
     val_accuracy = float(np.mean(learner.predict(x_val) == y_val))
     # setfit's head for comparison: logistic regression on the same fine-tuned embeddings
     logistic = LogisticRegression(max_iter=1000).fit(learner.hidden(pool.x[labeled]),

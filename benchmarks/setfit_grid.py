@@ -20,26 +20,9 @@ import argparse
 from collections import defaultdict
 
 import numpy as np
+from encoder_auc import finished_curves
 
-from alden.experiments.curves import load_records, load_timings, normalised_auc
-
-Run = tuple[str, str, str, int]  # data set, model, strategy, seed
-
-
-def curves(dirs: list[str], stop: float) -> dict[Run, tuple[np.ndarray, np.ndarray]]:
-    """(fractions, accuracies) of each run that reached ``stop``, cut there."""
-    points: dict[Run, dict[float, float]] = defaultdict(dict)
-    for folder in dirs:
-        for r in load_records(folder):
-            if r["fraction"] <= stop + 1e-3:  # a round's count is rounded to whole items
-                key = (r["dataset"], r["model"], r["strategy"], int(r["seed"]))
-                points[key][round(r["fraction"], 4)] = r["accuracy"]
-    out = {}
-    for key, by_fraction in points.items():
-        fractions = np.array(sorted(by_fraction))
-        if fractions[-1] >= stop - 1e-3:
-            out[key] = fractions, np.array([by_fraction[f] for f in fractions])
-    return out
+from alden.experiments.curves import load_timings, normalised_auc
 
 
 def seconds(dirs: list[str]) -> dict[tuple[str, str, str], tuple[float, float, int]]:
@@ -61,7 +44,7 @@ def main() -> None:
     parser.add_argument("--frozen", default="minilm")
     parser.add_argument("dirs", nargs="+")
     args = parser.parse_args()
-    runs = curves(args.dirs, args.stop)
+    runs = finished_curves(args.dirs, args.stop)
     print(f"| data set | strategy | seed | {args.model} at 2% | {args.frozen} at 2% | "
           f"{args.model} AUC | {args.frozen} AUC | difference |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")

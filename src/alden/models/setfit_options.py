@@ -17,7 +17,8 @@ from typing import Any
 from alden.errors import AldenError
 from alden.models.encoder_weights import split_options
 
-PAIR_LOSSES = ("cosine", "cosent")  # TuneConfig.loss: sentence-transformers' loss of each below
+# TuneConfig.loss -> the sentence-transformers loss class it names (setfit_tune builds it)
+PAIR_LOSSES = {"cosine": "CosineSimilarityLoss", "cosent": "CoSENTLoss"}
 
 
 @dataclass(frozen=True)

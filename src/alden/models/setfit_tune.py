@@ -1,9 +1,9 @@
 """SetFit's contrastive fine-tuning of a sentence encoder, on a fixed budget of steps.
 
 Pairs of labeled items (same class: target 1, different: 0) are drawn by ``sample_pairs``
-from ``alden.streams.pairs_rng``; sentence-transformers trains the encoder on them with its
-``CosineSimilarityLoss`` (or another pair loss, ``TuneConfig.loss``) and
-``SentenceTransformerTrainer`` (no training loop of alden's own),
+from ``alden.streams.pairs_rng``; sentence-transformers trains the encoder on them with the
+pair loss ``TuneConfig.loss`` names (CoSENT by default, or SetFit's CosineSimilarityLoss) and
+its ``SentenceTransformerTrainer`` (no training loop of alden's own),
 ``steps`` batches of ``batch_size`` pairs whatever the number of labels, so a fine-tune costs
 the same at 100 labels as at 2,000. The trained weights are copied into the classifier's
 transformer, which is the one every prediction and gradient reads.
@@ -29,7 +29,7 @@ import torch
 
 from alden.errors import AldenError
 from alden.models.encoder import Encoder, EncoderClassifier
-from alden.models.setfit_options import TuneConfig
+from alden.models.setfit_options import PAIR_LOSSES, TuneConfig
 
 # (step, steps, seconds so far): called after each training step
 OnStep = Callable[[int, int, float], None]
@@ -91,7 +91,7 @@ def finetune(model: EncoderClassifier, encoder: Encoder, x: np.ndarray, y: np.nd
             use_cpu=device.type == "cpu", dataloader_num_workers=0)
         trainer = trainer_parts["Trainer"](
             model=body, args=args, train_dataset=pairs,
-            loss=trainer_parts["Losses"][config.loss](body),
+            loss=getattr(trainer_parts["losses"], PAIR_LOSSES[config.loss])(body),
             callbacks=[] if on_step is None else [_step_callback(trainer_parts, on_step)])
         trainer.remove_callback(trainer_parts["Printer"])
         trainer.train()
@@ -117,9 +117,7 @@ def _trainer_parts() -> dict[str, Any]:
                          f"needs {err.name}: pip install 'alden[encoders]'") from None
     return {"Dataset": Dataset, "Model": SentenceTransformer, "Args":
             SentenceTransformerTrainingArguments, "Trainer": SentenceTransformerTrainer,
-            "Losses": {"cosine": losses.CosineSimilarityLoss, "cosent": losses.CoSENTLoss},
-            "Printer": PrinterCallback,
-            "Callback": TrainerCallback}
+            "losses": losses, "Printer": PrinterCallback, "Callback": TrainerCallback}
 
 
 def _sentence_model(encoder: Encoder, device: torch.device, parts: dict[str, Any]) -> Any:

@@ -178,8 +178,6 @@ def model_batch(conn: sqlite3.Connection, data: ProjectData, chosen: Strategy, m
     say(training)
     learner, cached = current_model(conn, data, model, on_epoch=epochs(say, training),
                                     on_encode=encoding(say))
-    if hasattr(learner, "on_encode"):  # an encoder's table filled as the strategy reads it
-        learner.on_encode = encoding(say)
     learner = sharded_learner(learner)  # in shards on a Ray cluster, when one is attached
     strategy = strategy_spec(chosen)
     say(f"{strategy} choosing {k:,} of {len(pool.unlabeled):,} unlabeled items")

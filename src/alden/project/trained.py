@@ -121,11 +121,15 @@ def current_model(conn: sqlite3.Connection, data: ProjectData, model: str, *,
                   on_encode: Callable[[int, int], None] | None = None
                   ) -> tuple[Learner, str | None]:
     """The model of the current labels: the saved one (and its file), or one trained now
-    (and None: the caller saves it with ``save_model``); ``on_encode`` as in ``train``."""
+    (and None: the caller saves it with ``save_model``); ``on_encode`` as in ``train``, and
+    it goes on hearing an encoder learner's later encodings (through a fine-tuned encoder,
+    the pool's, as a strategy reads it)."""
     found = find_model(conn, data, model)
-    if found is not None:
-        return found
-    return train(data, model, on_epoch=on_epoch, on_encode=on_encode), None
+    learner, file = found if found is not None else (
+        train(data, model, on_epoch=on_epoch, on_encode=on_encode), None)
+    if hasattr(learner, "on_encode"):  # EncoderLearner and its subclasses
+        learner.on_encode = on_encode
+    return learner, file
 
 
 def save_model(conn: sqlite3.Connection, data: ProjectData, learner: Learner, model: str,
