@@ -120,6 +120,7 @@ def test_the_benchmark_stores_a_recipe_under_its_one_name(tmp_path, monkeypatch)
     ("minilm+setfit:self_train=0.1,self_train=0.2", "repeated"),
     ("minilm+setfit:", "not KEY=VALUE"),
     ("minilm+setfit:loss=triplet", "loss one of cosine, cosent"),
+    ("minilm+setfit:mix=1.5", "0 <= mix <= 1"),
 ])
 def test_bad_options_fail_as_the_name_is_checked(name, message):
     with pytest.raises(AldenError, match=message):

@@ -135,6 +135,25 @@ def test_the_pair_loss_is_an_option_and_changes_the_fine_tune(tiny):
     assert not np.allclose(cosent.hidden(pool.x), cosine.hidden(pool.x))
 
 
+def test_mix_interpolates_between_the_pretrained_and_the_fine_tuned_weights(tiny):
+    pool = _pool(tiny)
+    tuned = _fitted(tiny, pool, tune=TUNE)
+    pretrained = _fitted(tiny, pool, tune=dataclasses.replace(TUNE, steps=0))
+    none = _fitted(tiny, pool, tune=dataclasses.replace(TUNE, mix=0.0))
+    half = _fitted(tiny, pool, tune=dataclasses.replace(TUNE, mix=0.5))
+    assert tuned.body is not None and pretrained.body is not None and half.body is not None
+    np.testing.assert_allclose(none.hidden(pool.x), pretrained.hidden(pool.x), atol=1e-6)
+    moved = 0
+    for name, weight in half.body.items():
+        if weight.is_floating_point():
+            middle = (tuned.body[name] + pretrained.body[name]) / 2
+            torch.testing.assert_close(weight, middle, rtol=1e-5, atol=1e-6)
+            moved += not torch.equal(tuned.body[name], pretrained.body[name])
+        else:
+            assert torch.equal(weight, tuned.body[name])
+    assert moved > 0  # the fine-tune moved some weights, so the halfway point is new
+
+
 def test_refit_growth_fine_tunes_again_only_once_the_labels_have_grown_enough(tiny,
                                                                              monkeypatch):
     monkeypatch.setattr(setfit_learner, "_BODIES", [])  # none of the other tests' fine-tunes

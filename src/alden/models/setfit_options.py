@@ -35,6 +35,9 @@ class TuneConfig:
     # the cosine regressed on 1/0), "cosent" (CoSENTLoss: a ranking loss over the batch's
     # pairs, every same-class pair above every different-class one)
     loss: str = "cosent"
+    # WiSE-FT (Wortsman et al., CVPR 2022): the encoder's weights after the fine-tune are
+    # this share of the fine-tuned ones plus the rest of the pretrained ones; 1.0: as trained
+    mix: float = 1.0
     # Fine-tune again only once the labels outnumber those of the fine-tune this process
     # last made on a subset of them by this factor (the head alone trains in between);
     # 1.0: every fit fine-tunes. A project's query is one process: it always fine-tunes.
@@ -48,11 +51,12 @@ class TuneConfig:
 
     def __post_init__(self) -> None:
         if (self.steps < 0 or self.batch_size < 1 or not self.lr > 0
-                or not 0 <= self.warmup < 1 or not self.refit_growth >= 1
+                or not 0 <= self.warmup < 1 or not 0 <= self.mix <= 1
+                or not self.refit_growth >= 1
                 or not 0 <= self.self_train <= 1 or not self.pseudo_per_label > 0
                 or self.loss not in PAIR_LOSSES):
             raise AldenError(f"setfit options: steps >= 0, batch_size >= 1, lr > 0, "
-                             f"0 <= warmup < 1, refit_growth >= 1, 0 <= self_train <= 1, "
+                             f"0 <= warmup < 1, 0 <= mix <= 1, refit_growth >= 1, 0 <= self_train <= 1, "
                              f"pseudo_per_label > 0 and loss one of {', '.join(PAIR_LOSSES)}, "
                              f"got {self}")
 

@@ -80,7 +80,8 @@ def finetune(model: EncoderClassifier, encoder: Encoder, x: np.ndarray, y: np.nd
         "label": same.astype(np.float32).tolist()})
     device = next(model.parameters()).device
     body = _sentence_model(encoder, device, trainer_parts)
-    body[0].auto_model.load_state_dict(model.transformer.state_dict())
+    pretrained = {k: v.detach().clone() for k, v in model.transformer.state_dict().items()}
+    body[0].auto_model.load_state_dict(pretrained)
     body.model_card_data.widget = [{}]  # no model card examples: nothing is published
     with tempfile.TemporaryDirectory(prefix="alden-setfit-") as out, _global_rngs_kept():
         args = trainer_parts["Args"](
@@ -95,7 +96,19 @@ def finetune(model: EncoderClassifier, encoder: Encoder, x: np.ndarray, y: np.nd
             callbacks=[] if on_step is None else [_step_callback(trainer_parts, on_step)])
         trainer.remove_callback(trainer_parts["Printer"])
         trainer.train()
-    model.transformer.load_state_dict(body[0].auto_model.state_dict())
+    model.transformer.load_state_dict(
+        mixed(body[0].auto_model.state_dict(), pretrained, config.mix))
+
+
+def mixed(tuned: dict[str, torch.Tensor], pretrained: dict[str, torch.Tensor], share: float
+          ) -> dict[str, torch.Tensor]:
+    """WiSE-FT's weight interpolation: each floating-point tensor ``share`` of the fine-tuned
+    one plus ``1 - share`` of the pretrained one (other tensors, e.g. position ids, as tuned);
+    ``share`` 1 returns ``tuned`` itself."""
+    if share == 1:
+        return tuned
+    return {k: torch.lerp(pretrained[k].to(v.device), v, share) if v.is_floating_point() else v
+            for k, v in tuned.items()}
 
 
 def _trainer_parts() -> dict[str, Any]:
