@@ -137,7 +137,7 @@ def test_the_pair_loss_is_an_option_and_changes_the_fine_tune(tiny):
 
 def test_mix_interpolates_between_the_pretrained_and_the_fine_tuned_weights(tiny):
     pool = _pool(tiny)
-    tuned = _fitted(tiny, pool, tune=TUNE)
+    tuned = _fitted(tiny, pool, tune=dataclasses.replace(TUNE, mix=1.0))  # as trained
     pretrained = _fitted(tiny, pool, tune=dataclasses.replace(TUNE, steps=0))
     none = _fitted(tiny, pool, tune=dataclasses.replace(TUNE, mix=0.0))
     half = _fitted(tiny, pool, tune=dataclasses.replace(TUNE, mix=0.5))

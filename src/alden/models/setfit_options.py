@@ -36,8 +36,10 @@ class TuneConfig:
     # pairs, every same-class pair above every different-class one)
     loss: str = "cosent"
     # WiSE-FT (Wortsman et al., CVPR 2022): the encoder's weights after the fine-tune are
-    # this share of the fine-tuned ones plus the rest of the pretrained ones; 1.0: as trained
-    mix: float = 1.0
+    # this share of the fine-tuned ones plus the rest of the pretrained ones (1.0: as
+    # trained); 0.75 led 1.0 and 0.5 on the validation splits of MR and Subj, seeds 0-2
+    # (docs/results.md, "SetFit": the recipe)
+    mix: float = 0.75
     # Fine-tune again only once the labels outnumber those of the fine-tune this process
     # last made on a subset of them by this factor (the head alone trains in between);
     # 1.0: every fit fine-tunes. A project's query is one process: it always fine-tunes.

@@ -5,8 +5,9 @@ from ``alden.streams.pairs_rng``; sentence-transformers trains the encoder on th
 pair loss ``TuneConfig.loss`` names (CoSENT by default, or SetFit's CosineSimilarityLoss) and
 its ``SentenceTransformerTrainer`` (no training loop of alden's own),
 ``steps`` batches of ``batch_size`` pairs whatever the number of labels, so a fine-tune costs
-the same at 100 labels as at 2,000. The trained weights are copied into the classifier's
-transformer, which is the one every prediction and gradient reads.
+the same at 100 labels as at 2,000. The trained weights, averaged with the pretrained ones
+(``TuneConfig.mix``, WiSE-FT: 0.75 of the fine-tuned by default), are copied into the
+classifier's transformer, which is the one every prediction and gradient reads.
 
 Items reach the trainer as texts decoded from their word pieces (the trainer tokenizes
 texts); for a BERT-style WordPiece tokenizer decoding and tokenizing again gives the same
