@@ -10,7 +10,7 @@ the fine-tuned model ran); then the mean seconds a round spent
 training (fine-tune, encoding, head) and choosing, per model and strategy. Each folder holds
 a benchmark's results.jsonl and timings.jsonl; the same run in two folders counts once.
 
-    .venv/bin/python benchmarks/setfit_grid.py --stop 0.1 \\
+    .venv/bin/python benchmarks/setfit_grid.py --model minilm+setfit:mix=1.0 --stop 0.1 \\
         docs/runs/setfit/grid docs/runs/setfit/grid-subj docs/runs/encoder docs/runs/subpool
 """
 
