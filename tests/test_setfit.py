@@ -246,8 +246,9 @@ def test_project_init_query_teach_query_predict(tiny, tmp_path, capsys, monkeypa
     answered = _csv(tmp_path / "answered.csv", list(rows[0]), [list(r.values()) for r in rows])
     assert main(["teach", str(folder), str(answered)]) == 0
     said: list[str] = []
-    result = query(folder, 3, on_step=lambda text, *counts: said.append(text))  # margin
-    assert result.strategy == "margin" and len(result.picks) == 3
+    # the family's default strategy, ALDEN on a subpool (margin trailed random on this model)
+    result = query(folder, 3, on_step=lambda text, *counts: said.append(text))
+    assert result.strategy == "alden:subpool=1000" and len(result.picks) == 3
     tuning = [line for line in said if "fine-tuning" in line]
     assert "fine-tuning, 4 steps, about" in tuning[0]  # the estimate before the first step
     assert [line.rsplit(": ", 1)[1] for line in tuning[1:]] == [
