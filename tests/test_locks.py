@@ -51,7 +51,8 @@ def test_a_second_server_on_a_project_refuses_naming_the_first(project):
     assert (project / "locks" / "serve.json").exists()
     third, _ = start_server(project)  # a killed server's lock blocks nobody
     third.send_signal(signal.SIGINT)  # Ctrl-C (130 if it came before uvicorn listened)
-    assert third.wait(timeout=20) in (0, 130)
+    # the timeout is for a loaded machine (20 s ran out with the 2 cores taken by benchmarks)
+    assert third.wait(timeout=90) in (0, 130)
     third.stdout.close()
     assert not (project / "locks" / "serve.json").exists()  # a clean stop says nobody holds it
 
