@@ -171,9 +171,9 @@ FAMILIES: tuple[Family, ...] = (
            prepare=_prepare_pieces, build=_encoder_learner, learner_class=_encoder_class,
            data_key=lambda model: split_regime(model)[0], word_pieces=True,
            strategy="margin"),
-    # On the fine-tuned encoder margin trailed random on all 5 (data set, seed) grid cells,
-    # by 0.4-2.7 points of AUC; ALDEN on a 1,000 subpool led random by 0.3 on average
-    # (MR 3 of 3, Subj 0 of 1; docs/results.md, "SetFit": the grid).
+    # On the fine-tuned encoder margin trailed random on all 6 (data set, seed) grid cells,
+    # by 0.3-2.7 points of AUC; ALDEN on a 1,000 subpool led random by 0.2 on average
+    # (MR 3 of 3 seeds, Subj 0 of 2; docs/results.md, "SetFit": the grid).
     Family(name="setfit", listed={"text": ("minilm+setfit", "encoder:NAME_OR_PATH+setfit")},
            open_names=_is_setfit, prepare=_prepare_pieces, build=_setfit_learner,
            learner_class=_setfit_class, data_key=lambda model: split_regime(model)[0],
