@@ -58,9 +58,9 @@ class TuneConfig:
                 or not 0 <= self.self_train <= 1 or not self.pseudo_per_label > 0
                 or self.loss not in PAIR_LOSSES):
             raise AldenError(f"setfit options: steps >= 0, batch_size >= 1, lr > 0, "
-                             f"0 <= warmup < 1, 0 <= mix <= 1, refit_growth >= 1, 0 <= self_train <= 1, "
-                             f"pseudo_per_label > 0 and loss one of {', '.join(PAIR_LOSSES)}, "
-                             f"got {self}")
+                             f"0 <= warmup < 1, 0 <= mix <= 1, refit_growth >= 1, "
+                             f"0 <= self_train <= 1, pseudo_per_label > 0 and loss one of "
+                             f"{', '.join(PAIR_LOSSES)}, got {self}")
 
 
 def tune_config(model: str, base: TuneConfig | None = None) -> TuneConfig:

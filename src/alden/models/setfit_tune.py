@@ -81,7 +81,9 @@ def finetune(model: EncoderClassifier, encoder: Encoder, x: np.ndarray, y: np.nd
         "label": same.astype(np.float32).tolist()})
     device = next(model.parameters()).device
     body = _sentence_model(encoder, device, trainer_parts)
-    pretrained = {k: v.detach().clone() for k, v in model.transformer.state_dict().items()}
+    # the trainer trains ``body``, a copy: ``model.transformer`` keeps the pretrained weights
+    # until the mixed ones are loaded into it at the end, so no second copy is needed
+    pretrained = model.transformer.state_dict()
     body[0].auto_model.load_state_dict(pretrained)
     body.model_card_data.widget = [{}]  # no model card examples: nothing is published
     with tempfile.TemporaryDirectory(prefix="alden-setfit-") as out, _global_rngs_kept():

@@ -5,7 +5,8 @@ pieces, or scaled table features), the database is created with the items, class
 settings, and the labels given up front (a label column of the data file, a labels file
 through ``teach``) are written, all in a staging folder that becomes the project only when
 everything is in place. Text projects default to the ALDEN strategy with a TextCNN (margin
-on a frozen sentence encoder, ALDEN on a subpool on a fine-tuned one), tabular ones to DAMI with an MLP (``default_strategy``).
+on a frozen sentence encoder, ALDEN on a subpool on a fine-tuned one), tabular ones to DAMI
+with an MLP (``default_strategy``).
 """
 
 from __future__ import annotations
